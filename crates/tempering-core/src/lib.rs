@@ -1,0 +1,16 @@
+//! Shared vocabulary of tempering: the bottom layer every other tempering crate may use.
+//!
+//! Now: [`atomic_write`], the one way tempering writes user-facing files (never a half-written
+//! output). Next: muP (the Maximal Update Parametrization, Yang & Hu 2021, arXiv:2011.14522)
+//! layer roles, fan-ins and width multipliers that models declare and the learned optimizers and
+//! muP parameter groups read.
+//!
+//! ```
+//! use std::io::Write;
+//! let path = std::env::temp_dir().join("tempering-core-doc.txt");
+//! tempering_core::atomic_write::write_atomically(&path, |w| w.write_all(b"hello"))?;
+//! # std::fs::remove_file(path)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod atomic_write;

@@ -1,0 +1,8 @@
+//! Shared code of the tempering examples: backend choice, the glue that lets burn-train train
+//! tempering-models' classifiers on tempering-data's batches, and each example's `run` function
+//! (the binaries in `src/bin/` are thin command lines over them, so tests can run them too).
+
+pub mod backend_choice;
+pub mod fashion_classifier;
+pub mod quickstart;
+pub mod test_evaluation;

@@ -1,0 +1,246 @@
+//! The quickstart: train a small MLP on Fashion-MNIST with burn-train's `Learner`, evaluate it on
+//! the test split, and write a checkpoint, a per-epoch metrics CSV and a PNG of the curves.
+//!
+//! The binary `quickstart` is a thin command line over [`run`]; tests call [`run`] directly.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use tempering_core::atomic_write::finish_atomically;
+use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
+use tempering_models::MlpClassifierConfig;
+use tempering_train::{
+    EpochHistory, EpochHistoryLogger, ProgressRenderer, plot_history, write_history_csv,
+};
+
+use crate::backend_choice::{BackendChoice, device_for};
+use crate::fashion_classifier::FashionClassifier;
+use crate::test_evaluation::evaluate;
+
+/// Command-line options of the quickstart.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "quickstart",
+    about = "Train a small MLP on Fashion-MNIST with burn-train's Learner, evaluate it on the \
+             test split, and save a checkpoint, a metrics CSV and a PNG plot."
+)]
+pub struct QuickstartArgs {
+    /// Directory with the Fashion-MNIST IDX files [default: $TEMPERING_DATA, then
+    /// /usr/share/datasets/fashion-mnist, then the sample shipped with tempering-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output directory for the checkpoint, metrics CSV, plot and burn-train's logs.
+    #[arg(long, default_value = "runs/quickstart")]
+    pub out: PathBuf,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,256")]
+    pub hidden: Vec<usize>,
+    /// Seed of the initialization and the shuffling.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use only the first N training images (for quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Compute backend [default: Burn's choice among the compiled ones, `BURN_DEVICE` overrides].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+}
+
+impl QuickstartArgs {
+    /// Rejects values that cannot train, naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 {
+            return Err("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("--batch-size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if self.hidden.contains(&0) {
+            return Err("--hidden widths must be positive".into());
+        }
+        if self.limit.is_some_and(|n| n < 24) {
+            return Err("--limit must keep at least 24 images (22 to train, 2 to validate)".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a quickstart run measured and wrote.
+#[derive(Debug, Clone)]
+pub struct QuickstartReport {
+    /// Where the data came from.
+    pub source: FashionMnistSource,
+    /// Training / validation / test images used.
+    pub sizes: (usize, usize, usize),
+    /// Per-epoch metrics of training and validation.
+    pub history: EpochHistory,
+    /// Test-split accuracy in percent.
+    pub test_accuracy: f64,
+    /// Mean test-split cross-entropy.
+    pub test_loss: f64,
+    /// Seconds from loading the data to the end of the test evaluation.
+    pub seconds: f64,
+    /// The saved model (burnpack).
+    pub model_path: PathBuf,
+    /// The per-epoch metrics CSV.
+    pub csv_path: PathBuf,
+    /// The PNG of the curves.
+    pub plot_path: PathBuf,
+}
+
+/// Splits off the last twelfth of the training split for validation (5,000 of 60,000 images).
+fn train_valid_split(train: FashionMnistDataset) -> (FashionMnistDataset, FashionMnistDataset) {
+    let n = train.len();
+    let valid = (n / 12).max(1);
+    (train.slice(0..n - valid), train.slice(n - valid..n))
+}
+
+/// Trains, evaluates and writes the outputs; progress goes to stderr.
+pub fn run(args: &QuickstartArgs) -> Result<QuickstartReport, Box<dyn Error>> {
+    args.validate()?;
+    let started = Instant::now();
+    let device = device_for(args.backend)?;
+    device.seed(args.seed);
+
+    let data = FashionMnist::load(args.data.as_deref())?;
+    let mut train = data.train();
+    if let Some(limit) = args.limit {
+        train = train.slice(0..limit.min(train.len()));
+    }
+    let (train, valid) = train_valid_split(train);
+    let test = data.test();
+    let sizes = (train.len(), valid.len(), test.len());
+
+    let loader_train = DataLoaderBuilder::new(FashionMnistBatcher)
+        .batch_size(args.batch_size)
+        .shuffle(args.seed)
+        .build(train);
+    let loader_valid = DataLoaderBuilder::new(FashionMnistBatcher)
+        .batch_size(args.batch_size)
+        .build(valid);
+
+    let model = MlpClassifierConfig::new()
+        .with_hidden_sizes(args.hidden.clone())
+        .init(&device.clone().autodiff());
+    let learner = Learner::new(
+        FashionClassifier::new(model),
+        AdamConfig::new().init(),
+        ConstantLr::new(args.lr),
+    );
+
+    let history = EpochHistory::new();
+    let result = SupervisedTraining::new(&args.out, loader_train, loader_valid)
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .with_metric_logger(burn::train::logger::FileMetricLogger::new(&args.out))
+        .with_metric_logger(EpochHistoryLogger::new(history.clone()))
+        .with_default_checkpointers()
+        .renderer(Box::new(ProgressRenderer::new()))
+        .num_epochs(args.epochs)
+        .launch(learner);
+    let model = result.model;
+
+    let test_metrics = evaluate(&model, test, args.batch_size, &device)?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let model_path = args.out.join("model.bpk");
+    let csv_path = args.out.join("metrics.csv");
+    let plot_path = args.out.join("curves.png");
+    save_model(&model, &model_path)?;
+    write_history_csv(&csv_path, &history, &[])?;
+    plot_history(&plot_path, &history)?;
+
+    Ok(QuickstartReport {
+        source: data.source().clone(),
+        sizes,
+        history,
+        test_accuracy: test_metrics.accuracy,
+        test_loss: test_metrics.loss,
+        seconds,
+        model_path,
+        csv_path,
+        plot_path,
+    })
+}
+
+/// Saves a module as burnpack, atomically.
+pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), Box<dyn Error>> {
+    finish_atomically(path, |tmp| {
+        model.clone().save_file(tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| format!("cannot save the model to {}: {e}", path.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> QuickstartArgs {
+        QuickstartArgs::try_parse_from(std::iter::once("quickstart").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let args = parse(&[]);
+        assert_eq!(args.hidden, vec![512, 256]);
+        assert_eq!(args.epochs, 5);
+        args.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        assert!(
+            parse(&["--epochs", "0"])
+                .validate()
+                .unwrap_err()
+                .contains("--epochs")
+        );
+        assert!(parse(&["--lr=-1"]).validate().unwrap_err().contains("--lr"));
+        assert!(
+            parse(&["--hidden", "64,0"])
+                .validate()
+                .unwrap_err()
+                .contains("--hidden")
+        );
+        assert!(
+            parse(&["--limit", "3"])
+                .validate()
+                .unwrap_err()
+                .contains("--limit")
+        );
+        assert!(QuickstartArgs::try_parse_from(["quickstart", "--backend", "cuda"]).is_err());
+        assert!(QuickstartArgs::try_parse_from(["quickstart", "--epochs", "x"]).is_err());
+    }
+
+    #[test]
+    fn validation_is_the_last_twelfth() {
+        let data = FashionMnist::load_from(FashionMnistSource::EmbeddedSample).unwrap();
+        let (train, valid) = train_valid_split(data.train());
+        // 4000 / 12 = 333 (integer division).
+        assert_eq!((train.len(), valid.len()), (3667, 333));
+    }
+}

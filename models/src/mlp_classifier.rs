@@ -1,0 +1,110 @@
+//! A multilayer perceptron classifier for small images: flatten, then `Linear → ReLU → Dropout`
+//! per hidden layer, then a linear head.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::image_classifier::ImageClassifier;
+
+/// Configuration of an [`MlpClassifier`].
+#[derive(Config, Debug)]
+pub struct MlpClassifierConfig {
+    /// Input features (pixels per image: 784 for 28×28).
+    #[config(default = 784)]
+    pub input_size: usize,
+    /// Widths of the hidden layers, input side first.
+    #[config(default = "vec![512, 256]")]
+    pub hidden_sizes: Vec<usize>,
+    /// Number of classes.
+    #[config(default = 10)]
+    pub num_classes: usize,
+    /// Dropout probability after each hidden activation.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+}
+
+impl MlpClassifierConfig {
+    /// Builds the classifier on `device` (Burn's default Kaiming-uniform initialization).
+    ///
+    /// # Panics
+    /// If a size is zero or the dropout probability is outside [0, 1).
+    pub fn init(&self, device: &Device) -> MlpClassifier {
+        assert!(
+            self.input_size > 0 && self.num_classes > 0 && self.hidden_sizes.iter().all(|&h| h > 0),
+            "MlpClassifierConfig: input_size, hidden_sizes and num_classes must be positive"
+        );
+        assert!(
+            (0.0..1.0).contains(&self.dropout),
+            "MlpClassifierConfig: dropout {} is not in [0, 1)",
+            self.dropout
+        );
+        let mut widths = vec![self.input_size];
+        widths.extend(&self.hidden_sizes);
+        let hidden = widths
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        MlpClassifier {
+            hidden,
+            head: LinearConfig::new(*widths.last().unwrap(), self.num_classes).init(device),
+            activation: Relu::new(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// A multilayer perceptron classifier; see [`MlpClassifierConfig`].
+#[derive(Module, Debug)]
+pub struct MlpClassifier {
+    /// Hidden layers, input side first.
+    pub hidden: Vec<Linear>,
+    /// The output layer.
+    pub head: Linear,
+    activation: Relu,
+    dropout: Dropout,
+}
+
+impl MlpClassifier {
+    /// Logits `[batch, classes]` for flat inputs `[batch, features]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = self.hidden.iter().fold(x, |x, layer| {
+            self.dropout
+                .forward(self.activation.forward(layer.forward(x)))
+        });
+        self.head.forward(x)
+    }
+}
+
+impl ImageClassifier for MlpClassifier {
+    fn logits(&self, images: Tensor<3>) -> Tensor<2> {
+        let [batch, h, w] = images.dims();
+        self.forward(images.reshape([batch, h * w]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_parameter_count() {
+        let device = Device::default();
+        let model = MlpClassifierConfig::new()
+            .with_hidden_sizes(vec![32, 16])
+            .init(&device);
+        let logits = model.logits(Tensor::zeros([5, 28, 28], &device));
+        assert_eq!(logits.dims(), [5, 10]);
+        // (784·32 + 32) + (32·16 + 16) + (16·10 + 10), counted by hand.
+        assert_eq!(model.num_params(), 25_120 + 528 + 170);
+    }
+
+    #[test]
+    #[should_panic(expected = "dropout")]
+    fn rejects_bad_dropout() {
+        MlpClassifierConfig::new()
+            .with_dropout(1.0)
+            .init(&Device::default());
+    }
+}

@@ -1,0 +1,78 @@
+//! The quickstart trained end to end on the shipped sample: outputs written, loss falling, and
+//! the saved checkpoint reloading to the very accuracy the run reported.
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use tempering_data::{FashionMnist, FashionMnistSource};
+use tempering_examples::backend_choice::device_for;
+use tempering_examples::fashion_classifier::FashionClassifier;
+use tempering_examples::quickstart::{QuickstartArgs, run};
+use tempering_examples::test_evaluation::evaluate;
+use tempering_models::MlpClassifierConfig;
+
+fn sample_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample")
+}
+
+#[test]
+fn quickstart_trains_writes_and_reloads() {
+    let out = tempfile::tempdir().unwrap();
+    let args = QuickstartArgs {
+        data: Some(sample_dir()),
+        out: out.path().to_path_buf(),
+        epochs: 2,
+        batch_size: 64,
+        lr: 1e-3,
+        hidden: vec![64],
+        seed: 7,
+        limit: Some(1200),
+        backend: None,
+    };
+    let report = run(&args).unwrap();
+
+    // 1200 images: 1100 train, 100 validation (the last twelfth); the sample's 1000 test images.
+    assert_eq!(report.sizes, (1100, 100, 1000));
+    let losses = report.history.points("train", "Loss");
+    assert_eq!(losses.len(), 2);
+    assert!(
+        losses[1].1 < losses[0].1,
+        "train loss did not fall: {losses:?}"
+    );
+    // Chance is 10 %; any model that learned is far above 50 % after two epochs.
+    assert!(
+        report.test_accuracy > 50.0,
+        "test accuracy {}",
+        report.test_accuracy
+    );
+
+    let csv = std::fs::read_to_string(&report.csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("epoch,train_accuracy,train_loss,valid_accuracy,valid_loss")
+    );
+    assert_eq!(lines.count(), 2);
+    assert_eq!(&std::fs::read(&report.plot_path).unwrap()[1..4], b"PNG");
+    assert!(out.path().join("checkpoint/model-2.bpk").is_file());
+
+    // Reload the checkpoint into a fresh model and evaluate it again: identical accuracy.
+    let device = device_for(None).unwrap();
+    let fresh = FashionClassifier::new(
+        MlpClassifierConfig::new()
+            .with_hidden_sizes(vec![64])
+            .init(&device),
+    );
+    let loaded = fresh.load_file(&report.model_path);
+    let test = FashionMnist::load_from(FashionMnistSource::Explicit(sample_dir()))
+        .unwrap()
+        .test();
+    let again = evaluate(&loaded, test, 64, &device).unwrap();
+    assert_eq!(again.count, 1000);
+    assert!(
+        (again.accuracy - report.test_accuracy).abs() < 1e-9,
+        "reloaded {} vs reported {}",
+        again.accuracy,
+        report.test_accuracy
+    );
+}

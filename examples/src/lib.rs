@@ -4,5 +4,6 @@
 
 pub mod backend_choice;
 pub mod fashion_classifier;
+pub mod optimizer_choice;
 pub mod quickstart;
 pub mod test_evaluation;

@@ -10,7 +10,6 @@ use std::time::Instant;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::optim::AdamConfig;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
@@ -23,14 +22,16 @@ use tempering_train::{
 
 use crate::backend_choice::{BackendChoice, device_for};
 use crate::fashion_classifier::FashionClassifier;
+use crate::optimizer_choice::OptimizerChoice;
 use crate::test_evaluation::evaluate;
 
 /// Command-line options of the quickstart.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "quickstart",
-    about = "Train a small MLP on Fashion-MNIST with burn-train's Learner, evaluate it on the \
-             test split, and save a checkpoint, a metrics CSV and a PNG plot."
+    about = "Train a small MLP on Fashion-MNIST with burn-train's Learner and the optimizer of \
+             your choice, evaluate it on the test split, and save a checkpoint, a metrics CSV \
+             and a PNG plot."
 )]
 pub struct QuickstartArgs {
     /// Directory with the Fashion-MNIST IDX files [default: $TEMPERING_DATA, then
@@ -46,9 +47,12 @@ pub struct QuickstartArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerChoice,
+    /// Learning rate [default: the optimizer's: 1e-3, PAdam 0.1, Lion 1e-4].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Hidden layer widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "512,256")]
     pub hidden: Vec<usize>,
@@ -72,8 +76,8 @@ impl QuickstartArgs {
         if self.batch_size == 0 {
             return Err("--batch-size must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(format!("--lr must be a positive number, got {lr}"));
         }
         if self.hidden.contains(&0) {
             return Err("--hidden widths must be positive".into());
@@ -142,10 +146,11 @@ pub fn run(args: &QuickstartArgs) -> Result<QuickstartReport, Box<dyn Error>> {
     let model = MlpClassifierConfig::new()
         .with_hidden_sizes(args.hidden.clone())
         .init(&device.clone().autodiff());
+    let lr = args.lr.unwrap_or(args.optimizer.default_lr());
     let learner = Learner::new(
         FashionClassifier::new(model),
-        AdamConfig::new().init(),
-        ConstantLr::new(args.lr),
+        args.optimizer.init(lr),
+        ConstantLr::new(lr),
     );
 
     let history = EpochHistory::new();

@@ -7,6 +7,7 @@ use burn::module::Module;
 use tempering_data::{FashionMnist, FashionMnistSource};
 use tempering_examples::backend_choice::device_for;
 use tempering_examples::fashion_classifier::FashionClassifier;
+use tempering_examples::optimizer_choice::OptimizerChoice;
 use tempering_examples::quickstart::{QuickstartArgs, run};
 use tempering_examples::test_evaluation::evaluate;
 use tempering_models::MlpClassifierConfig;
@@ -23,7 +24,8 @@ fn quickstart_trains_writes_and_reloads() {
         out: out.path().to_path_buf(),
         epochs: 2,
         batch_size: 64,
-        lr: 1e-3,
+        optimizer: OptimizerChoice::Adam,
+        lr: None,
         hidden: vec![64],
         seed: 7,
         limit: Some(1200),

@@ -1,7 +1,59 @@
 //! tempering-optim: optimizers of recent papers as Burn optimizer plugins.
 //!
-//! Per-parameter optimizers (Grams, the AMSGrad family, cautious masking over Lion and the
-//! others) will implement `burn::optim::Optimizer`, so they drop into `ModuleOptimizer`,
-//! parameter groups and burn-train's `Learner`; multi-pass optimizers (SAM, GAM, Entropy-SGD,
-//! OPT-AMSGrad) will take a closure the way Burn's `LBFGS::step` does; learned optimizers
-//! under muP follow. Empty until the optimizer issues land.
+//! Per-parameter optimizers implement `burn::optim::Optimizer`, so they drop into
+//! `ModuleOptimizer`, parameter groups, gradient clipping, learning-rate schedulers and
+//! burn-train's `Learner`; their state saves and loads through burnpack like Burn's own:
+//! - [`AmsGradConfig`]: AMSGrad with the convention as an explicit choice (PyTorch/Burn, optax,
+//!   the paper), L2 or decoupled weight decay (AdamW + AMSGrad);
+//! - [`AdaBoundConfig`]: AdaBound and AMSBound; [`PAdamConfig`]: partially adaptive momentum;
+//! - [`GramsConfig`]: Grams (sign of the gradient, magnitude of the momentum);
+//! - Lion is Burn's own ([`LionConfig`], re-exported).
+//!
+//! All of them share one moment transform ([`adaptive`]); on CPU backends each step is a single
+//! fused pass over parameter, gradient and state ([`host_step`]). A gradient with NaN or infinity
+//! skips the step and leaves parameter and state untouched ([`finite_guard`]).
+//!
+//! ```
+//! use tempering_optim::GramsConfig;
+//! // Where you had `AdamConfig::new().init()`:
+//! let optimizer = GramsConfig::new().with_weight_decay(0.01).init();
+//! # let _ = optimizer;
+//! ```
+
+pub mod adabound;
+pub mod adaptive;
+pub mod amsgrad;
+pub mod config_error;
+pub mod finite_guard;
+pub mod grams;
+pub mod host_step;
+pub mod padam;
+
+pub use adabound::AdaBoundConfig;
+pub use adaptive::{AdaptiveOptimizer, AdaptiveState};
+pub use amsgrad::{AmsGradConfig, AmsGradConvention};
+pub use burn::optim::{Lion, LionConfig};
+pub use config_error::OptimConfigError;
+pub use finite_guard::SkipCounter;
+pub use grams::GramsConfig;
+pub use host_step::StepPath;
+pub use padam::PAdamConfig;
+
+// The `RecordState` derive refers to these at the crate root.
+use burn::optim::{RecordState, StateSink, StateSource};
+
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{ModuleOptimizer, Optimizer};
+
+/// Wraps a bare optimizer for a whole module, with optional gradient clipping (the `init`
+/// convention of burn-optim's configs).
+pub(crate) fn module_optimizer<O: Optimizer>(
+    optimizer: O,
+    grad_clipping: &Option<GradientClippingConfig>,
+) -> ModuleOptimizer {
+    let optim = ModuleOptimizer::from(optimizer);
+    match grad_clipping {
+        Some(config) => optim.with_grad_clipping(config.init()),
+        None => optim,
+    }
+}

@@ -1,0 +1,103 @@
+//! What happens when a gradient holds NaN or ±∞: the step is skipped.
+//!
+//! `Optimizer::step` cannot return an error, so every optimizer of this crate checks the gradient
+//! first and, if any entry is not finite, returns the parameter and the state exactly as they
+//! were (a skipped step, as mixed-precision loss scalers do), logs a warning through `log`, and
+//! counts the skip in a [`SkipCounter`] the caller can read. NaN never reaches the weights.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use burn::tensor::{DType, Tensor};
+
+/// Counts steps skipped because of a non-finite gradient; clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct SkipCounter(Arc<AtomicU64>);
+
+impl SkipCounter {
+    /// Parameter steps skipped so far (one per parameter tensor with a bad gradient).
+    pub fn skipped(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// True when every entry of `grad` is finite. On the fused path the check reads the host slice;
+/// elsewhere it is one reduction.
+pub fn all_finite<const D: usize>(grad: &Tensor<D>) -> bool {
+    !grad
+        .clone()
+        .is_nan()
+        .bool_or(grad.clone().is_inf())
+        .any()
+        .into_scalar::<bool>()
+}
+
+/// True when every value of a host slice is finite.
+pub fn slice_finite(values: &[f32]) -> bool {
+    values.iter().all(|v| v.is_finite())
+}
+
+/// The gradient back when all its entries are finite; otherwise counts and logs a skip and
+/// returns `None`. On the fused path the check is one read of the host slice (zero-copy on
+/// Flex), elsewhere one reduction.
+pub fn finite_or_skip<const D: usize>(
+    grad: Tensor<D>,
+    host: bool,
+    counter: &SkipCounter,
+    optimizer: &str,
+) -> Option<Tensor<D>> {
+    let shape = grad.dims();
+    let grad = if host {
+        let device = grad.device();
+        let data = grad.into_data();
+        let finite = data.as_slice::<f32>().is_ok_and(slice_finite);
+        let grad = Tensor::from_data(data, (&device, DType::F32));
+        finite.then_some(grad)
+    } else {
+        all_finite(&grad).then_some(grad)
+    };
+    if grad.is_none() {
+        report_skip(counter, optimizer, &shape);
+    }
+    grad
+}
+
+/// Records a skipped step for `optimizer`.
+pub fn report_skip(counter: &SkipCounter, optimizer: &str, shape: &[usize]) {
+    counter.bump();
+    log::warn!(
+        "{optimizer}: gradient of a parameter of shape {shape:?} holds NaN or infinity; \
+         step skipped, parameter and state unchanged"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[test]
+    fn detects_nan_and_infinity() {
+        let device = Device::default();
+        assert!(all_finite(&Tensor::<1>::from_floats(
+            [1.0, -2.0, 0.0],
+            &device
+        )));
+        assert!(!all_finite(&Tensor::<1>::from_floats(
+            [1.0, f32::NAN],
+            &device
+        )));
+        assert!(!all_finite(&Tensor::<1>::from_floats(
+            [f32::NEG_INFINITY, 0.0],
+            &device
+        )));
+        assert!(!slice_finite(&[0.0, f32::INFINITY]));
+        let counter = SkipCounter::default();
+        report_skip(&counter.clone(), "Test", &[2]);
+        assert_eq!(counter.skipped(), 1);
+    }
+}

@@ -3,7 +3,10 @@
 //! code.
 
 use burn::optim::{AdamConfig, LionConfig, ModuleOptimizer};
-use tempering_optim::{AdaBoundConfig, AmsGradConfig, AmsGradConvention, GramsConfig, PAdamConfig};
+use tempering_optim::{
+    AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
+    GramsConfig, PAdamConfig,
+};
 
 /// An optimizer the examples can train with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -26,6 +29,10 @@ pub enum OptimizerChoice {
     Grams,
     /// Burn's Lion.
     Lion,
+    /// Cautious Lion (C-Lion): Burn's Lion with cautious masking.
+    CLion,
+    /// Cautious AdamW (C-AdamW): Burn's Adam moments, decoupled decay 1e-2, cautious masking.
+    CAdamw,
 }
 
 impl OptimizerChoice {
@@ -34,7 +41,7 @@ impl OptimizerChoice {
     pub fn default_lr(self) -> f64 {
         match self {
             Self::Padam => 0.1,
-            Self::Lion => 1e-4,
+            Self::Lion | Self::CLion => 1e-4,
             _ => 1e-3,
         }
     }
@@ -59,6 +66,12 @@ impl OptimizerChoice {
             Self::Padam => PAdamConfig::new().init(),
             Self::Grams => GramsConfig::new().init(),
             Self::Lion => LionConfig::new().init(),
+            Self::CLion => CautiousConfig::new()
+                .with_normalization(CautiousNormalization::CountPlusOne)
+                .init(LionConfig::new().build()),
+            Self::CAdamw => CautiousConfig::new()
+                .with_weight_decay(1e-2)
+                .init(AdamConfig::new().with_epsilon(1e-8).build()),
         }
     }
 }

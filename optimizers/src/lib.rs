@@ -7,7 +7,8 @@
 //!   the paper), L2 or decoupled weight decay (AdamW + AMSGrad);
 //! - [`AdaBoundConfig`]: AdaBound and AMSBound; [`PAdamConfig`]: partially adaptive momentum;
 //! - [`GramsConfig`]: Grams (sign of the gradient, magnitude of the momentum);
-//! - Lion is Burn's own ([`LionConfig`], re-exported).
+//! - [`Cautious`]: cautious masking over any of them, or over Burn's Lion ([`LionConfig`],
+//!   re-exported, reused rather than copied): C-Lion and C-AdamW.
 //!
 //! All of them share one moment transform ([`adaptive`]); on CPU backends each step is a single
 //! fused pass over parameter, gradient and state ([`host_step`]). A gradient with NaN or infinity
@@ -23,6 +24,7 @@
 pub mod adabound;
 pub mod adaptive;
 pub mod amsgrad;
+pub mod cautious;
 pub mod config_error;
 pub mod finite_guard;
 pub mod grams;
@@ -33,6 +35,7 @@ pub use adabound::AdaBoundConfig;
 pub use adaptive::{AdaptiveOptimizer, AdaptiveState};
 pub use amsgrad::{AmsGradConfig, AmsGradConvention};
 pub use burn::optim::{Lion, LionConfig};
+pub use cautious::{Cautious, CautiousConfig, CautiousNormalization};
 pub use config_error::OptimConfigError;
 pub use finite_guard::SkipCounter;
 pub use grams::GramsConfig;

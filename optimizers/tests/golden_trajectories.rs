@@ -7,11 +7,11 @@
 //! Problem FIXED: x0 = [1, -2, 3]; gradients ignore x: g1 = [0.5, -0.25, 0],
 //! g2 = [-0.1, 0.5, -2], g3 = [0.3, 0, 1].
 
-use burn::optim::Optimizer;
+use burn::optim::{LionConfig, Optimizer};
 use burn::tensor::{Device, Tensor};
 use tempering_optim::{
-    AdaBoundConfig, AdaptiveOptimizer, AmsGradConfig, AmsGradConvention, GramsConfig, PAdamConfig,
-    StepPath,
+    AdaBoundConfig, AdaptiveOptimizer, AmsGradConfig, AmsGradConvention, CautiousConfig,
+    CautiousNormalization, GramsConfig, PAdamConfig, StepPath,
 };
 
 const X0: [f32; 3] = [1.0, -2.0, 3.0];
@@ -19,7 +19,7 @@ const GRADS: [[f32; 3]; 3] = [[0.5, -0.25, 0.0], [-0.1, 0.5, -2.0], [0.3, 0.0, 1
 const TOLERANCE: f32 = 1e-5;
 
 /// Runs the three FIXED steps and returns x after each.
-fn trajectory(optimizer: &AdaptiveOptimizer, lr: f64) -> Vec<[f32; 3]> {
+fn trajectory<O: Optimizer>(optimizer: &O, lr: f64) -> Vec<[f32; 3]> {
     let device = Device::default();
     let mut x = Tensor::<1>::from_floats(X0, &device);
     let mut state = None;
@@ -38,8 +38,23 @@ fn trajectory(optimizer: &AdaptiveOptimizer, lr: f64) -> Vec<[f32; 3]> {
 
 /// Checks the listed steps (1-based) on both step paths.
 fn check(name: &str, optimizer: AdaptiveOptimizer, lr: f64, expected: &[(usize, [f64; 3])]) {
+    check_paths(
+        name,
+        |path| optimizer.clone().with_step_path(path),
+        lr,
+        expected,
+    );
+}
+
+/// Checks the listed steps of the optimizer `make` builds for each step path.
+fn check_paths<O: Optimizer>(
+    name: &str,
+    make: impl Fn(StepPath) -> O,
+    lr: f64,
+    expected: &[(usize, [f64; 3])],
+) {
     for path in [StepPath::Auto, StepPath::TensorOps] {
-        let got = trajectory(&optimizer.clone().with_step_path(path), lr);
+        let got = trajectory(&make(path), lr);
         for &(step, want) in expected {
             for i in 0..3 {
                 let diff = (got[step - 1][i] as f64 - want[i]).abs();
@@ -205,4 +220,47 @@ fn amsgrad_torch_vmax_state() {
             "vmax {got} vs reference {want}"
         );
     }
+}
+
+/// kyleliang919/C-Optim `c_lion.py`: lr 0.1, β (0.9, 0.99), decoupled weight decay 0.1,
+/// normalization n/(Σmask + 1). Burn's Lion inside, without decay (the wrapper decays).
+#[test]
+fn cautious_lion() {
+    check_paths(
+        "C-Lion",
+        |path| {
+            CautiousConfig::new()
+                .with_weight_decay(0.1)
+                .with_normalization(CautiousNormalization::CountPlusOne)
+                .build(LionConfig::new().build())
+                .with_step_path(path)
+        },
+        0.1,
+        &[
+            (1, [0.89, -1.88, 2.97]),
+            (2, [0.9561, -1.9362, 3.0153]),
+            (3, [0.846539, -1.916838, 2.885147]),
+        ],
+    );
+}
+
+/// kyleliang919/C-Optim `c_adamw.py` with AMSGrad: lr 0.1, β (0.9, 0.999), ε 1e-8, decoupled
+/// weight decay 0.1, normalization mask/max(mean(mask), 1e-3).
+#[test]
+fn cautious_adamw_amsgrad() {
+    check_paths(
+        "C-AdamW + AMSGrad",
+        |path| {
+            CautiousConfig::new()
+                .with_weight_decay(0.1)
+                .build(AmsGradConfig::new().build().with_step_path(path))
+                .with_step_path(path)
+        },
+        0.1,
+        &[
+            (1, [0.8400000030, -1.8300000060, 2.97]),
+            (2, [0.8316000030, -1.8666155336, 3.0519205227]),
+            (3, [0.6239171384, -1.8479493783, 3.0214013175]),
+        ],
+    );
 }

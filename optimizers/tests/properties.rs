@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor, Tolerance};
 use tempering_optim::{
     AdaBoundConfig, AdaptiveOptimizer, AdaptiveState, AmsGradConfig, AmsGradConvention,
-    GramsConfig, PAdamConfig, StepPath,
+    CautiousConfig, CautiousNormalization, GramsConfig, PAdamConfig, StepPath,
 };
 
 /// Every optimizer under test, with a learning rate that suits the toy problems.
@@ -446,4 +446,58 @@ fn invalid_configs_name_the_field() {
     let panic = std::panic::catch_unwind(|| GramsConfig::new().with_weight_decay(-1.0).init());
     let message = panic.err().unwrap().downcast::<String>().unwrap();
     assert!(message.contains("weight_decay"), "{message}");
+}
+
+/// With a gradient that always agrees with the update (every component kept), Cautious equals
+/// its inner optimizer up to the normalization: Mean scales by n/n = 1 exactly.
+#[test]
+fn cautious_with_an_agreeing_gradient_is_the_inner_optimizer() {
+    let device = Device::default();
+    let n = 50;
+    let base: Vec<f32> = noise(n, 9).iter().map(|v| v.abs() + 0.1).collect();
+    for (name, inner, lr) in optimizers() {
+        let cautious = CautiousConfig::new().build(inner.clone());
+        let (mut a, mut b) = (
+            Tensor::<1>::from_floats(noise(n, 4).as_slice(), &device),
+            Tensor::<1>::from_floats(noise(n, 4).as_slice(), &device),
+        );
+        let (mut sa, mut sb) = (None, None);
+        // Positive, growing gradients: every optimizer here moves every coordinate down.
+        for step in 0..5 {
+            let g =
+                Tensor::<1>::from_floats(base.as_slice(), &device).mul_scalar(1.0 + step as f32);
+            (a, sa) = cautious.step(lr, a, g.clone(), sa);
+            (b, sb) = inner.step(lr, b, g, sb);
+        }
+        let (a, b) = (vec1(&a), vec1(&b));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{name}: cautious {x} vs inner {y}");
+        }
+    }
+}
+
+/// Components whose update disagrees with the gradient do not move; the others are rescaled.
+#[test]
+fn cautious_masks_disagreeing_components() {
+    let device = Device::default();
+    // Lion with β₁ = 0: the update is sign(g) of the *previous* moment's interpolation; feed
+    // a first gradient, then flip the sign of the second component.
+    let cautious = CautiousConfig::new()
+        .with_normalization(CautiousNormalization::CountPlusOne)
+        .build(burn::optim::LionConfig::new().with_beta_1(0.9).build());
+    let x = Tensor::<1>::from_floats([0.0, 0.0], &device);
+    let (x, s) = cautious.step(1.0, x, Tensor::from_floats([1.0, 1.0], &device), None);
+    // Both agree: scale 2/(2+1) on updates of size 1, by hand.
+    let after_1 = vec1(&x);
+    assert!((after_1[0] + 2.0 / 3.0).abs() < 1e-6 && (after_1[1] + 2.0 / 3.0).abs() < 1e-6);
+    // Second gradient [1, -0.01]: Lion's interpolation 0.9·0.01 + 0.1·(-0.01) > 0 keeps the
+    // update's sign +, which disagrees with g₁ < 0: component 1 is frozen.
+    let (x, _) = cautious.step(1.0, x, Tensor::from_floats([1.0, -0.01], &device), s);
+    let after_2 = vec1(&x);
+    assert!((after_2[1] - after_1[1]).abs() < 1e-7, "{after_2:?}");
+    // Component 0 kept alone: scale 2/(1+1) = 1.
+    assert!(
+        (after_2[0] - (after_1[0] - 1.0)).abs() < 1e-6,
+        "{after_2:?}"
+    );
 }

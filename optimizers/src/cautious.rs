@@ -1,0 +1,193 @@
+//! Cautious optimizers (Liang, Chen, Liu & Liu, "Cautious Optimizers: Improving Training with One
+//! Line of Code", 2024; official code kyleliang919/C-Optim): keep only the update components whose
+//! sign agrees with the current gradient, and rescale the rest.
+//!
+//! [`Cautious<O>`] wraps any per-parameter optimizer `O`: it applies decoupled weight decay
+//! itself (`x ← x(1 - lr·λ)`, never masked), lets `O` step from the decayed point, reads the
+//! inner update `u = x_decayed - x_inner`, and applies `u ⊙ mask · s` with
+//! `mask = 1[u·g > 0]` and the scale `s` of the chosen [`CautiousNormalization`]. Because the
+//! inner step's direction has the sign of `m` (AdamW: `m/denominator`, Lion: `sign(interp)`),
+//! this is exactly C-AdamW's `1[m·g > 0]` and C-Lion's `1[u·g > 0]`.
+//!
+//! Give the inner optimizer **no** weight decay (decay belongs to the wrapper, so it is not
+//! masked). C-Lion is `Cautious<Lion>` with [`CautiousNormalization::CountPlusOne`]; C-AdamW is
+//! `Cautious` over AdamW-style moments with [`CautiousNormalization::Mean`].
+//!
+//! ```
+//! use burn::optim::LionConfig;
+//! use tempering_optim::{CautiousConfig, CautiousNormalization};
+//! // C-Lion: Burn's Lion inside, decay handled by the wrapper.
+//! let c_lion = CautiousConfig::new()
+//!     .with_weight_decay(0.1)
+//!     .with_normalization(CautiousNormalization::CountPlusOne)
+//!     .init(LionConfig::new().build());
+//! # let _ = c_lion;
+//! ```
+
+use burn::config::Config;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::tensor::{Device, Tensor};
+
+use crate::config_error::{Check, OptimConfigError};
+use crate::finite_guard::{SkipCounter, finite_or_skip};
+use crate::host_step::{StepPath, with_host_slices};
+
+/// How the kept components are rescaled (`n` elements, `k` of them kept).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum CautiousNormalization {
+    /// `n / max(k, 10⁻³·n)`: C-AdamW's `mask / mask.mean().clamp(min=1e-3)`.
+    Mean,
+    /// `n / (k + 1)`: C-Lion's `mask · numel / (mask.sum() + 1)`.
+    CountPlusOne,
+}
+
+impl CautiousNormalization {
+    /// The scale for `kept` of `n` components.
+    pub fn scale(self, kept: usize, n: usize) -> f32 {
+        let (kept, n) = (kept as f64, n as f64);
+        (match self {
+            Self::Mean => n / kept.max(1e-3 * n),
+            Self::CountPlusOne => n / (kept + 1.0),
+        }) as f32
+    }
+}
+
+/// Configuration of the [`Cautious`] wrapper.
+#[derive(Config, Debug)]
+pub struct CautiousConfig {
+    /// Decoupled weight decay λ applied before the inner step, never masked.
+    #[config(default = 0.0)]
+    pub weight_decay: f32,
+    /// The rescaling of the kept components.
+    #[config(default = "CautiousNormalization::Mean")]
+    pub normalization: CautiousNormalization,
+    /// Gradient clipping applied by [`init`](Self::init).
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+impl CautiousConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        Check("Cautious").non_negative("weight_decay", self.weight_decay.into())
+    }
+
+    /// Wraps `inner`, or reports the first invalid field.
+    pub fn try_build<O: Optimizer>(&self, inner: O) -> Result<Cautious<O>, OptimConfigError> {
+        self.validate()?;
+        Ok(Cautious {
+            inner,
+            weight_decay: self.weight_decay,
+            normalization: self.normalization,
+            path: StepPath::Auto,
+            skips: SkipCounter::default(),
+        })
+    }
+
+    /// Wraps `inner`. Panics with the field's error if the config is invalid.
+    pub fn build<O: Optimizer>(&self, inner: O) -> Cautious<O> {
+        self.try_build(inner).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A `ModuleOptimizer` of the wrapped `inner`, with the configured gradient clipping.
+    pub fn init<O: Optimizer>(&self, inner: O) -> ModuleOptimizer {
+        crate::module_optimizer(self.build(inner), &self.grad_clipping)
+    }
+}
+
+/// Any per-parameter optimizer with cautious masking; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Cautious<O> {
+    inner: O,
+    weight_decay: f32,
+    normalization: CautiousNormalization,
+    path: StepPath,
+    skips: SkipCounter,
+}
+
+impl<O> Cautious<O> {
+    /// Returns a copy that always uses tensor operations for the masking.
+    pub fn with_step_path(mut self, path: StepPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Steps skipped because a gradient held NaN or infinity.
+    pub fn skip_counter(&self) -> SkipCounter {
+        self.skips.clone()
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+}
+
+impl<O: Optimizer> Optimizer for Cautious<O> {
+    type State<const D: usize> = O::State<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let fused = self.path.fused(&tensor);
+        let Some(grad) = finite_or_skip(grad, fused, &self.skips, "Cautious") else {
+            return (tensor, state);
+        };
+        let decay = (1.0 - lr * self.weight_decay as f64) as f32;
+        let decayed = if decay != 1.0 {
+            tensor.mul_scalar(decay)
+        } else {
+            tensor
+        };
+        let (inner, state) = self.inner.step(lr, decayed.clone(), grad.clone(), state);
+        let n = decayed.shape().num_elements();
+        let tensor = if fused {
+            let [decayed, _, inner] = with_host_slices([decayed, grad, inner], |[x, g, inner]| {
+                let kept = x
+                    .iter()
+                    .zip(inner.iter())
+                    .zip(g.iter())
+                    .filter(|&((x, i), g)| (x - i) * g > 0.0)
+                    .count();
+                let scale = self.normalization.scale(kept, n);
+                for ((x, i), g) in x.iter_mut().zip(inner.iter()).zip(g.iter()) {
+                    let u = *x - *i;
+                    if u * g > 0.0 {
+                        *x -= u * scale;
+                    }
+                }
+            });
+            drop(inner);
+            decayed
+        } else {
+            let update = decayed.clone() - inner;
+            let mask = update.clone().mul(grad).greater_elem(0.0).float();
+            let kept = mask.clone().sum().into_scalar::<f64>().round() as usize;
+            let scale = self.normalization.scale(kept, n);
+            decayed - update.mul(mask).mul_scalar(scale)
+        };
+        (tensor, state)
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        O::to_device(state, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizations_by_hand() {
+        // C-AdamW: 4 of 8 kept → 8/4; none kept → 8/(1e-3·8) = 1000.
+        assert_eq!(CautiousNormalization::Mean.scale(4, 8), 2.0);
+        assert_eq!(CautiousNormalization::Mean.scale(0, 8), 1000.0);
+        // C-Lion: all 3 kept → 3/4.
+        assert_eq!(CautiousNormalization::CountPlusOne.scale(3, 3), 0.75);
+    }
+}

@@ -68,7 +68,7 @@ impl OptimizerChoice {
             Self::Lion => LionConfig::new().init(),
             Self::CLion => CautiousConfig::new()
                 .with_normalization(CautiousNormalization::CountPlusOne)
-                .init(LionConfig::new().build()),
+                .init_lion(&LionConfig::new()),
             Self::CAdamw => CautiousConfig::new()
                 .with_weight_decay(1e-2)
                 .init(AdamConfig::new().with_epsilon(1e-8).build()),

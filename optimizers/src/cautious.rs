@@ -24,10 +24,14 @@
 //! # let _ = c_lion;
 //! ```
 
+use std::any::Any;
+
 use burn::config::Config;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Lion, LionConfig, LionState, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
+
+use crate::adaptive::AdaptiveOptimizer;
 
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, finite_or_skip};
@@ -72,16 +76,51 @@ impl CautiousConfig {
         Check("Cautious").non_negative("weight_decay", self.weight_decay.into())
     }
 
-    /// Wraps `inner`, or reports the first invalid field.
+    /// Wraps `inner`, or reports the first invalid field. Around this crate's own optimizers the
+    /// host step is fused (two passes); around any other it masks after the inner step.
     pub fn try_build<O: Optimizer>(&self, inner: O) -> Result<Cautious<O>, OptimConfigError> {
         self.validate()?;
+        let kernel = (&inner as &dyn Any)
+            .downcast_ref::<AdaptiveOptimizer>()
+            .map(|a| FusedKernel::Adaptive(a.clone()));
         Ok(Cautious {
             inner,
             weight_decay: self.weight_decay,
             normalization: self.normalization,
             path: StepPath::Auto,
             skips: SkipCounter::default(),
+            kernel,
         })
+    }
+
+    /// C-Lion with Burn's Lion: Burn's `Lion` (built from `lion`) runs the tensor-operation path
+    /// and its `LionState` is the state, so checkpoints match plain Lion's; on host devices the
+    /// same rule runs fused in two passes. `lion` must have no weight decay (give it to this
+    /// config, where it is not masked).
+    pub fn try_build_lion(&self, lion: &LionConfig) -> Result<Cautious<Lion>, OptimConfigError> {
+        let json = serde_json::to_value(lion).expect("LionConfig serializes");
+        let field = |name: &str| json[name].as_f64().unwrap_or(0.0);
+        let check = Check("Cautious Lion");
+        check.within(
+            "weight_decay",
+            field("weight_decay"),
+            0.0,
+            0.0,
+            "the inner Lion must not decay: set the decay on CautiousConfig",
+        )?;
+        let mut cautious = self.try_build(lion.build())?;
+        cautious.kernel = Some(FusedKernel::Lion {
+            beta_1: field("beta_1") as f32,
+            beta_2: field("beta_2") as f32,
+        });
+        Ok(cautious)
+    }
+
+    /// C-Lion as a `ModuleOptimizer` (see [`try_build_lion`](Self::try_build_lion)). Panics
+    /// with the field's error if a config is invalid.
+    pub fn init_lion(&self, lion: &LionConfig) -> ModuleOptimizer {
+        let cautious = self.try_build_lion(lion).unwrap_or_else(|e| panic!("{e}"));
+        crate::module_optimizer(cautious, &self.grad_clipping)
     }
 
     /// Wraps `inner`. Panics with the field's error if the config is invalid.
@@ -95,6 +134,22 @@ impl CautiousConfig {
     }
 }
 
+/// The inner rules whose cautious step runs fused on host memory.
+#[derive(Clone, Debug)]
+enum FusedKernel {
+    Adaptive(AdaptiveOptimizer),
+    Lion { beta_1: f32, beta_2: f32 },
+}
+
+/// Moves a value between two spellings of the same type (`O::State<D>` and the concrete state of
+/// a [`FusedKernel`]); `None` if the types differ.
+fn cast<A: 'static, B: 'static>(value: A) -> Option<B> {
+    (Box::new(value) as Box<dyn Any>)
+        .downcast::<B>()
+        .ok()
+        .map(|b| *b)
+}
+
 /// Any per-parameter optimizer with cautious masking; see the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct Cautious<O> {
@@ -103,6 +158,7 @@ pub struct Cautious<O> {
     normalization: CautiousNormalization,
     path: StepPath,
     skips: SkipCounter,
+    kernel: Option<FusedKernel>,
 }
 
 impl<O> Cautious<O> {
@@ -120,6 +176,58 @@ impl<O> Cautious<O> {
     /// The wrapped optimizer.
     pub fn inner(&self) -> &O {
         &self.inner
+    }
+}
+
+impl<O: Optimizer> Cautious<O> {
+    /// The fused two-pass step of a known inner rule, from the decayed parameter.
+    fn step_kernel<const D: usize>(
+        &self,
+        kernel: &FusedKernel,
+        lr: LearningRate,
+        decayed: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<O::State<D>>,
+    ) -> (Tensor<D>, Option<O::State<D>>) {
+        let wrong = "the fused kernel matches the wrapped optimizer's state type";
+        match kernel {
+            FusedKernel::Adaptive(adaptive) => {
+                let state = state.map(|s| cast(s).expect(wrong));
+                let (x, state) =
+                    adaptive.cautious_fused(lr, decayed, grad, state, self.normalization);
+                (x, Some(cast(state).expect(wrong)))
+            }
+            &FusedKernel::Lion { beta_1, beta_2 } => {
+                let momentum = state
+                    .map(|s| cast::<_, LionState<D>>(s).expect(wrong).momentum)
+                    .unwrap_or_else(|| Tensor::zeros(decayed.shape(), &decayed.device()));
+                let n = decayed.shape().num_elements();
+                let lr = lr as f32;
+                let [x, _, m] = with_host_slices([decayed, grad, momentum], |[x, g, m]| {
+                    let sign = |c: f32| {
+                        if c > 0.0 {
+                            1.0
+                        } else if c < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        }
+                    };
+                    let kept = (0..x.len())
+                        .filter(|&i| sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]) * g[i] > 0.0)
+                        .count();
+                    let scale = self.normalization.scale(kept, n) * lr;
+                    for i in 0..x.len() {
+                        let u = sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]);
+                        if u * g[i] > 0.0 {
+                            x[i] -= u * scale;
+                        }
+                        m[i] = beta_2 * m[i] + (1.0 - beta_2) * g[i];
+                    }
+                });
+                (x, Some(cast(LionState::new(m)).expect(wrong)))
+            }
+        }
     }
 }
 
@@ -143,6 +251,9 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
         } else {
             tensor
         };
+        if fused && let Some(kernel) = &self.kernel {
+            return self.step_kernel(kernel, lr, decayed, grad, state);
+        }
         let (inner, state) = self.inner.step(lr, decayed.clone(), grad.clone(), state);
         let n = decayed.shape().num_elements();
         let tensor = if fused {

@@ -244,6 +244,29 @@ fn cautious_lion() {
     );
 }
 
+/// The same C-Lion trajectory through `try_build_lion` (fused two-pass kernel on host devices,
+/// Burn's Lion for the tensor path).
+#[test]
+fn cautious_lion_fused_kernel() {
+    check_paths(
+        "C-Lion (build_lion)",
+        |path| {
+            CautiousConfig::new()
+                .with_weight_decay(0.1)
+                .with_normalization(CautiousNormalization::CountPlusOne)
+                .try_build_lion(&LionConfig::new())
+                .unwrap()
+                .with_step_path(path)
+        },
+        0.1,
+        &[
+            (1, [0.89, -1.88, 2.97]),
+            (2, [0.9561, -1.9362, 3.0153]),
+            (3, [0.846539, -1.916838, 2.885147]),
+        ],
+    );
+}
+
 /// kyleliang919/C-Optim `c_adamw.py` with AMSGrad: lr 0.1, β (0.9, 0.999), ε 1e-8, decoupled
 /// weight decay 0.1, normalization mask/max(mean(mask), 1e-3).
 #[test]

@@ -501,3 +501,57 @@ fn cautious_masks_disagreeing_components() {
         "{after_2:?}"
     );
 }
+
+/// The fused cautious kernels and the generic mask-after-step path give the same numbers.
+#[test]
+fn cautious_fused_kernels_match_the_generic_path() {
+    let device = Device::default();
+    let n = 500;
+    let run = |optimizer: &dyn Fn(StepPath) -> Vec<f32>| {
+        (optimizer(StepPath::Auto), optimizer(StepPath::TensorOps))
+    };
+    for (name, inner, lr) in optimizers() {
+        let (fused, generic) = run(&|path| {
+            let c = CautiousConfig::new()
+                .with_weight_decay(0.01)
+                .build(inner.clone())
+                .with_step_path(path);
+            let mut x = Tensor::<1>::from_floats(noise(n, 21).as_slice(), &device);
+            let mut state = None;
+            for k in 0..5 {
+                let g = Tensor::<1>::from_floats(noise(n, 30 + k).as_slice(), &device);
+                (x, state) = c.step(lr, x, g, state);
+            }
+            vec1(&x)
+        });
+        for (a, b) in fused.iter().zip(&generic) {
+            assert!((a - b).abs() < 1e-5, "{name}: fused {a} vs generic {b}");
+        }
+    }
+    let (fused, generic) = run(&|path| {
+        let c = CautiousConfig::new()
+            .with_weight_decay(0.01)
+            .try_build_lion(&burn::optim::LionConfig::new())
+            .unwrap()
+            .with_step_path(path);
+        let mut x = Tensor::<1>::from_floats(noise(n, 21).as_slice(), &device);
+        let mut state = None;
+        for k in 0..5 {
+            let g = Tensor::<1>::from_floats(noise(n, 30 + k).as_slice(), &device);
+            (x, state) = c.step(1e-3, x, g, state);
+        }
+        vec1(&x)
+    });
+    for (a, b) in fused.iter().zip(&generic) {
+        assert!((a - b).abs() < 1e-6, "C-Lion: fused {a} vs generic {b}");
+    }
+}
+
+#[test]
+fn cautious_lion_rejects_an_inner_decay() {
+    let err = CautiousConfig::new()
+        .try_build_lion(&burn::optim::LionConfig::new().with_weight_decay(0.1))
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "weight_decay");
+}

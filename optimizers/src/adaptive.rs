@@ -16,8 +16,9 @@ use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use crate::RecordState;
+use crate::cautious::CautiousNormalization;
 use crate::finite_guard::{SkipCounter, finite_or_skip};
-use crate::host_step::{StepPath, with_host_slices};
+use crate::host_step::{StepPath, par_chunks, par_sum, with_host_slices};
 
 /// Which running maximum of the second moment the denominator uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,63 +176,74 @@ impl AdaptiveOptimizer {
         s
     }
 
-    /// The step size `h` of one coordinate from `√v̂`.
-    #[inline(always)]
-    fn step_size(&self, s: &StepScalars, root_v: f32) -> f32 {
-        let eps = self.epsilon;
-        let h = match self.denominator {
-            Denominator::Adam { .. } => s.numer / (root_v * s.v_scale + eps),
-            // (√v̂ + ε)^(2p) without `powf` for the usual p = 1/2, 1/4, 1/8 (powf made PAdam
-            // compute-bound: 2.3× the memory bound at 10M parameters).
-            Denominator::Partial { .. } if s.exponent == 1.0 => s.numer / (root_v + eps),
-            Denominator::Partial { .. } if s.exponent == 0.5 => s.numer / (root_v + eps).sqrt(),
-            Denominator::Partial { .. } if s.exponent == 0.25 => {
-                s.numer / (root_v + eps).sqrt().sqrt()
-            }
-            Denominator::Partial { .. } => s.numer / (root_v + eps).powf(s.exponent),
-            Denominator::Bounded { .. } => (s.numer / (root_v + eps)).clamp(s.lo, s.hi),
-        };
-        // With ε = 0 and a coordinate that never had a gradient, 0/0: no step.
-        if h.is_finite() { h } else { 0.0 }
-    }
-
-    #[inline(always)]
-    fn element(
-        &self,
-        s: &StepScalars,
-        x: &mut f32,
-        g: f32,
-        m: &mut f32,
-        v: &mut f32,
-        v_max: Option<&mut f32>,
-    ) {
-        let g_eff = g + s.coupled * *x;
-        *m = self.beta_1 * *m + (1.0 - self.beta_1) * g_eff;
-        *v = self.beta_2 * *v + (1.0 - self.beta_2) * g_eff * g_eff;
-        let v_hat = match (self.max_mode, v_max) {
-            (MaxOfSecondMoment::Raw, Some(vm)) => {
-                *vm = vm.max(*v);
-                *vm
-            }
-            (MaxOfSecondMoment::BiasCorrected, Some(vm)) => {
-                *vm = vm.max(*v * s.inv_bc2);
-                *vm
-            }
-            _ => *v,
-        };
-        let dir = match self.direction {
-            Direction::Momentum => *m,
-            Direction::GradientSign => sign(g) * m.abs(),
-        };
-        *x = *x * s.decay - dir * self.step_size(s, v_hat.sqrt());
-    }
-
     fn step_fused<const D: usize>(
         &self,
         s: &StepScalars,
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: AdaptiveState<D>,
+        cautious: Option<CautiousNormalization>,
+    ) -> (Tensor<D>, AdaptiveState<D>) {
+        // Choose the denominator here, outside the loop, so that each loop below is a
+        // straight-line body the compiler vectorizes (branches inside made it compute-bound).
+        let (numer, v_scale, eps) = (s.numer, s.v_scale, self.epsilon);
+        let (lo, hi, exponent) = (s.lo, s.hi, s.exponent);
+        match self.denominator {
+            Denominator::Adam { .. } => self.fused_with(
+                s,
+                move |r| numer / (r * v_scale + eps),
+                tensor,
+                grad,
+                state,
+                cautious,
+            ),
+            Denominator::Partial { .. } if exponent == 1.0 => {
+                self.fused_with(s, move |r| numer / (r + eps), tensor, grad, state, cautious)
+            }
+            Denominator::Partial { .. } if exponent == 0.5 => self.fused_with(
+                s,
+                move |r| numer / (r + eps).sqrt(),
+                tensor,
+                grad,
+                state,
+                cautious,
+            ),
+            Denominator::Partial { .. } if exponent == 0.25 => self.fused_with(
+                s,
+                move |r| numer / (r + eps).sqrt().sqrt(),
+                tensor,
+                grad,
+                state,
+                cautious,
+            ),
+            Denominator::Partial { .. } => self.fused_with(
+                s,
+                move |r| numer / (r + eps).powf(exponent),
+                tensor,
+                grad,
+                state,
+                cautious,
+            ),
+            Denominator::Bounded { .. } => self.fused_with(
+                s,
+                move |r| (numer / (r + eps)).max(lo).min(hi),
+                tensor,
+                grad,
+                state,
+                cautious,
+            ),
+        }
+    }
+
+    /// The fused loop for one denominator `h`, monomorphized over the maximum and direction.
+    fn fused_with<const D: usize, H: Fn(f32) -> f32 + Sync>(
+        &self,
+        s: &StepScalars,
+        h: H,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: AdaptiveState<D>,
+        cautious: Option<CautiousNormalization>,
     ) -> (Tensor<D>, AdaptiveState<D>) {
         let AdaptiveState {
             step,
@@ -239,89 +251,65 @@ impl AdaptiveOptimizer {
             moment_2,
             max_moment_2,
         } = state;
-        let (tensor, moment_1, moment_2, max_moment_2) = match max_moment_2 {
+        let k = Kernel {
+            b1: self.beta_1,
+            b2: self.beta_2,
+            decay: s.decay,
+            coupled: s.coupled,
+            inv_bc2: s.inv_bc2,
+            h,
+            cautious,
+        };
+        let grams = self.direction == Direction::GradientSign;
+        let (x, m, v, vm) = match max_moment_2 {
             Some(v_max) => {
-                let [x, _, m, v, vm] = with_host_slices(
-                    [tensor, grad, moment_1, moment_2, v_max],
-                    |[x, g, m, v, vm]| {
-                        for i in 0..x.len() {
-                            let vm = Some(&mut vm[i]);
-                            self.element(s, &mut x[i], g[i], &mut m[i], &mut v[i], vm);
-                        }
-                    },
-                );
+                let tensors = [tensor, grad, moment_1, moment_2, v_max];
+                let [x, _, m, v, vm] = match (self.max_mode, grams) {
+                    (MaxOfSecondMoment::BiasCorrected, false) => {
+                        k.run_max::<D, true, false>(tensors)
+                    }
+                    (MaxOfSecondMoment::BiasCorrected, true) => k.run_max::<D, true, true>(tensors),
+                    (_, false) => k.run_max::<D, false, false>(tensors),
+                    (_, true) => k.run_max::<D, false, true>(tensors),
+                };
                 (x, m, v, Some(vm))
             }
             None => {
-                let [x, _, m, v] =
-                    with_host_slices([tensor, grad, moment_1, moment_2], |[x, g, m, v]| {
-                        for i in 0..x.len() {
-                            self.element(s, &mut x[i], g[i], &mut m[i], &mut v[i], None);
-                        }
-                    });
+                let tensors = [tensor, grad, moment_1, moment_2];
+                let [x, _, m, v] = if grams {
+                    k.run::<D, true>(tensors)
+                } else {
+                    k.run::<D, false>(tensors)
+                };
                 (x, m, v, None)
             }
         };
-        (
-            tensor,
-            AdaptiveState {
-                step,
-                moment_1,
-                moment_2,
-                max_moment_2,
-            },
-        )
-    }
-
-    /// The cautious step on host memory in two passes: count the components whose update
-    /// agrees with the gradient (read-only, on copies of the state), then step with the mask and
-    /// the scale. Used by [`Cautious`](crate::Cautious) around this optimizer.
-    pub(crate) fn cautious_fused<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<AdaptiveState<D>>,
-        normalization: crate::CautiousNormalization,
-    ) -> (Tensor<D>, AdaptiveState<D>) {
-        let mut state = state.unwrap_or_else(|| self.fresh_state(&tensor));
-        state.step += 1;
-        let s = self.scalars(lr, state.step);
-        let n = tensor.shape().num_elements();
-        let step = state.step;
-        let zeros = || Tensor::<D>::zeros(tensor.shape(), &tensor.device());
-        let has_max = state.max_moment_2.is_some();
-        let v_max = state.max_moment_2.unwrap_or_else(zeros);
-        let [x, _, m, v, vm] = with_host_slices(
-            [tensor, grad, state.moment_1, state.moment_2, v_max],
-            |[x, g, m, v, vm]| {
-                let inner = |i: usize, x: &mut f32, m: &mut f32, v: &mut f32, vm: &mut f32| {
-                    self.element(&s, x, g[i], m, v, has_max.then_some(vm));
-                };
-                let mut kept = 0usize;
-                for i in 0..x.len() {
-                    let (mut xi, mut mi, mut vi, mut vmi) = (x[i], m[i], v[i], vm[i]);
-                    inner(i, &mut xi, &mut mi, &mut vi, &mut vmi);
-                    kept += usize::from((x[i] - xi) * g[i] > 0.0);
-                }
-                let scale = normalization.scale(kept, n);
-                for i in 0..x.len() {
-                    let x0 = x[i];
-                    inner(i, &mut x[i], &mut m[i], &mut v[i], &mut vm[i]);
-                    let u = x0 - x[i];
-                    x[i] = if u * g[i] > 0.0 { x0 - u * scale } else { x0 };
-                }
-            },
-        );
         (
             x,
             AdaptiveState {
                 step,
                 moment_1: m,
                 moment_2: v,
-                max_moment_2: has_max.then_some(vm),
+                max_moment_2: vm,
             },
         )
+    }
+
+    /// The cautious step on host memory in two passes: count the components whose update
+    /// agrees with the gradient (read-only), then step with the mask and the scale. Used by
+    /// [`Cautious`](crate::Cautious) around this optimizer.
+    pub(crate) fn cautious_fused<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdaptiveState<D>>,
+        normalization: CautiousNormalization,
+    ) -> (Tensor<D>, AdaptiveState<D>) {
+        let mut state = state.unwrap_or_else(|| self.fresh_state(&tensor));
+        state.step += 1;
+        let s = self.scalars(lr, state.step);
+        self.step_fused(&s, tensor, grad, state, Some(normalization))
     }
 
     fn fresh_state<const D: usize>(&self, tensor: &Tensor<D>) -> AdaptiveState<D> {
@@ -409,16 +397,137 @@ impl AdaptiveOptimizer {
     }
 }
 
+/// The per-step constants of a fused loop and its denominator `h(√v̂)`.
+struct Kernel<H> {
+    b1: f32,
+    b2: f32,
+    decay: f32,
+    coupled: f32,
+    inv_bc2: f32,
+    h: H,
+    /// Cautious masking (two passes) when set.
+    cautious: Option<CautiousNormalization>,
+}
+
+impl<H: Fn(f32) -> f32 + Sync> Kernel<H> {
+    /// `x`'s new value, from the updated moments (`v_hat` already maximized) and the gradient.
+    #[inline(always)]
+    fn update<const GRAMS: bool>(&self, x: f32, g: f32, m: f32, v_hat: f32) -> f32 {
+        let dir = if GRAMS { sign(g) * m.abs() } else { m };
+        let h = (self.h)(v_hat.sqrt());
+        // ε = 0 and a coordinate without gradient history: 0/0 → no step.
+        let h = if h.is_finite() { h } else { 0.0 };
+        x * self.decay - dir * h
+    }
+
+    #[inline(always)]
+    fn moments(&self, x: f32, g: f32, m: &mut f32, v: &mut f32) {
+        let g = g + self.coupled * x;
+        *m = self.b1 * *m + (1.0 - self.b1) * g;
+        *v = self.b2 * *v + (1.0 - self.b2) * g * g;
+    }
+
+    /// The new `x` from the old one, with cautious masking when `scale` is set: a component
+    /// whose update `x - x_new` disagrees with the gradient stays, the others are scaled.
+    #[inline(always)]
+    fn finish<const MASK: bool>(x: f32, x_new: f32, g: f32, scale: f32) -> f32 {
+        if MASK {
+            let u = x - x_new;
+            if u * g > 0.0 { x - u * scale } else { x }
+        } else {
+            x_new
+        }
+    }
+
+    /// The cautious scale from a read-only pass, or `None` without cautious masking.
+    fn cautious_scale<const N: usize>(
+        &self,
+        slices: [&[f32]; N],
+        agrees: impl Fn([&[f32]; N], usize) -> bool + Sync,
+    ) -> Option<f32> {
+        let normalization = self.cautious?;
+        let n = slices[0].len();
+        let kept = par_sum(slices, &|_, chunk| {
+            (0..chunk[0].len()).filter(|&i| agrees(chunk, i)).count()
+        });
+        Some(normalization.scale(kept, n))
+    }
+
+    /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking).
+    fn run<const D: usize, const GRAMS: bool>(&self, tensors: [Tensor<D>; 4]) -> [Tensor<D>; 4] {
+        with_host_slices(tensors, |[x, g, m, v]| {
+            let scale = self.cautious_scale([&*x, &*g, &*m, &*v], |[x, g, m, v], i| {
+                let (mut mi, mut vi) = (m[i], v[i]);
+                self.moments(x[i], g[i], &mut mi, &mut vi);
+                (x[i] - self.update::<GRAMS>(x[i], g[i], mi, vi)) * g[i] > 0.0
+            });
+            // The mask is a const parameter so the plain loop carries no trace of it.
+            fn pass<H: Fn(f32) -> f32 + Sync, const GRAMS: bool, const MASK: bool>(
+                k: &Kernel<H>,
+                slices: [&mut [f32]; 4],
+                scale: f32,
+            ) {
+                par_chunks(slices, &|_, [x, g, m, v]| {
+                    for i in 0..x.len() {
+                        k.moments(x[i], g[i], &mut m[i], &mut v[i]);
+                        let x_new = k.update::<GRAMS>(x[i], g[i], m[i], v[i]);
+                        x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+                    }
+                })
+            }
+            match scale {
+                None => pass::<H, GRAMS, false>(self, [x, g, m, v], 0.0),
+                Some(scale) => pass::<H, GRAMS, true>(self, [x, g, m, v], scale),
+            }
+        })
+    }
+
+    /// Parameter, gradient, `m`, `v`, `v̂`: one parallel pass (two with cautious masking);
+    /// `CORRECTED` maximizes `v/bc₂`.
+    fn run_max<const D: usize, const CORRECTED: bool, const GRAMS: bool>(
+        &self,
+        tensors: [Tensor<D>; 5],
+    ) -> [Tensor<D>; 5] {
+        let v_hat = |v: f32, vm: f32| vm.max(if CORRECTED { v * self.inv_bc2 } else { v });
+        with_host_slices(tensors, |[x, g, m, v, vm]| {
+            let scale = self.cautious_scale([&*x, &*g, &*m, &*v, &*vm], |[x, g, m, v, vm], i| {
+                let (mut mi, mut vi) = (m[i], v[i]);
+                self.moments(x[i], g[i], &mut mi, &mut vi);
+                let x_new = self.update::<GRAMS>(x[i], g[i], mi, v_hat(vi, vm[i]));
+                (x[i] - x_new) * g[i] > 0.0
+            });
+            fn pass<
+                H: Fn(f32) -> f32 + Sync,
+                const C: bool,
+                const GRAMS: bool,
+                const MASK: bool,
+            >(
+                k: &Kernel<H>,
+                slices: [&mut [f32]; 5],
+                scale: f32,
+            ) {
+                par_chunks(slices, &|_, [x, g, m, v, vm]| {
+                    for i in 0..x.len() {
+                        k.moments(x[i], g[i], &mut m[i], &mut v[i]);
+                        vm[i] = vm[i].max(if C { v[i] * k.inv_bc2 } else { v[i] });
+                        let x_new = k.update::<GRAMS>(x[i], g[i], m[i], vm[i]);
+                        x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+                    }
+                })
+            }
+            match scale {
+                None => pass::<H, CORRECTED, GRAMS, false>(self, [x, g, m, v, vm], 0.0),
+                Some(scale) => pass::<H, CORRECTED, GRAMS, true>(self, [x, g, m, v, vm], scale),
+            }
+        })
+    }
+}
+
 /// `sign(0) = 0`, as `torch.sign`.
 #[inline(always)]
-fn sign(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
+pub(crate) fn sign(x: f32) -> f32 {
+    // Branch-free, so loops using it vectorize.
+    f32::from(u8::from(x > 0.0)) - f32::from(u8::from(x < 0.0))
 }
 
 impl Optimizer for AdaptiveOptimizer {
@@ -439,7 +548,7 @@ impl Optimizer for AdaptiveOptimizer {
         state.step += 1;
         let scalars = self.scalars(lr, state.step);
         let (tensor, state) = if fused {
-            self.step_fused(&scalars, tensor, grad, state)
+            self.step_fused(&scalars, tensor, grad, state, None)
         } else {
             self.step_tensor_ops(&scalars, tensor, grad, state)
         };

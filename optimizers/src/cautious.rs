@@ -31,11 +31,11 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{LearningRate, Lion, LionConfig, LionState, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::adaptive::AdaptiveOptimizer;
+use crate::adaptive::{AdaptiveOptimizer, sign};
 
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, finite_or_skip};
-use crate::host_step::{StepPath, with_host_slices};
+use crate::host_step::{StepPath, par_chunks, par_sum, with_host_slices};
 
 /// How the kept components are rescaled (`n` elements, `k` of them kept).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -204,26 +204,23 @@ impl<O: Optimizer> Cautious<O> {
                 let n = decayed.shape().num_elements();
                 let lr = lr as f32;
                 let [x, _, m] = with_host_slices([decayed, grad, momentum], |[x, g, m]| {
-                    let sign = |c: f32| {
-                        if c > 0.0 {
-                            1.0
-                        } else if c < 0.0 {
-                            -1.0
-                        } else {
-                            0.0
-                        }
-                    };
-                    let kept = (0..x.len())
-                        .filter(|&i| sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]) * g[i] > 0.0)
-                        .count();
+                    // Branch-free: u = sign(β₁m + (1-β₁)g), kept when u·g > 0.
+                    let agrees = |m: f32, g: f32| sign(beta_1 * m + (1.0 - beta_1) * g) * g > 0.0;
+                    let kept = par_sum([&*g, &*m], &|_, [g, m]| {
+                        g.iter()
+                            .zip(m)
+                            .map(|(&g, &m)| usize::from(agrees(m, g)))
+                            .sum()
+                    });
                     let scale = self.normalization.scale(kept, n) * lr;
-                    for i in 0..x.len() {
-                        let u = sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]);
-                        if u * g[i] > 0.0 {
-                            x[i] -= u * scale;
+                    par_chunks([x, g, m], &|_, [x, g, m]| {
+                        for i in 0..x.len() {
+                            let u = sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]);
+                            let keep = if u * g[i] > 0.0 { scale } else { 0.0 };
+                            x[i] -= u * keep;
+                            m[i] = beta_2 * m[i] + (1.0 - beta_2) * g[i];
                         }
-                        m[i] = beta_2 * m[i] + (1.0 - beta_2) * g[i];
-                    }
+                    });
                 });
                 (x, Some(cast(LionState::new(m)).expect(wrong)))
             }

@@ -36,9 +36,11 @@ pub fn all_finite<const D: usize>(grad: &Tensor<D>) -> bool {
         .into_scalar::<bool>()
 }
 
-/// True when every value of a host slice is finite.
+/// True when every value of a host slice is finite (checked in parallel on large slices).
 pub fn slice_finite(values: &[f32]) -> bool {
-    values.iter().all(|v| v.is_finite())
+    crate::host_step::par_sum([values], &|_, [chunk]| {
+        usize::from(!chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
+    }) == 0
 }
 
 /// The gradient back when all its entries are finite; otherwise counts and logs a skip and

@@ -61,6 +61,62 @@ pub fn with_host_slices<const D: usize, const N: usize>(
     data.map(|d| Tensor::from_data(d, (&device, DType::F32)))
 }
 
+/// Below this many elements a fused loop runs on one thread (splitting costs more than it saves).
+pub const PARALLEL_MIN_LEN: usize = 1 << 15;
+
+/// Runs `f(offset, chunk)` over same-length slices split at the same indices, in parallel on
+/// rayon's pool (recursive halving down to [`PARALLEL_MIN_LEN`]); `offset` is where the chunk
+/// starts in the whole. Elementwise loops stay exactly as they would be on one thread.
+pub fn par_chunks<const N: usize>(
+    slices: [&mut [f32]; N],
+    f: &(impl Fn(usize, [&mut [f32]; N]) + Sync),
+) {
+    fn go<const N: usize>(
+        offset: usize,
+        slices: [&mut [f32]; N],
+        f: &(impl Fn(usize, [&mut [f32]; N]) + Sync),
+    ) {
+        let len = slices[0].len();
+        if len <= PARALLEL_MIN_LEN {
+            return f(offset, slices);
+        }
+        let mid = len / 2;
+        let mut left: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+        let mut right: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+        for (k, s) in slices.into_iter().enumerate() {
+            let (l, r) = s.split_at_mut(mid);
+            left[k] = l;
+            right[k] = r;
+        }
+        rayon::join(|| go(offset, left, f), || go(offset + mid, right, f));
+    }
+    go(0, slices, f)
+}
+
+/// Sums `f(offset, chunk)` over same-length slices in parallel, like [`par_chunks`] (for the
+/// counting pass of cautious masking).
+pub fn par_sum<const N: usize>(
+    slices: [&[f32]; N],
+    f: &(impl Fn(usize, [&[f32]; N]) -> usize + Sync),
+) -> usize {
+    fn go<const N: usize>(
+        offset: usize,
+        slices: [&[f32]; N],
+        f: &(impl Fn(usize, [&[f32]; N]) -> usize + Sync),
+    ) -> usize {
+        let len = slices[0].len();
+        if len <= PARALLEL_MIN_LEN {
+            return f(offset, slices);
+        }
+        let mid = len / 2;
+        let left = slices.map(|s| &s[..mid]);
+        let right = slices.map(|s| &s[mid..]);
+        let (a, b) = rayon::join(|| go(offset, left, f), || go(offset + mid, right, f));
+        a + b
+    }
+    go(0, slices, f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +144,31 @@ mod tests {
         assert_eq!(a, vec![11.0, 22.0, 33.0, 44.0]);
         let b: Vec<f32> = b.into_data().try_to_vec().unwrap();
         assert_eq!(b, vec![0.0; 4]);
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    #[test]
+    fn par_chunks_covers_every_index_once() {
+        let n = 3 * PARALLEL_MIN_LEN + 17;
+        let mut a = vec![0.0f32; n];
+        let mut b: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        par_chunks([&mut a, &mut b], &|offset, [a, b]| {
+            for (i, (x, y)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                *x += (offset + i) as f32;
+                *y *= 2.0;
+            }
+        });
+        assert!(a.iter().enumerate().all(|(i, &v)| v == i as f32));
+        assert!(b.iter().enumerate().all(|(i, &v)| v == 2.0 * i as f32));
+        let evens = par_sum([&a], &|_, [a]| {
+            a.iter()
+                .filter(|v| (**v as usize).is_multiple_of(2))
+                .count()
+        });
+        assert_eq!(evens, n.div_ceil(2));
     }
 }

@@ -132,7 +132,8 @@ fn converges_on_rosenbrock() {
 #[test]
 fn fused_and_tensor_op_paths_agree() {
     let device = Device::default();
-    let n = 1000;
+    // Above host_step::PARALLEL_MIN_LEN (32,768), so the fused loop runs split across threads.
+    let n = 100_000;
     for (name, optimizer, lr) in optimizers() {
         let run = |path: StepPath| {
             let optimizer = optimizer.clone().with_step_path(path);

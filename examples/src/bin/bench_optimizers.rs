@@ -14,6 +14,7 @@ use std::time::Instant;
 use burn::optim::{AdamConfig, LionConfig, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
+use tempering_optim::host_step::par_chunks;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
     GramsConfig, PAdamConfig, StepPath,
@@ -59,38 +60,46 @@ fn median(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-/// The memory bound: one pass reading `reads` arrays and writing `writes` of them.
-fn time_bound(n: usize, reads: usize, writes: usize, steps: usize) -> f64 {
-    let mut arrays: Vec<Vec<f32>> = (0..reads).map(|k| vec![k as f32 * 0.5 + 1.0; n]).collect();
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..steps + 2 {
-        let start = Instant::now();
-        let (written, read) = arrays.split_at_mut(writes);
-        // x, m, v, vmax are read and written; the gradient (and the rest) only read.
-        let g = &read[0];
-        match written {
-            [x, m] => {
-                for j in 0..n {
+/// The memory bound: one pass over the arrays of an optimizer step, writing `writes` of them
+/// (parameter and state) and reading one more (the gradient); on one thread, or split across
+/// rayon's threads the way the fused steps are.
+fn time_bound(n: usize, writes: usize, parallel: bool, steps: usize) -> f64 {
+    // Five arrays; the kernel touches the gradient and the `writes` it updates, no others.
+    let mut arrays: [Vec<f32>; 5] = std::array::from_fn(|k| vec![k as f32 * 0.5 + 1.0; n]);
+    let kernel = |_: usize, chunk: [&mut [f32]; 5]| {
+        let [g, x, m, v, w] = chunk;
+        match writes {
+            2 => {
+                for j in 0..x.len() {
                     m[j] = 0.9 * m[j] + g[j];
                     x[j] -= 1e-3 * m[j];
                 }
             }
-            [x, m, v] => {
-                for j in 0..n {
+            3 => {
+                for j in 0..x.len() {
                     m[j] = 0.9 * m[j] + g[j];
                     v[j] = 0.999 * v[j] + g[j] * g[j];
                     x[j] -= 1e-3 * m[j] * v[j];
                 }
             }
-            [x, m, v, w] => {
-                for j in 0..n {
+            _ => {
+                for j in 0..x.len() {
                     m[j] = 0.9 * m[j] + g[j];
                     v[j] = 0.999 * v[j] + g[j] * g[j];
                     w[j] = w[j].max(v[j]);
                     x[j] -= 1e-3 * m[j] * w[j];
                 }
             }
-            _ => unreachable!("bounds for 2 to 4 written arrays"),
+        }
+    };
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..steps + 2 {
+        let start = Instant::now();
+        let chunk = arrays.each_mut().map(|a| a.as_mut_slice());
+        if parallel {
+            par_chunks(chunk, &kernel);
+        } else {
+            kernel(0, chunk);
         }
         std::hint::black_box(&arrays);
         if i >= 2 {
@@ -178,8 +187,14 @@ fn main() {
         args.steps
     );
     for &n in &args.sizes {
-        let bounds: Vec<f64> = (2..=4)
-            .map(|w| time_bound(n, w + 1, w, args.steps))
+        // The bound is the faster of one thread and all threads (the fused steps use all).
+        let bounds: Vec<(f64, f64)> = (2..=4)
+            .map(|w| {
+                (
+                    time_bound(n, w, false, args.steps),
+                    time_bound(n, w, true, args.steps),
+                )
+            })
             .collect();
         let lion = (rows[0].time)(n, args.steps);
         println!("\n{n} parameters");
@@ -187,14 +202,16 @@ fn main() {
             "{:<32} {:>10} {:>9} {:>12}",
             "optimizer", "ms/step", "÷ bound", "burn Lion ÷"
         );
-        for (w, b) in (2..=4).zip(&bounds) {
-            println!(
-                "{:<32} {:>10.2} {:>9.2} {:>12.1}",
-                format!("bound: {} read, {w} written", w + 1),
-                b,
-                1.0,
-                lion / b
-            );
+        for (w, &(one, all)) in (2..=4).zip(&bounds) {
+            for (threads, b) in [("1 thread", one), ("all threads", all)] {
+                println!(
+                    "{:<32} {:>10.2} {:>9.2} {:>12.1}",
+                    format!("bound {}r/{w}w, {threads}", w + 1),
+                    b,
+                    b / one.min(all),
+                    lion / b
+                );
+            }
         }
         for r in &rows {
             let t = if r.name == rows[0].name {
@@ -202,7 +219,8 @@ fn main() {
             } else {
                 (r.time)(n, args.steps)
             };
-            let bound = bounds[r.writes - 2];
+            let (one, all) = bounds[r.writes - 2];
+            let bound = one.min(all);
             println!(
                 "{:<32} {:>10.2} {:>9.2} {:>12.1}",
                 r.name,

@@ -16,7 +16,6 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 
 use crate::adaptive::{AdaptiveOptimizer, Denominator, Direction, MaxOfSecondMoment};
 use crate::config_error::{Check, OptimConfigError};
-use crate::host_step::StepPath;
 
 /// Configuration of AdaBound (`amsbound = false`) and AMSBound (`amsbound = true`).
 #[derive(Config, Debug)]
@@ -73,27 +72,22 @@ impl AdaBoundConfig {
     /// The optimizer, or the first invalid field.
     pub fn try_build(&self) -> Result<AdaptiveOptimizer, OptimConfigError> {
         self.validate()?;
-        Ok(AdaptiveOptimizer {
-            name: self.name(),
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            weight_decay: self.weight_decay,
-            decoupled_weight_decay: false,
-            max_mode: if self.amsbound {
+        Ok(AdaptiveOptimizer::assemble(
+            self.name(),
+            (self.beta_1, self.beta_2, self.epsilon),
+            (self.weight_decay, false),
+            if self.amsbound {
                 MaxOfSecondMoment::Raw
             } else {
                 MaxOfSecondMoment::Off
             },
-            denominator: Denominator::Bounded {
+            Denominator::Bounded {
                 final_lr: self.final_lr,
                 gamma: self.gamma,
                 base_lr: self.base_lr,
             },
-            direction: Direction::Momentum,
-            path: StepPath::Auto,
-            skips: Default::default(),
-        })
+            Direction::Momentum,
+        ))
     }
 
     /// The bare optimizer. Panics with the field's error if the config is invalid.

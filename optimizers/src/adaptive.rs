@@ -114,6 +114,31 @@ struct StepScalars {
 }
 
 impl AdaptiveOptimizer {
+    /// Assembles an optimizer from the choices of a config (the configs validate first):
+    /// `moments` is `(β₁, β₂, ε)`, `decay` is `(λ, decoupled)`.
+    pub(crate) fn assemble(
+        name: &'static str,
+        (beta_1, beta_2, epsilon): (f32, f32, f32),
+        (weight_decay, decoupled_weight_decay): (f32, bool),
+        max_mode: MaxOfSecondMoment,
+        denominator: Denominator,
+        direction: Direction,
+    ) -> Self {
+        Self {
+            name,
+            beta_1,
+            beta_2,
+            epsilon,
+            weight_decay,
+            decoupled_weight_decay,
+            max_mode,
+            denominator,
+            direction,
+            path: StepPath::Auto,
+            skips: SkipCounter::default(),
+        }
+    }
+
     /// Returns a copy that always runs the tensor-operation path (for comparisons and GPUs).
     pub fn with_step_path(mut self, path: StepPath) -> Self {
         self.path = path;

@@ -27,7 +27,6 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 
 use crate::adaptive::{AdaptiveOptimizer, Denominator, Direction, MaxOfSecondMoment};
 use crate::config_error::{Check, OptimConfigError};
-use crate::host_step::StepPath;
 
 /// Which AMSGrad convention to follow; see the [module docs](self).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -83,22 +82,17 @@ impl AmsGradConfig {
             AmsGradConvention::Optax => (MaxOfSecondMoment::BiasCorrected, (true, false)),
             AmsGradConvention::Paper => (MaxOfSecondMoment::Raw, (false, false)),
         };
-        Ok(AdaptiveOptimizer {
-            name: "AmsGrad",
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            weight_decay: self.weight_decay,
-            decoupled_weight_decay: self.decoupled_weight_decay,
+        Ok(AdaptiveOptimizer::assemble(
+            "AmsGrad",
+            (self.beta_1, self.beta_2, self.epsilon),
+            (self.weight_decay, self.decoupled_weight_decay),
             max_mode,
-            denominator: Denominator::Adam {
+            Denominator::Adam {
                 correct_m: correct.0,
                 correct_v: correct.1,
             },
-            direction: Direction::Momentum,
-            path: StepPath::Auto,
-            skips: Default::default(),
-        })
+            Direction::Momentum,
+        ))
     }
 
     /// The bare optimizer, for `ModuleOptimizer::with_group`.

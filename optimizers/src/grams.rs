@@ -20,7 +20,6 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 
 use crate::adaptive::{AdaptiveOptimizer, Denominator, Direction, MaxOfSecondMoment};
 use crate::config_error::{Check, OptimConfigError};
-use crate::host_step::StepPath;
 
 /// Configuration of Grams.
 #[derive(Config, Debug)]
@@ -57,17 +56,14 @@ impl GramsConfig {
     /// The optimizer, or the first invalid field.
     pub fn try_build(&self) -> Result<AdaptiveOptimizer, OptimConfigError> {
         self.validate()?;
-        Ok(AdaptiveOptimizer {
-            name: "Grams",
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            weight_decay: self.weight_decay,
-            decoupled_weight_decay: true,
-            max_mode: MaxOfSecondMoment::Off,
+        Ok(AdaptiveOptimizer::assemble(
+            "Grams",
+            (self.beta_1, self.beta_2, self.epsilon),
+            (self.weight_decay, true),
+            MaxOfSecondMoment::Off,
             // lr·√bc₂/bc₁/(√v + ε) is the partial denominator at p = 1/2; without bias
             // correction it is lr/(√v + ε).
-            denominator: if self.correct_bias {
+            if self.correct_bias {
                 Denominator::Partial { p: 0.5 }
             } else {
                 Denominator::Adam {
@@ -75,10 +71,8 @@ impl GramsConfig {
                     correct_v: false,
                 }
             },
-            direction: Direction::GradientSign,
-            path: StepPath::Auto,
-            skips: Default::default(),
-        })
+            Direction::GradientSign,
+        ))
     }
 
     /// The bare optimizer. Panics with the field's error if the config is invalid.

@@ -13,7 +13,6 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 
 use crate::adaptive::{AdaptiveOptimizer, Denominator, Direction, MaxOfSecondMoment};
 use crate::config_error::{Check, OptimConfigError};
-use crate::host_step::StepPath;
 
 /// Configuration of PAdam.
 #[derive(Config, Debug)]
@@ -60,23 +59,18 @@ impl PAdamConfig {
     /// The optimizer, or the first invalid field.
     pub fn try_build(&self) -> Result<AdaptiveOptimizer, OptimConfigError> {
         self.validate()?;
-        Ok(AdaptiveOptimizer {
-            name: "PAdam",
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            weight_decay: self.weight_decay,
-            decoupled_weight_decay: false,
-            max_mode: if self.amsgrad {
+        Ok(AdaptiveOptimizer::assemble(
+            "PAdam",
+            (self.beta_1, self.beta_2, self.epsilon),
+            (self.weight_decay, false),
+            if self.amsgrad {
                 MaxOfSecondMoment::Raw
             } else {
                 MaxOfSecondMoment::Off
             },
-            denominator: Denominator::Partial { p: self.partial },
-            direction: Direction::Momentum,
-            path: StepPath::Auto,
-            skips: Default::default(),
-        })
+            Denominator::Partial { p: self.partial },
+            Direction::Momentum,
+        ))
     }
 
     /// The bare optimizer. Panics with the field's error if the config is invalid.

@@ -8,7 +8,8 @@
 //! - [`AdaBoundConfig`]: AdaBound and AMSBound; [`PAdamConfig`]: partially adaptive momentum;
 //! - [`GramsConfig`]: Grams (sign of the gradient, magnitude of the momentum);
 //! - [`Cautious`]: cautious masking over any of them, or over Burn's Lion ([`LionConfig`],
-//!   re-exported, reused rather than copied): C-Lion and C-AdamW.
+//!   re-exported, reused rather than copied; `CautiousConfig::init_lion` is C-Lion, fused on
+//!   CPU): C-Lion and C-AdamW.
 //!
 //! All of them share one moment transform ([`adaptive`]); on CPU backends each step is a single
 //! fused pass over parameter, gradient and state ([`host_step`]). A gradient with NaN or infinity

@@ -487,22 +487,11 @@ impl<H: Fn(f32) -> f32 + Sync> Kernel<H> {
                 (x[i] - self.update::<GRAMS>(x[i], g[i], mi, vi)) * g[i] > 0.0
             });
             // The mask is a const parameter so the plain loop carries no trace of it.
-            fn pass<H: Fn(f32) -> f32 + Sync, const GRAMS: bool, const MASK: bool>(
-                k: &Kernel<H>,
-                slices: [&mut [f32]; 4],
-                scale: f32,
-            ) {
-                par_chunks(slices, &|_, [x, g, m, v]| {
-                    for i in 0..x.len() {
-                        k.moments(x[i], g[i], &mut m[i], &mut v[i]);
-                        let x_new = k.update::<GRAMS>(x[i], g[i], m[i], v[i]);
-                        x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
-                    }
-                })
-            }
             match scale {
-                None => pass::<H, GRAMS, false>(self, [x, g, m, v], 0.0),
-                Some(scale) => pass::<H, GRAMS, true>(self, [x, g, m, v], scale),
+                None => par_chunks([x, g, m, v], &|_, c| {
+                    chunk4::<H, GRAMS, false>(self, c, 0.0)
+                }),
+                Some(sc) => par_chunks([x, g, m, v], &|_, c| chunk4::<H, GRAMS, true>(self, c, sc)),
             }
         })
     }
@@ -521,32 +510,96 @@ impl<H: Fn(f32) -> f32 + Sync> Kernel<H> {
                 let x_new = self.update::<GRAMS>(x[i], g[i], mi, v_hat(vi, vm[i]));
                 (x[i] - x_new) * g[i] > 0.0
             });
-            fn pass<
-                H: Fn(f32) -> f32 + Sync,
-                const C: bool,
-                const GRAMS: bool,
-                const MASK: bool,
-            >(
-                k: &Kernel<H>,
-                slices: [&mut [f32]; 5],
-                scale: f32,
-            ) {
-                par_chunks(slices, &|_, [x, g, m, v, vm]| {
-                    for i in 0..x.len() {
-                        k.moments(x[i], g[i], &mut m[i], &mut v[i]);
-                        vm[i] = vm[i].max(if C { v[i] * k.inv_bc2 } else { v[i] });
-                        let x_new = k.update::<GRAMS>(x[i], g[i], m[i], vm[i]);
-                        x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
-                    }
-                })
-            }
             match scale {
-                None => pass::<H, CORRECTED, GRAMS, false>(self, [x, g, m, v, vm], 0.0),
-                Some(scale) => pass::<H, CORRECTED, GRAMS, true>(self, [x, g, m, v, vm], scale),
+                None => par_chunks([x, g, m, v, vm], &|_, c| {
+                    chunk5::<H, CORRECTED, GRAMS, false>(self, c, 0.0)
+                }),
+                Some(sc) => par_chunks([x, g, m, v, vm], &|_, c| {
+                    chunk5::<H, CORRECTED, GRAMS, true>(self, c, sc)
+                }),
             }
         })
     }
 }
+
+/// True when the CPU runs the AVX2+FMA builds of the loops (detected by std, then cached).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn wide_simd() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Generates a chunk loop twice, for the baseline target and, on x86-64, with AVX2 and FMA
+/// enabled (8 lanes instead of SSE2's 4: the loops are compute-bound on `sqrt` and `/`), plus a
+/// dispatcher that chooses at run time. The features change no result: Rust never fuses
+/// `a * b + c` on its own.
+macro_rules! simd_dispatch {
+    ($name:ident, $base:ident, $wide:ident, [$($c:ident),*], $n:literal,
+     |$k:ident, $s:ident, $scale:ident| $body:block) => {
+        #[inline(always)]
+        fn $base<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+            $k: &Kernel<H>,
+            $s: [&mut [f32]; $n],
+            $scale: f32,
+        ) $body
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $wide<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+            k: &Kernel<H>,
+            s: [&mut [f32]; $n],
+            scale: f32,
+        ) {
+            $base::<H, $($c),*>(k, s, scale)
+        }
+
+        fn $name<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+            k: &Kernel<H>,
+            s: [&mut [f32]; $n],
+            scale: f32,
+        ) {
+            #[cfg(target_arch = "x86_64")]
+            if wide_simd() {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                return unsafe { $wide::<H, $($c),*>(k, s, scale) };
+            }
+            $base::<H, $($c),*>(k, s, scale)
+        }
+    };
+}
+
+simd_dispatch!(
+    chunk4,
+    chunk4_base,
+    chunk4_wide,
+    [GRAMS, MASK],
+    4,
+    |k, s, scale| {
+        let [x, g, m, v] = s;
+        for i in 0..x.len() {
+            k.moments(x[i], g[i], &mut m[i], &mut v[i]);
+            let x_new = k.update::<GRAMS>(x[i], g[i], m[i], v[i]);
+            x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+        }
+    }
+);
+
+simd_dispatch!(
+    chunk5,
+    chunk5_base,
+    chunk5_wide,
+    [CORRECTED, GRAMS, MASK],
+    5,
+    |k, s, scale| {
+        let [x, g, m, v, vm] = s;
+        for i in 0..x.len() {
+            k.moments(x[i], g[i], &mut m[i], &mut v[i]);
+            vm[i] = vm[i].max(if CORRECTED { v[i] * k.inv_bc2 } else { v[i] });
+            let x_new = k.update::<GRAMS>(x[i], g[i], m[i], vm[i]);
+            x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+        }
+    }
+);
 
 /// `sign(0) = 0`, as `torch.sign`.
 #[inline(always)]

@@ -254,7 +254,7 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
         let (inner, state) = self.inner.step(lr, decayed.clone(), grad.clone(), state);
         let n = decayed.shape().num_elements();
         let tensor = if fused {
-            let [decayed, _, inner] = with_host_slices([decayed, grad, inner], |[x, g, inner]| {
+            let [decayed, _, _] = with_host_slices([decayed, grad, inner], |[x, g, inner]| {
                 let kept = x
                     .iter()
                     .zip(inner.iter())
@@ -269,7 +269,6 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
                     }
                 }
             });
-            drop(inner);
             decayed
         } else {
             let update = decayed.clone() - inner;

@@ -25,8 +25,8 @@ impl SkipCounter {
     }
 }
 
-/// True when every entry of `grad` is finite. On the fused path the check reads the host slice;
-/// elsewhere it is one reduction.
+/// True when every entry of `grad` is finite, as one reduction on the tensor's device (the
+/// tensor-operation path; the fused path reads the host slice, see [`finite_or_skip`]).
 pub fn all_finite<const D: usize>(grad: &Tensor<D>) -> bool {
     !grad
         .clone()

@@ -26,7 +26,7 @@ impl SkipCounter {
 }
 
 /// True when every entry of `grad` is finite, as one reduction on the tensor's device (the
-/// tensor-operation path; the fused path reads the host slice, see [`finite_or_skip`]).
+/// tensor-operation path; the fused path reads the host slice, see `finite_or_skip`).
 pub fn all_finite<const D: usize>(grad: &Tensor<D>) -> bool {
     !grad
         .clone()

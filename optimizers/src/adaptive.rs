@@ -10,7 +10,7 @@
 //! - `h` is one of three denominators ([`Denominator`]).
 //!
 //! The rule runs either as one fused loop over host memory or as tensor operations
-//! ([`StepPath`](crate::host_step::StepPath)); tests check the two agree.
+//! ([`StepPath`]); tests check the two agree.
 
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};

@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor};
 use crate::RecordState;
 use crate::cautious::CautiousNormalization;
 use crate::finite_guard::{SkipCounter, finite_or_skip};
-use crate::host_step::{StepPath, par_chunks, par_sum, with_host_slices};
+use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
 
 /// Which running maximum of the second moment the denominator uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,8 +207,8 @@ impl AdaptiveOptimizer {
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: AdaptiveState<D>,
-        cautious: Option<CautiousNormalization>,
-    ) -> (Tensor<D>, AdaptiveState<D>) {
+        cautious: Option<CautiousMask>,
+    ) -> (Tensor<D>, AdaptiveState<D>, bool) {
         // Choose the denominator here, outside the loop, so that each loop below is a
         // straight-line body the compiler vectorizes (branches inside made it compute-bound).
         let (numer, v_scale, eps) = (s.numer, s.v_scale, self.epsilon);
@@ -261,15 +261,15 @@ impl AdaptiveOptimizer {
     }
 
     /// The fused loop for one denominator `h`, monomorphized over the maximum and direction.
-    fn fused_with<const D: usize, H: Fn(f32) -> f32 + Sync>(
+    fn fused_with<const D: usize, H: Fn(f32) -> f32 + Sync + Copy>(
         &self,
         s: &StepScalars,
         h: H,
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: AdaptiveState<D>,
-        cautious: Option<CautiousNormalization>,
-    ) -> (Tensor<D>, AdaptiveState<D>) {
+        cautious: Option<CautiousMask>,
+    ) -> (Tensor<D>, AdaptiveState<D>, bool) {
         let AdaptiveState {
             step,
             moment_1,
@@ -283,13 +283,14 @@ impl AdaptiveOptimizer {
             coupled: s.coupled,
             inv_bc2: s.inv_bc2,
             h,
-            cautious,
+            pre_decay: cautious.map_or(1.0, |c| c.pre_decay),
+            cautious: cautious.map(|c| c.normalization),
         };
         let grams = self.direction == Direction::GradientSign;
-        let (x, m, v, vm) = match max_moment_2 {
+        let (x, m, v, vm, applied) = match max_moment_2 {
             Some(v_max) => {
                 let tensors = [tensor, grad, moment_1, moment_2, v_max];
-                let [x, _, m, v, vm] = match (self.max_mode, grams) {
+                let ([x, _, m, v, vm], applied) = match (self.max_mode, grams) {
                     (MaxOfSecondMoment::BiasCorrected, false) => {
                         k.run_max::<D, true, false>(tensors)
                     }
@@ -297,16 +298,16 @@ impl AdaptiveOptimizer {
                     (_, false) => k.run_max::<D, false, false>(tensors),
                     (_, true) => k.run_max::<D, false, true>(tensors),
                 };
-                (x, m, v, Some(vm))
+                (x, m, v, Some(vm), applied)
             }
             None => {
                 let tensors = [tensor, grad, moment_1, moment_2];
-                let [x, _, m, v] = if grams {
+                let ([x, _, m, v], applied) = if grams {
                     k.run::<D, true>(tensors)
                 } else {
                     k.run::<D, false>(tensors)
                 };
-                (x, m, v, None)
+                (x, m, v, None, applied)
             }
         };
         (
@@ -317,24 +318,35 @@ impl AdaptiveOptimizer {
                 moment_2: v,
                 max_moment_2: vm,
             },
+            applied,
         )
     }
 
     /// The cautious step on host memory in two passes: count the components whose update
-    /// agrees with the gradient (read-only), then step with the mask and the scale. Used by
-    /// [`Cautious`](crate::Cautious) around this optimizer.
+    /// agrees with the gradient and check the gradient is finite (read-only), then step with the
+    /// mask and the scale. `mask.pre_decay` is the wrapper's decoupled decay factor, applied to
+    /// the parameter inside the loops. Used by [`Cautious`](crate::Cautious) around this
+    /// optimizer. The flag is false when the gradient held NaN or ±∞: then the parameter and
+    /// the state come back untouched (`None` if there was none).
     pub(crate) fn cautious_fused<const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: Option<AdaptiveState<D>>,
-        normalization: CautiousNormalization,
-    ) -> (Tensor<D>, AdaptiveState<D>) {
+        mask: CautiousMask,
+    ) -> (Tensor<D>, Option<AdaptiveState<D>>, bool) {
+        let fresh = state.is_none();
         let mut state = state.unwrap_or_else(|| self.fresh_state(&tensor));
         state.step += 1;
         let s = self.scalars(lr, state.step);
-        self.step_fused(&s, tensor, grad, state, Some(normalization))
+        let (x, mut state, applied) = self.step_fused(&s, tensor, grad, state, Some(mask));
+        if applied {
+            (x, Some(state), true)
+        } else {
+            state.step -= 1;
+            (x, (!fresh).then_some(state), false)
+        }
     }
 
     fn fresh_state<const D: usize>(&self, tensor: &Tensor<D>) -> AdaptiveState<D> {
@@ -423,6 +435,7 @@ impl AdaptiveOptimizer {
 }
 
 /// The per-step constants of a fused loop and its denominator `h(√v̂)`.
+#[derive(Clone, Copy)]
 struct Kernel<H> {
     b1: f32,
     b2: f32,
@@ -430,11 +443,21 @@ struct Kernel<H> {
     coupled: f32,
     inv_bc2: f32,
     h: H,
+    /// The cautious wrapper's decoupled decay `1 - lr·λ`, applied to `x` before the rule (1
+    /// otherwise, which changes nothing).
+    pre_decay: f32,
     /// Cautious masking (two passes) when set.
     cautious: Option<CautiousNormalization>,
 }
 
-impl<H: Fn(f32) -> f32 + Sync> Kernel<H> {
+/// What [`Cautious`](crate::Cautious) asks of a fused step: its decay factor and normalization.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CautiousMask {
+    pub(crate) pre_decay: f32,
+    pub(crate) normalization: CautiousNormalization,
+}
+
+impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
     /// `x`'s new value, from the updated moments (`v_hat` already maximized) and the gradient.
     #[inline(always)]
     fn update<const GRAMS: bool>(&self, x: f32, g: f32, m: f32, v_hat: f32) -> f32 {
@@ -464,61 +487,84 @@ impl<H: Fn(f32) -> f32 + Sync> Kernel<H> {
         }
     }
 
-    /// The cautious scale from a read-only pass, or `None` without cautious masking.
+    /// The cautious scale from a read-only pass: `Some(None)` without cautious masking,
+    /// `Some(Some(scale))` with it, `None` when the gradient holds NaN or ±∞ (the caller has
+    /// checked finiteness itself when not cautious).
     fn cautious_scale<const N: usize>(
         &self,
         slices: [&[f32]; N],
-        agrees: impl Fn([&[f32]; N], usize) -> bool + Sync,
-    ) -> Option<f32> {
-        let normalization = self.cautious?;
+        agrees: impl Fn([f32; N]) -> bool + Sync,
+    ) -> Option<Option<f32>> {
+        let Some(normalization) = self.cautious else {
+            return Some(None);
+        };
         let n = slices[0].len();
-        let kept = par_sum(slices, &|_, chunk| {
-            (0..chunk[0].len()).filter(|&i| agrees(chunk, i)).count()
+        let tally = par_sum(slices, &|_, chunk| {
+            CautiousTally::count::<N, 1>(chunk, &agrees)
         });
-        Some(normalization.scale(kept, n))
+        (!tally.non_finite).then(|| Some(normalization.scale(tally.kept, n)))
     }
 
-    /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking).
-    fn run<const D: usize, const GRAMS: bool>(&self, tensors: [Tensor<D>; 4]) -> [Tensor<D>; 4] {
-        with_host_slices(tensors, |[x, g, m, v]| {
-            let scale = self.cautious_scale([&*x, &*g, &*m, &*v], |[x, g, m, v], i| {
-                let (mut mi, mut vi) = (m[i], v[i]);
-                self.moments(x[i], g[i], &mut mi, &mut vi);
-                (x[i] - self.update::<GRAMS>(x[i], g[i], mi, vi)) * g[i] > 0.0
+    /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking). The flag
+    /// is false when the cautious pass found a non-finite gradient and nothing was written.
+    fn run<const D: usize, const GRAMS: bool>(
+        &self,
+        tensors: [Tensor<D>; 4],
+    ) -> ([Tensor<D>; 4], bool) {
+        let mut applied = false;
+        let tensors = with_host_slices(tensors, |[x, g, m, v]| {
+            // `k` by value (`move`): the loop keeps the constants in registers and vectorizes.
+            let k = *self;
+            let scale = self.cautious_scale([&*x, &*g, &*m, &*v], move |[x, g, mut m, mut v]| {
+                let xd = x * k.pre_decay;
+                k.moments(xd, g, &mut m, &mut v);
+                (xd - k.update::<GRAMS>(xd, g, m, v)) * g > 0.0
             });
             // The mask is a const parameter so the plain loop carries no trace of it.
             match scale {
-                None => par_chunks([x, g, m, v], &|_, c| {
+                None => return,
+                Some(None) => par_chunks([x, g, m, v], &|_, c| {
                     chunk4::<H, GRAMS, false>(self, c, 0.0)
                 }),
-                Some(sc) => par_chunks([x, g, m, v], &|_, c| chunk4::<H, GRAMS, true>(self, c, sc)),
+                Some(Some(sc)) => {
+                    par_chunks([x, g, m, v], &|_, c| chunk4::<H, GRAMS, true>(self, c, sc))
+                }
             }
-        })
+            applied = true;
+        });
+        (tensors, applied)
     }
 
     /// Parameter, gradient, `m`, `v`, `v̂`: one parallel pass (two with cautious masking);
-    /// `CORRECTED` maximizes `v/bc₂`.
+    /// `CORRECTED` maximizes `v/bc₂`. The flag is as for [`run`](Self::run).
     fn run_max<const D: usize, const CORRECTED: bool, const GRAMS: bool>(
         &self,
         tensors: [Tensor<D>; 5],
-    ) -> [Tensor<D>; 5] {
-        let v_hat = |v: f32, vm: f32| vm.max(if CORRECTED { v * self.inv_bc2 } else { v });
-        with_host_slices(tensors, |[x, g, m, v, vm]| {
-            let scale = self.cautious_scale([&*x, &*g, &*m, &*v, &*vm], |[x, g, m, v, vm], i| {
-                let (mut mi, mut vi) = (m[i], v[i]);
-                self.moments(x[i], g[i], &mut mi, &mut vi);
-                let x_new = self.update::<GRAMS>(x[i], g[i], mi, v_hat(vi, vm[i]));
-                (x[i] - x_new) * g[i] > 0.0
+    ) -> ([Tensor<D>; 5], bool) {
+        let inv_bc2 = self.inv_bc2;
+        let v_hat = move |v: f32, vm: f32| vm.max(if CORRECTED { v * inv_bc2 } else { v });
+        let mut applied = false;
+        let tensors = with_host_slices(tensors, |[x, g, m, v, vm]| {
+            let slices = [&*x, &*g, &*m, &*v, &*vm];
+            let k = *self;
+            let scale = self.cautious_scale(slices, move |[x, g, mut m, mut v, vm]| {
+                let xd = x * k.pre_decay;
+                k.moments(xd, g, &mut m, &mut v);
+                let x_new = k.update::<GRAMS>(xd, g, m, v_hat(v, vm));
+                (xd - x_new) * g > 0.0
             });
             match scale {
-                None => par_chunks([x, g, m, v, vm], &|_, c| {
+                None => return,
+                Some(None) => par_chunks([x, g, m, v, vm], &|_, c| {
                     chunk5::<H, CORRECTED, GRAMS, false>(self, c, 0.0)
                 }),
-                Some(sc) => par_chunks([x, g, m, v, vm], &|_, c| {
+                Some(Some(sc)) => par_chunks([x, g, m, v, vm], &|_, c| {
                     chunk5::<H, CORRECTED, GRAMS, true>(self, c, sc)
                 }),
             }
-        })
+            applied = true;
+        });
+        (tensors, applied)
     }
 }
 
@@ -537,7 +583,7 @@ macro_rules! simd_dispatch {
     ($name:ident, $base:ident, $wide:ident, [$($c:ident),*], $n:literal,
      |$k:ident, $s:ident, $scale:ident| $body:block) => {
         #[inline(always)]
-        fn $base<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+        fn $base<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
             $k: &Kernel<H>,
             $s: [&mut [f32]; $n],
             $scale: f32,
@@ -545,7 +591,7 @@ macro_rules! simd_dispatch {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        fn $wide<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+        fn $wide<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
             k: &Kernel<H>,
             s: [&mut [f32]; $n],
             scale: f32,
@@ -553,7 +599,7 @@ macro_rules! simd_dispatch {
             $base::<H, $($c),*>(k, s, scale)
         }
 
-        fn $name<H: Fn(f32) -> f32 + Sync, $(const $c: bool),*>(
+        fn $name<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
             k: &Kernel<H>,
             s: [&mut [f32]; $n],
             scale: f32,
@@ -575,11 +621,13 @@ simd_dispatch!(
     [GRAMS, MASK],
     4,
     |k, s, scale| {
-        let [x, g, m, v] = s;
-        for i in 0..x.len() {
-            k.moments(x[i], g[i], &mut m[i], &mut v[i]);
-            let x_new = k.update::<GRAMS>(x[i], g[i], m[i], v[i]);
-            x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+        let n = s[0].len();
+        let [x, g, m, v] = s.map(|s| &mut s[..n]);
+        for i in 0..n {
+            let xd = x[i] * k.pre_decay;
+            k.moments(xd, g[i], &mut m[i], &mut v[i]);
+            let x_new = k.update::<GRAMS>(xd, g[i], m[i], v[i]);
+            x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
         }
     }
 );
@@ -591,12 +639,14 @@ simd_dispatch!(
     [CORRECTED, GRAMS, MASK],
     5,
     |k, s, scale| {
-        let [x, g, m, v, vm] = s;
-        for i in 0..x.len() {
-            k.moments(x[i], g[i], &mut m[i], &mut v[i]);
+        let n = s[0].len();
+        let [x, g, m, v, vm] = s.map(|s| &mut s[..n]);
+        for i in 0..n {
+            let xd = x[i] * k.pre_decay;
+            k.moments(xd, g[i], &mut m[i], &mut v[i]);
             vm[i] = vm[i].max(if CORRECTED { v[i] * k.inv_bc2 } else { v[i] });
-            let x_new = k.update::<GRAMS>(x[i], g[i], m[i], vm[i]);
-            x[i] = Kernel::<H>::finish::<MASK>(x[i], x_new, g[i], scale);
+            let x_new = k.update::<GRAMS>(xd, g[i], m[i], vm[i]);
+            x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
         }
     }
 );
@@ -626,7 +676,8 @@ impl Optimizer for AdaptiveOptimizer {
         state.step += 1;
         let scalars = self.scalars(lr, state.step);
         let (tensor, state) = if fused {
-            self.step_fused(&scalars, tensor, grad, state, None)
+            let (tensor, state, _) = self.step_fused(&scalars, tensor, grad, state, None);
+            (tensor, state)
         } else {
             self.step_tensor_ops(&scalars, tensor, grad, state)
         };

@@ -31,11 +31,11 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{LearningRate, Lion, LionConfig, LionState, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::adaptive::{AdaptiveOptimizer, sign};
+use crate::adaptive::{AdaptiveOptimizer, CautiousMask, sign};
 
 use crate::config_error::{Check, OptimConfigError};
-use crate::finite_guard::{SkipCounter, finite_or_skip};
-use crate::host_step::{StepPath, par_chunks, par_sum, with_host_slices};
+use crate::finite_guard::{SkipCounter, finite_or_skip, report_skip};
+use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
 
 /// How the kept components are rescaled (`n` elements, `k` of them kept).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -180,48 +180,71 @@ impl<O> Cautious<O> {
 }
 
 impl<O: Optimizer> Cautious<O> {
-    /// The fused two-pass step of a known inner rule, from the decayed parameter.
+    /// The fused two-pass step of a known inner rule: a read-only pass counts the agreeing
+    /// components and checks the gradient is finite, then one pass decays (by `decay`), steps
+    /// and masks. A non-finite gradient leaves parameter and state untouched.
     fn step_kernel<const D: usize>(
         &self,
         kernel: &FusedKernel,
         lr: LearningRate,
-        decayed: Tensor<D>,
+        decay: f32,
+        tensor: Tensor<D>,
         grad: Tensor<D>,
         state: Option<O::State<D>>,
     ) -> (Tensor<D>, Option<O::State<D>>) {
         let wrong = "the fused kernel matches the wrapped optimizer's state type";
+        let shape = tensor.dims();
         match kernel {
             FusedKernel::Adaptive(adaptive) => {
                 let state = state.map(|s| cast(s).expect(wrong));
-                let (x, state) =
-                    adaptive.cautious_fused(lr, decayed, grad, state, self.normalization);
-                (x, Some(cast(state).expect(wrong)))
+                let mask = CautiousMask {
+                    pre_decay: decay,
+                    normalization: self.normalization,
+                };
+                let (x, state, applied) = adaptive.cautious_fused(lr, tensor, grad, state, mask);
+                if !applied {
+                    report_skip(&self.skips, "Cautious", &shape);
+                }
+                (x, state.map(|s| cast(s).expect(wrong)))
             }
             &FusedKernel::Lion { beta_1, beta_2 } => {
+                let fresh = state.is_none();
                 let momentum = state
                     .map(|s| cast::<_, LionState<D>>(s).expect(wrong).momentum)
-                    .unwrap_or_else(|| Tensor::zeros(decayed.shape(), &decayed.device()));
-                let n = decayed.shape().num_elements();
+                    .unwrap_or_else(|| Tensor::zeros(tensor.shape(), &tensor.device()));
+                let n = tensor.shape().num_elements();
                 let lr = lr as f32;
-                let [x, _, m] = with_host_slices([decayed, grad, momentum], |[x, g, m]| {
+                let mut applied = false;
+                let [x, _, m] = with_host_slices([tensor, grad, momentum], |[x, g, m]| {
                     // Branch-free: u = sign(β₁m + (1-β₁)g), kept when u·g > 0.
                     let agrees = |m: f32, g: f32| sign(beta_1 * m + (1.0 - beta_1) * g) * g > 0.0;
-                    let kept = par_sum([&*g, &*m], &|_, [g, m]| {
-                        g.iter()
-                            .zip(m)
-                            .map(|(&g, &m)| usize::from(agrees(m, g)))
-                            .sum()
+                    let tally = par_sum([&*g, &*m], &|_, chunk| {
+                        CautiousTally::count::<2, 0>(chunk, |[g, m]| agrees(m, g))
                     });
-                    let scale = self.normalization.scale(kept, n) * lr;
-                    par_chunks([x, g, m], &|_, [x, g, m]| {
-                        for i in 0..x.len() {
+                    if tally.non_finite {
+                        return;
+                    }
+                    let scale = self.normalization.scale(tally.kept, n) * lr;
+                    // `move`: the constants are copied into the closure, so the loop keeps
+                    // them in registers (read through references, they were reloaded on every
+                    // element, as the stores might alias them, and the loop stayed scalar).
+                    par_chunks([x, g, m], &move |_, chunk| {
+                        let n = chunk[0].len();
+                        let [x, g, m] = chunk.map(|s| &mut s[..n]);
+                        for i in 0..n {
                             let u = sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]);
                             let keep = if u * g[i] > 0.0 { scale } else { 0.0 };
-                            x[i] -= u * keep;
+                            x[i] = x[i] * decay - u * keep;
                             m[i] = beta_2 * m[i] + (1.0 - beta_2) * g[i];
                         }
                     });
+                    applied = true;
                 });
+                if !applied {
+                    report_skip(&self.skips, "Cautious", &shape);
+                    let state = (!fresh).then(|| cast(LionState::new(m)).expect(wrong));
+                    return (x, state);
+                }
                 (x, Some(cast(LionState::new(m)).expect(wrong)))
             }
         }
@@ -239,18 +262,19 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let fused = self.path.fused(&tensor);
+        let decay = (1.0 - lr * self.weight_decay as f64) as f32;
+        if fused && let Some(kernel) = &self.kernel {
+            // The kernel checks finiteness in its counting pass and decays inside its loop.
+            return self.step_kernel(kernel, lr, decay, tensor, grad, state);
+        }
         let Some(grad) = finite_or_skip(grad, fused, &self.skips, "Cautious") else {
             return (tensor, state);
         };
-        let decay = (1.0 - lr * self.weight_decay as f64) as f32;
         let decayed = if decay != 1.0 {
             tensor.mul_scalar(decay)
         } else {
             tensor
         };
-        if fused && let Some(kernel) = &self.kernel {
-            return self.step_kernel(kernel, lr, decayed, grad, state);
-        }
         let (inner, state) = self.inner.step(lr, decayed.clone(), grad.clone(), state);
         let n = decayed.shape().num_elements();
         let tensor = if fused {

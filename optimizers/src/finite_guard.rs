@@ -37,10 +37,37 @@ pub fn all_finite<const D: usize>(grad: &Tensor<D>) -> bool {
 }
 
 /// True when every value of a host slice is finite (checked in parallel on large slices).
+///
+/// Works on the bit patterns: a value is NaN or ±∞ exactly when its exponent bits are all
+/// ones, so the loop is integer compares and ORs, which vectorize on the baseline x86-64 target.
+/// Each chunk is read as eight interleaved streams: one sequential stream ran at about half the
+/// speed here (the hardware prefetchers keep more lines in flight across streams).
 pub fn slice_finite(values: &[f32]) -> bool {
     crate::host_step::par_sum([values], &|_, [chunk]| {
-        usize::from(!chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
+        usize::from(any_non_finite_interleaved::<8>(chunk))
     }) == 0
+}
+
+/// True for NaN and ±∞: all exponent bits set (an integer test that vectorizes).
+#[inline(always)]
+pub fn non_finite(v: f32) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    v.to_bits() & EXPONENT == EXPONENT
+}
+
+/// Whether any value of `values` is NaN or ±∞, reading `S` equal parts side by side.
+fn any_non_finite_interleaved<const S: usize>(values: &[f32]) -> bool {
+    let bad = |v: f32| u32::from(non_finite(v));
+    let len = values.len() / S;
+    let parts: [&[f32]; S] = std::array::from_fn(|k| &values[k * len..(k + 1) * len]);
+    let mut any = 0u32;
+    for i in 0..len {
+        for part in &parts {
+            any |= bad(part[i]);
+        }
+    }
+    let rest = values[S * len..].iter().fold(0, |any, &v| any | bad(v));
+    (any | rest) != 0
 }
 
 /// The gradient back when all its entries are finite; otherwise counts and logs a skip and
@@ -98,6 +125,21 @@ mod tests {
             &device
         )));
         assert!(!slice_finite(&[0.0, f32::INFINITY]));
+        // Every position of a slice longer than the eight interleaved parts, and the tail.
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in 0..37 {
+                let mut values = vec![1.5f32; 37];
+                values[at] = bad;
+                assert!(!slice_finite(&values), "{bad} at {at}");
+            }
+        }
+        assert!(slice_finite(&[
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            -0.0,
+            1e-45
+        ]));
         let counter = SkipCounter::default();
         report_skip(&counter.clone(), "Test", &[2]);
         assert_eq!(counter.skipped(), 1);

@@ -94,16 +94,16 @@ pub fn par_chunks<const N: usize>(
 }
 
 /// Sums `f(offset, chunk)` over same-length slices in parallel, like [`par_chunks`] (for the
-/// counting pass of cautious masking).
-pub fn par_sum<const N: usize>(
+/// counting pass of cautious masking and the finiteness check).
+pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
     slices: [&[f32]; N],
-    f: &(impl Fn(usize, [&[f32]; N]) -> usize + Sync),
-) -> usize {
-    fn go<const N: usize>(
+    f: &(impl Fn(usize, [&[f32]; N]) -> T + Sync),
+) -> T {
+    fn go<const N: usize, T: std::ops::Add<Output = T> + Send>(
         offset: usize,
         slices: [&[f32]; N],
-        f: &(impl Fn(usize, [&[f32]; N]) -> usize + Sync),
-    ) -> usize {
+        f: &(impl Fn(usize, [&[f32]; N]) -> T + Sync),
+    ) -> T {
         let len = slices[0].len();
         if len <= PARALLEL_MIN_LEN {
             return f(offset, slices);
@@ -115,6 +115,54 @@ pub fn par_sum<const N: usize>(
         a + b
     }
     go(0, slices, f)
+}
+
+/// What the read-only pass of a cautious step finds: how many components agree with their
+/// gradient, and whether any gradient entry is NaN or ±∞ (then the step is skipped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CautiousTally {
+    /// Components whose update agrees in sign with the gradient.
+    pub kept: usize,
+    /// Whether a gradient entry was not finite.
+    pub non_finite: bool,
+}
+
+impl std::ops::Add for CautiousTally {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            kept: self.kept + other.kept,
+            non_finite: self.non_finite | other.non_finite,
+        }
+    }
+}
+
+impl CautiousTally {
+    /// Counts over one chunk (at most [`PARALLEL_MIN_LEN`] long, so `u32` counters suffice):
+    /// `agrees` sees the `N` values at an index, `slices[GRAD]` is checked for finiteness.
+    /// The slices are cut to one length first, so the loop has no bounds checks and vectorizes.
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // `i` indexes all N slices at once.
+    pub fn count<const N: usize, const GRAD: usize>(
+        slices: [&[f32]; N],
+        agrees: impl Fn([f32; N]) -> bool,
+    ) -> Self {
+        let len = slices[0].len();
+        let slices = slices.map(|s| &s[..len]);
+        let (mut kept, mut bad) = (0u32, 0u32);
+        for i in 0..len {
+            let values: [f32; N] = std::array::from_fn(|k| slices[k][i]);
+            // Wrapping: a checked add (debug builds) would keep the loop from vectorizing; a
+            // chunk is far shorter than u32::MAX.
+            kept = kept.wrapping_add(u32::from(agrees(values)));
+            bad |= u32::from(crate::finite_guard::non_finite(values[GRAD]));
+        }
+        Self {
+            kept: kept as usize,
+            non_finite: bad != 0,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor, Tolerance};
 use tempering_optim::{
-    AdaBoundConfig, AdaptiveOptimizer, AdaptiveState, AmsGradConfig, AmsGradConvention,
+    AdaBoundConfig, AdaptiveOptimizer, AdaptiveState, AmsGradConfig, AmsGradConvention, Cautious,
     CautiousConfig, CautiousNormalization, GramsConfig, PAdamConfig, StepPath,
 };
 
@@ -555,4 +555,55 @@ fn cautious_lion_rejects_an_inner_decay() {
         .err()
         .unwrap();
     assert_eq!(err.field, "weight_decay");
+}
+
+/// A cautious step on a gradient with NaN or ±∞ leaves parameter and state as they were, on the
+/// fused kernels (which check finiteness in their counting pass) and on the generic path,
+/// also when there is no state yet.
+#[test]
+fn cautious_skips_non_finite_gradients() {
+    let device = Device::default();
+    fn check<O: Optimizer>(name: &str, c: Cautious<O>, device: &Device)
+    where
+        O::State<1>: Clone,
+    {
+        let bad_grad = |bad: f32| Tensor::<1>::from_floats([0.2, bad, -0.4], device);
+        let x = Tensor::<1>::from_floats([1.0, -2.0, 3.0], device);
+        let before = c.skip_counter().skipped();
+        let (x0, none) = c.step(1e-2, x.clone(), bad_grad(f32::NAN), None);
+        assert_eq!(
+            vec1(&x0),
+            vec1(&x),
+            "{name}: parameter changed on a fresh state"
+        );
+        assert!(none.is_none(), "{name}: a skipped first step made a state");
+        let (x1, state) = c.step(1e-2, x, bad_grad(0.3), None);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let (x2, s2) = c.step(1e-2, x1.clone(), bad_grad(bad), state.clone());
+            assert_eq!(vec1(&x2), vec1(&x1), "{name}: parameter changed");
+            // Same state: the next good step gives the same parameter as from the saved state.
+            let good = bad_grad(-0.1);
+            let (a, _) = c.step(1e-2, x2, good.clone(), s2);
+            let (b, _) = c.step(1e-2, x1.clone(), good, state.clone());
+            assert_eq!(vec1(&a), vec1(&b), "{name}: state changed");
+        }
+        assert_eq!(c.skip_counter().skipped() - before, 4, "{name}");
+    }
+    for path in [StepPath::Auto, StepPath::TensorOps] {
+        let config = CautiousConfig::new().with_weight_decay(0.1);
+        check(
+            "C-AMSGrad",
+            config
+                .build(AmsGradConfig::new().build())
+                .with_step_path(path),
+            &device,
+        );
+        let lion = config
+            .try_build_lion(&burn::optim::LionConfig::new())
+            .unwrap();
+        check("C-Lion", lion.with_step_path(path), &device);
+        // Not one of the fused kernels: Burn's Adam inside.
+        let adam = config.build(AdamConfig::new().build());
+        check("C-Adam", adam.with_step_path(path), &device);
+    }
 }

@@ -29,6 +29,10 @@ struct Args {
     /// Timed steps per optimizer and size (after 2 warm-up steps).
     #[arg(long, default_value_t = 15)]
     steps: usize,
+    /// Measure only the optimizers whose name contains this text (case-insensitive); burn's
+    /// Lion, the baseline, always runs.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// Median of timed `step` calls, in milliseconds.
@@ -213,7 +217,15 @@ fn main() {
                 );
             }
         }
-        for r in &rows {
+        let selected = |name: &str| {
+            args.only
+                .as_ref()
+                .is_none_or(|only| name.to_lowercase().contains(&only.to_lowercase()))
+        };
+        for r in rows
+            .iter()
+            .filter(|r| r.name == rows[0].name || selected(r.name))
+        {
             let t = if r.name == rows[0].name {
                 lion
             } else {

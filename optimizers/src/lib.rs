@@ -30,6 +30,7 @@ pub mod config_error;
 pub mod finite_guard;
 pub mod grams;
 pub mod host_step;
+pub mod multi_pass;
 pub mod padam;
 
 pub use adabound::AdaBoundConfig;
@@ -41,6 +42,10 @@ pub use config_error::OptimConfigError;
 pub use finite_guard::SkipCounter;
 pub use grams::GramsConfig;
 pub use host_step::StepPath;
+pub use multi_pass::{
+    ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, Sam,
+    SamConfig, StateRecord,
+};
 pub use padam::PAdamConfig;
 
 // The `RecordState` derive refers to these at the crate root.

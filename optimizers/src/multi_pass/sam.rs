@@ -1,0 +1,120 @@
+//! SAM, sharpness-aware minimization (Foret, Kleiner, Mobahi & Neyshabur, "Sharpness-Aware
+//! Minimization for Efficiently Improving Generalization", ICLR 2021), the baseline GAM extends.
+//!
+//! Two evaluations per step on the same batch: `g₀` at `w`, then `g₁` at the ascent point
+//! `w + ρ·g₀/(‖g₀‖ + 10⁻¹²)` (global norm over all parameters, as the widely used PyTorch
+//! implementation davda54/sam does); the base optimizer then steps from `w` with `g₁`. Batch-norm
+//! running statistics keep the values of the first evaluation.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::{GradientsParams, LearningRate, Optimizer};
+use burn::tensor::Tensor;
+
+use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
+use super::{ClosureOptimizer, StateRecord, record_of, state_from};
+use crate::config_error::{Check, OptimConfigError};
+use crate::finite_guard::{SkipCounter, report_skip};
+
+/// Configuration of [`Sam`].
+#[derive(Config, Debug)]
+pub struct SamConfig {
+    /// Radius ρ of the ascent step (davda54/sam's default).
+    #[config(default = 0.05)]
+    pub rho: f64,
+}
+
+impl SamConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        Check("SAM").positive("rho", self.rho)
+    }
+
+    /// SAM over the per-parameter optimizer `base`, or the first invalid field.
+    pub fn try_build<O: Optimizer>(&self, base: O) -> Result<Sam<O>, OptimConfigError> {
+        self.validate()?;
+        Ok(Sam {
+            rho: self.rho,
+            base,
+            base_state: None,
+            skips: SkipCounter::default(),
+        })
+    }
+
+    /// SAM over `base`. Panics with the field's error if the config is invalid.
+    pub fn build<O: Optimizer>(&self, base: O) -> Sam<O> {
+        self.try_build(base).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// Sharpness-aware minimization over a per-parameter base optimizer; see the module docs.
+///
+/// The base optimizer sees all parameters as one flat vector (its state is that vector's), which
+/// is exact for elementwise rules (SGD, Adam, the optimizers of this crate).
+pub struct Sam<O: Optimizer> {
+    rho: f64,
+    base: O,
+    base_state: Option<O::State<1>>,
+    skips: SkipCounter,
+}
+
+impl<O: Optimizer> Sam<O> {
+    /// Steps skipped because a gradient held NaN or infinity.
+    pub fn skip_counter(&self) -> SkipCounter {
+        self.skips.clone()
+    }
+}
+
+/// The base optimizer's step on flat vectors, with its state moved to the vector's device.
+pub(crate) fn base_step<O: Optimizer>(
+    base: &O,
+    state: &mut Option<O::State<1>>,
+    lr: LearningRate,
+    x: Tensor<1>,
+    grad: Tensor<1>,
+) -> Tensor<1> {
+    let device = x.device();
+    let current = state.take().map(|s| O::to_device(s, &device));
+    let (x, next) = base.step(lr, x, grad, current);
+    *state = next;
+    x
+}
+
+impl<O: Optimizer> ClosureOptimizer for Sam<O> {
+    fn evaluations_per_step(&self) -> usize {
+        2
+    }
+
+    fn step<M, F>(&mut self, lr: LearningRate, module: M, mut closure: F) -> (M, f64)
+    where
+        M: Module + Clone,
+        F: FnMut(M) -> (f64, GradientsParams),
+    {
+        let (loss, grads) = closure(module.clone());
+        let g0 = flatten_grads(&module, &grads);
+        let g0_norm = norm(&g0);
+        if !g0_norm.is_finite() {
+            report_skip(&self.skips, "SAM", &g0.dims());
+            return (module, loss);
+        }
+        let frozen = module.clone().into_record();
+        let w = flatten_params(&module);
+        let ascent = w.clone() + g0.mul_scalar(self.rho / (g0_norm + 1e-12));
+        let (_, grads) = closure(load_flat_params(module.clone(), &ascent));
+        let g1 = flatten_grads(&module, &grads);
+        if !norm(&g1).is_finite() {
+            report_skip(&self.skips, "SAM", &g1.dims());
+            return (module.load_record(frozen), loss);
+        }
+        let x = base_step(&self.base, &mut self.base_state, lr, w, g1);
+        (load_flat_params(module.load_record(frozen), &x), loss)
+    }
+
+    fn to_record(&self) -> StateRecord {
+        record_of("base", self.base_state.as_ref())
+    }
+
+    fn load_record(&mut self, record: StateRecord) {
+        self.base_state = state_from(&record, "base");
+    }
+}

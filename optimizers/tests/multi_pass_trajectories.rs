@@ -1,0 +1,262 @@
+//! Golden trajectories of the multi-pass optimizers on the reference file's quadratics
+//! (`shared/references/optimizers.md`, transcriptions of the official code in float64), a SAM
+//! case derived here, evaluation counts and exact resume from saved state.
+
+use std::cell::Cell;
+
+use burn::module::{Module, Param};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::{Device, Tensor};
+use tempering_optim::{ClosureOptimizer, EntropySgdConfig, GamConfig, SamConfig, StateRecord};
+
+/// A module that is just a point in the plane.
+#[derive(Module, Debug)]
+struct Point {
+    x: Param<Tensor<1>>,
+}
+
+fn point(x: [f32; 2], device: &Device) -> Point {
+    Point {
+        x: Param::from_tensor(Tensor::from_floats(x, device)),
+    }
+}
+
+fn coords(p: &Point) -> Vec<f32> {
+    p.x.val().into_data().try_to_vec().unwrap()
+}
+
+/// QUAD (`c = 0`) or QUAD_C: `f(x) = ½ Σ aᵢ (xᵢ - cᵢ)²` with `a = [1, 10]`; counts evaluations.
+fn quadratic(c: [f32; 2], calls: &Cell<usize>) -> impl FnMut(Point) -> (f64, GradientsParams) {
+    move |p: Point| {
+        calls.set(calls.get() + 1);
+        let device = p.x.val().device();
+        let a = Tensor::<1>::from_floats([1.0, 10.0], &device);
+        let c = Tensor::<1>::from_floats(c, &device);
+        let loss = ((p.x.val() - c).square() * a).sum().mul_scalar(0.5);
+        let grads = GradientsParams::from_grads(loss.backward(), &p);
+        (loss.into_scalar::<f64>(), grads)
+    }
+}
+
+fn assert_close(name: &str, step: usize, got: &[f32], want: [f64; 2], tol: f64) {
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (*g as f64 - w).abs() < tol,
+            "{name} step {step}: got {got:?}, reference {want:?}"
+        );
+    }
+}
+
+fn sgd_momentum() -> burn::optim::Sgd {
+    // PyTorch's SGD(momentum=0.9): no dampening, the buffer starts as the first gradient.
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+        .build()
+}
+
+/// Reference: GAM on QUAD with base SGD lr 0.1, momentum 0.9, the official CIFAR constants.
+#[test]
+fn gam_follows_the_reference_on_quad() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut gam = GamConfig::new().build(sgd_momentum());
+    let mut p = point([1.0, 1.0], &device);
+    let reference = [
+        [0.8998603887, -0.0999202207],
+        [0.7184660656, -0.8934645849],
+        [0.4832524010, -0.6142410950],
+    ];
+    for (t, want) in reference.into_iter().enumerate() {
+        (p, _) = gam.step(0.1, p, quadratic([0.0, 0.0], &calls));
+        assert_close("GAM", t + 1, &coords(&p), want, 1e-5);
+    }
+    assert_eq!(calls.get(), 3 * gam.evaluations_per_step());
+    assert_eq!(gam.evaluations_per_step(), 4);
+}
+
+/// Reference: Entropy-SGD on QUAD, lr 0.1, momentum 0.9 Nesterov, L 3, γ 0.03, no noise, with
+/// the reference's quirks (frozen scoping, momentum seeded with the first gradient).
+#[test]
+fn entropy_sgd_follows_the_reference_on_quad() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut esgd = EntropySgdConfig::new()
+        .with_langevin_steps(3)
+        .with_gamma(0.03)
+        .with_noise(0.0)
+        .with_reference_quirks()
+        .build();
+    let mut p = point([1.0, 1.0], &device);
+    let reference = [
+        [0.8669368265, 0.0562104502],
+        [0.7267059912, -0.7373465181],
+        [0.5840435847, -1.3493362500],
+    ];
+    for (t, want) in reference.into_iter().enumerate() {
+        (p, _) = esgd.step(0.1, p, quadratic([0.0, 0.0], &calls));
+        assert_close("Entropy-SGD", t + 1, &coords(&p), want, 1e-5);
+    }
+    assert_eq!(calls.get(), 3 * 4);
+    assert_eq!(esgd.state().step, 0, "the reference never counts steps");
+}
+
+/// The corrected default counts steps (scoping active) and starts the outer momentum at zero,
+/// so its first step is the reference's minus the seeded term `lr·mom²·g₀` (Nesterov adds
+/// `mom·buffer`, and the seeded buffer carries `mom·g₀` more).
+#[test]
+fn entropy_sgd_corrected_default_differs_from_the_reference_as_documented() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let config = EntropySgdConfig::new()
+        .with_langevin_steps(3)
+        .with_gamma(0.03)
+        .with_noise(0.0);
+    let mut corrected = config.build();
+    let mut reference = config.clone().with_reference_quirks().build();
+    let (a, _) = corrected.step(0.1, point([1.0, 1.0], &device), quadratic([0.0; 2], &calls));
+    let (b, _) = reference.step(0.1, point([1.0, 1.0], &device), quadratic([0.0; 2], &calls));
+    let g0 = [1.0, 10.0]; // ∇f at x0 = [1, 1]
+    for ((a, b), g) in coords(&a).iter().zip(coords(&b)).zip(g0) {
+        let seeded = 0.1 * 0.9 * 0.9 * g;
+        assert!(
+            ((a - b) as f64 - seeded).abs() < 1e-5,
+            "{a} - {b} vs {seeded}"
+        );
+    }
+    assert_eq!(corrected.state().step, 1);
+}
+
+/// SAM on QUAD, ρ 0.05, base SGD lr 0.1 without momentum. Derivation (float64, here): the
+/// ascent point is `w + ρ·g/‖g‖` with `g = a⊙w`, and SGD steps from `w` with the gradient
+/// there, `a⊙(w + ρ·g/‖g‖)`.
+#[test]
+fn sam_matches_its_derivation_on_quad() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut sam = SamConfig::new().build(SgdConfig::new().build());
+    let mut p = point([1.0, 1.0], &device);
+    let (a, rho, lr) = ([1.0f64, 10.0], 0.05, 0.1);
+    let mut w = [1.0f64, 1.0];
+    for t in 1..=3 {
+        let g = [a[0] * w[0], a[1] * w[1]];
+        let n = (g[0] * g[0] + g[1] * g[1]).sqrt();
+        let g1 = [0, 1].map(|i| a[i] * (w[i] + rho * g[i] / n));
+        w = [0, 1].map(|i| w[i] - lr * g1[i]);
+        (p, _) = sam.step(lr, p, quadratic([0.0; 2], &calls));
+        assert_close("SAM", t, &coords(&p), w, 1e-6);
+    }
+    // Step 1 by hand: ‖g‖ = √101, so x₁ = [1 - 0.1·(1 + 0.05/√101), 1 - 0.1·10·(1 + 0.5/√101)].
+    assert_eq!(calls.get(), 6);
+}
+
+/// Saving after two steps and loading into a fresh optimizer gives the same third step.
+#[test]
+fn multi_pass_optimizers_resume_exactly() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    fn check<O: ClosureOptimizer>(
+        name: &str,
+        make: impl Fn() -> O,
+        device: &Device,
+        calls: &Cell<usize>,
+    ) {
+        let mut first = make();
+        let mut p = point([1.0, 1.0], device);
+        for _ in 0..2 {
+            (p, _) = first.step(0.1, p, quadratic([0.5, -0.3], calls));
+        }
+        let bytes = first.to_record().into_bytes().unwrap();
+        let record = StateRecord::from_bytes(bytes).unwrap();
+        assert!(!record.is_empty(), "{name}: empty state");
+        let mut resumed = make();
+        resumed.load_record(record);
+        let start = coords(&p);
+        let (a, _) = first.step(
+            0.1,
+            point([start[0], start[1]], device),
+            quadratic([0.5, -0.3], calls),
+        );
+        let (b, _) = resumed.step(
+            0.1,
+            point([start[0], start[1]], device),
+            quadratic([0.5, -0.3], calls),
+        );
+        assert_eq!(coords(&a), coords(&b), "{name}");
+        // And differs from a fresh optimizer (the state matters).
+        let (c, _) = make().step(
+            0.1,
+            point([start[0], start[1]], device),
+            quadratic([0.5, -0.3], calls),
+        );
+        assert_ne!(coords(&a), coords(&c), "{name}: state had no effect");
+    }
+    check(
+        "GAM",
+        || GamConfig::new().build(sgd_momentum()),
+        &device,
+        &calls,
+    );
+    check(
+        "SAM",
+        || SamConfig::new().build(sgd_momentum()),
+        &device,
+        &calls,
+    );
+    check(
+        "Entropy-SGD",
+        || {
+            EntropySgdConfig::new()
+                .with_langevin_steps(2)
+                .with_noise(0.0)
+                .build()
+        },
+        &device,
+        &calls,
+    );
+}
+
+/// Bad hyperparameters name their field.
+#[test]
+fn multi_pass_configs_name_the_bad_field() {
+    let err = GamConfig::new()
+        .with_rho(0.0)
+        .try_build(sgd_momentum())
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "rho");
+    let err = SamConfig::new()
+        .with_rho(-1.0)
+        .try_build(sgd_momentum())
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "rho");
+    let err = EntropySgdConfig::new()
+        .with_momentum(1.5)
+        .try_build()
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "momentum");
+}
+
+/// A NaN loss surface: the step is skipped and the parameters come back unchanged.
+#[test]
+fn non_finite_gradients_skip_the_step() {
+    let device = Device::default().autodiff();
+    let nan_closure = |p: Point| {
+        let loss = p.x.val().sqrt().sum(); // √ of a negative coordinate: NaN gradient
+        let grads = GradientsParams::from_grads(loss.backward(), &p);
+        (loss.into_scalar::<f64>(), grads)
+    };
+    let start = [-1.0, 4.0];
+    let mut gam = GamConfig::new().build(sgd_momentum());
+    let (p, _) = gam.step(0.1, point(start, &device), nan_closure);
+    assert_eq!(coords(&p), start.to_vec());
+    assert_eq!(gam.skip_counter().skipped(), 1);
+    let mut esgd = EntropySgdConfig::new().with_langevin_steps(2).build();
+    let (p, _) = esgd.step(0.1, point(start, &device), nan_closure);
+    assert_eq!(coords(&p), start.to_vec());
+    let mut sam = SamConfig::new().build(sgd_momentum());
+    let (p, _) = sam.step(0.1, point(start, &device), nan_closure);
+    assert_eq!(coords(&p), start.to_vec());
+}

@@ -260,3 +260,45 @@ fn non_finite_gradients_skip_the_step() {
     let (p, _) = sam.step(0.1, point(start, &device), nan_closure);
     assert_eq!(coords(&p), start.to_vec());
 }
+
+/// Entropy-SGD whose first evaluation is finite but whose Langevin evaluations are not: the
+/// step is skipped at the end and leaves both the parameters and the saved state as they were.
+#[test]
+fn entropy_sgd_skip_after_the_inner_loop_keeps_the_state() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut esgd = EntropySgdConfig::new()
+        .with_langevin_steps(2)
+        .with_noise(0.0)
+        .build();
+    let (p, _) = esgd.step(0.1, point([1.0, 1.0], &device), quadratic([0.0; 2], &calls));
+    let saved = esgd.state().clone();
+    let start = coords(&p);
+    let evaluations = Cell::new(0);
+    // The first call of a step is finite; every later one is NaN.
+    let nan_after_first = |p: Point| {
+        evaluations.set(evaluations.get() + 1);
+        let scale = if evaluations.get() == 1 {
+            1.0
+        } else {
+            f32::NAN
+        };
+        let loss = p.x.val().square().sum().mul_scalar(scale);
+        let grads = GradientsParams::from_grads(loss.backward(), &p);
+        (loss.into_scalar::<f64>(), grads)
+    };
+    let (p, _) = esgd.step(0.1, p, nan_after_first);
+    assert_eq!(evaluations.get(), 3, "the inner loop ran");
+    assert_eq!(coords(&p), start);
+    assert_eq!(esgd.skip_counter().skipped(), 1);
+    assert_eq!(esgd.state().step, saved.step);
+    let momentum = |s: &tempering_optim::EntropySgdState| -> Vec<f32> {
+        s.momentum
+            .clone()
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    assert_eq!(momentum(esgd.state()), momentum(&saved), "momentum changed");
+}

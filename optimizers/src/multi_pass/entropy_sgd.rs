@@ -166,7 +166,8 @@ impl ClosureOptimizer for EntropySgd {
         }
         let x = flatten_params(&module);
         let device = x.device();
-        let mut outer = match self.state.momentum.take() {
+        // A copy of the handle: the saved buffer stays as it is until the step succeeds.
+        let mut outer = match self.state.momentum.clone() {
             Some(buffer) => buffer.to_device(&device),
             None if c.seed_momentum_with_first_gradient => first.clone(),
             None => x.zeros_like(),
@@ -205,7 +206,6 @@ impl ClosureOptimizer for EntropySgd {
         }
         if !norm(&d).is_finite() {
             report_skip(&self.skips, "Entropy-SGD", &d.dims());
-            self.state.momentum = Some(outer);
             return (module, loss);
         }
         let x = x - d.mul_scalar(lr);

@@ -624,7 +624,8 @@ simd_dispatch!(
         let n = s[0].len();
         let [x, g, m, v] = s.map(|s| &mut s[..n]);
         for i in 0..n {
-            let xd = x[i] * k.pre_decay;
+            // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
+            let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
             k.moments(xd, g[i], &mut m[i], &mut v[i]);
             let x_new = k.update::<GRAMS>(xd, g[i], m[i], v[i]);
             x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
@@ -642,7 +643,8 @@ simd_dispatch!(
         let n = s[0].len();
         let [x, g, m, v, vm] = s.map(|s| &mut s[..n]);
         for i in 0..n {
-            let xd = x[i] * k.pre_decay;
+            // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
+            let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
             k.moments(xd, g[i], &mut m[i], &mut v[i]);
             vm[i] = vm[i].max(if CORRECTED { v[i] * k.inv_bc2 } else { v[i] });
             let x_new = k.update::<GRAMS>(xd, g[i], m[i], vm[i]);

@@ -242,10 +242,10 @@ impl<O: Optimizer> Cautious<O> {
                 });
                 if !applied {
                     report_skip(&self.skips, "Cautious", &shape);
-                    let state = (!fresh).then(|| cast(LionState::new(m)).expect(wrong));
-                    return (x, state);
                 }
-                (x, Some(cast(LionState::new(m)).expect(wrong)))
+                // A skipped first step leaves no state, as there was none.
+                let state = (applied || !fresh).then(|| cast(LionState::new(m)).expect(wrong));
+                (x, state)
             }
         }
     }

@@ -16,8 +16,8 @@ use burn::optim::{GradientsParams, LearningRate, Optimizer};
 use burn::tensor::Tensor;
 
 use super::flat::{dot, flatten_grads, flatten_params, load_flat_params, norm};
-use super::sam::base_step;
-use super::{ClosureOptimizer, StateRecord, record_of, state_from};
+use super::flat_base::FlatBase;
+use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
 
@@ -62,8 +62,7 @@ impl GamConfig {
         self.validate()?;
         Ok(Gam {
             config: self.clone(),
-            base,
-            base_state: None,
+            base: FlatBase::new(base),
             skips: SkipCounter::default(),
         })
     }
@@ -78,8 +77,7 @@ impl GamConfig {
 /// The base optimizer sees all parameters as one flat vector, as in [`Sam`](super::Sam).
 pub struct Gam<O: Optimizer> {
     config: GamConfig,
-    base: O,
-    base_state: Option<O::State<1>>,
+    base: FlatBase<O>,
     skips: SkipCounter,
 }
 
@@ -137,15 +135,15 @@ impl<O: Optimizer> ClosureOptimizer for Gam<O> {
             report_skip(&self.skips, "GAM", &grad.dims());
             return (module, loss);
         }
-        let x = base_step(&self.base, &mut self.base_state, lr, w0, grad);
+        let x = self.base.step(lr, w0, grad);
         (load_flat_params(module, &x), loss)
     }
 
     fn to_record(&self) -> StateRecord {
-        record_of("base", self.base_state.as_ref())
+        self.base.to_record()
     }
 
     fn load_record(&mut self, record: StateRecord) {
-        self.base_state = state_from(&record, "base");
+        self.base.load_record(&record);
     }
 }

@@ -30,6 +30,7 @@
 
 mod entropy_sgd;
 pub mod flat;
+mod flat_base;
 mod gam;
 mod sam;
 

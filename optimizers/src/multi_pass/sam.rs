@@ -9,10 +9,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{GradientsParams, LearningRate, Optimizer};
-use burn::tensor::Tensor;
 
 use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
-use super::{ClosureOptimizer, StateRecord, record_of, state_from};
+use super::flat_base::FlatBase;
+use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
 
@@ -35,8 +35,7 @@ impl SamConfig {
         self.validate()?;
         Ok(Sam {
             rho: self.rho,
-            base,
-            base_state: None,
+            base: FlatBase::new(base),
             skips: SkipCounter::default(),
         })
     }
@@ -53,8 +52,7 @@ impl SamConfig {
 /// is exact for elementwise rules (SGD, Adam, the optimizers of this crate).
 pub struct Sam<O: Optimizer> {
     rho: f64,
-    base: O,
-    base_state: Option<O::State<1>>,
+    base: FlatBase<O>,
     skips: SkipCounter,
 }
 
@@ -63,21 +61,6 @@ impl<O: Optimizer> Sam<O> {
     pub fn skip_counter(&self) -> SkipCounter {
         self.skips.clone()
     }
-}
-
-/// The base optimizer's step on flat vectors, with its state moved to the vector's device.
-pub(crate) fn base_step<O: Optimizer>(
-    base: &O,
-    state: &mut Option<O::State<1>>,
-    lr: LearningRate,
-    x: Tensor<1>,
-    grad: Tensor<1>,
-) -> Tensor<1> {
-    let device = x.device();
-    let current = state.take().map(|s| O::to_device(s, &device));
-    let (x, next) = base.step(lr, x, grad, current);
-    *state = next;
-    x
 }
 
 impl<O: Optimizer> ClosureOptimizer for Sam<O> {
@@ -106,15 +89,15 @@ impl<O: Optimizer> ClosureOptimizer for Sam<O> {
             report_skip(&self.skips, "SAM", &g1.dims());
             return (module.load_record(frozen), loss);
         }
-        let x = base_step(&self.base, &mut self.base_state, lr, w, g1);
+        let x = self.base.step(lr, w, g1);
         (load_flat_params(module.load_record(frozen), &x), loss)
     }
 
     fn to_record(&self) -> StateRecord {
-        record_of("base", self.base_state.as_ref())
+        self.base.to_record()
     }
 
     fn load_record(&mut self, record: StateRecord) {
-        self.base_state = state_from(&record, "base");
+        self.base.load_record(&record);
     }
 }

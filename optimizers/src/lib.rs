@@ -43,13 +43,15 @@ pub use finite_guard::SkipCounter;
 pub use grams::GramsConfig;
 pub use host_step::StepPath;
 pub use multi_pass::{
-    ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, Sam,
-    SamConfig, StateRecord,
+    ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, OptAmsGrad,
+    OptAmsGradConfig, OptAmsGradState, Sam, SamConfig, StateRecord,
 };
 pub use padam::PAdamConfig;
 
 // The `RecordState` derive refers to these at the crate root.
-use burn::optim::{RecordState, StateSink, StateSource};
+use burn::optim::{RecordState, StateSink, StateSource, join_index};
+// And `Vec<Tensor>` fields to `::alloc`.
+extern crate alloc;
 
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{ModuleOptimizer, Optimizer};

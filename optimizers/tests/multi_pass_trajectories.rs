@@ -8,7 +8,9 @@ use burn::module::{Module, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
-use tempering_optim::{ClosureOptimizer, EntropySgdConfig, GamConfig, SamConfig, StateRecord};
+use tempering_optim::{
+    ClosureOptimizer, EntropySgdConfig, GamConfig, OptAmsGradConfig, SamConfig, StateRecord,
+};
 
 /// A module that is just a point in the plane.
 #[derive(Module, Debug)]
@@ -99,6 +101,54 @@ fn entropy_sgd_follows_the_reference_on_quad() {
     }
     assert_eq!(calls.get(), 3 * 4);
     assert_eq!(esgd.state().step, 0, "the reference never counts steps");
+}
+
+/// Reference: OPT-AMSGrad on QUAD_C, lr 0.1, span 2, λ 10⁻³; `q = 0` until two offsets are
+/// stored, so the first extrapolated point is computed in step 3 and used in step 4.
+#[test]
+fn opt_amsgrad_follows_the_reference_on_quad_c() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut opt = OptAmsGradConfig::new().with_span(2).build();
+    let mut p = point([1.0, 1.0], &device);
+    let reference = [
+        [1.0, 0.8400000051],
+        [0.9026316054, 0.6545565304],
+        [0.8385642597, 0.5015027188],
+        [0.7457076063, 0.3183605197],
+    ];
+    for (t, want) in reference.into_iter().enumerate() {
+        if t == 3 {
+            let q: Vec<f32> = opt
+                .state()
+                .unwrap()
+                .predicted
+                .clone()
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            assert_close(
+                "OPT-AMSGrad q",
+                t + 1,
+                &q,
+                [0.9760562645, 0.7943978410],
+                1e-5,
+            );
+        } else {
+            let q: Vec<f32> = opt.state().map_or(vec![0.0; 2], |s| {
+                s.predicted.clone().into_data().try_to_vec().unwrap()
+            });
+            assert_eq!(
+                q,
+                vec![0.0; 2],
+                "q = 0 before the history fills (step {})",
+                t + 1
+            );
+        }
+        (p, _) = opt.step(0.1, p, quadratic([0.5, -0.3], &calls));
+        assert_close("OPT-AMSGrad", t + 1, &coords(&p), want, 1e-5);
+    }
+    assert_eq!(calls.get(), 4 * opt.evaluations_per_step());
 }
 
 /// The corrected default counts steps (scoping active) and starts the outer momentum at zero,
@@ -204,6 +254,12 @@ fn multi_pass_optimizers_resume_exactly() {
         &calls,
     );
     check(
+        "OPT-AMSGrad",
+        || OptAmsGradConfig::new().with_span(1).build(),
+        &device,
+        &calls,
+    );
+    check(
         "Entropy-SGD",
         || {
             EntropySgdConfig::new()
@@ -237,6 +293,18 @@ fn multi_pass_configs_name_the_bad_field() {
         .err()
         .unwrap();
     assert_eq!(err.field, "momentum");
+    let err = OptAmsGradConfig::new()
+        .with_span(0)
+        .try_build()
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "span");
+    let err = OptAmsGradConfig::new()
+        .with_beta_2(1.0)
+        .try_build()
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "beta_2");
 }
 
 /// A NaN loss surface: the step is skipped and the parameters come back unchanged.
@@ -259,6 +327,14 @@ fn non_finite_gradients_skip_the_step() {
     let mut sam = SamConfig::new().build(sgd_momentum());
     let (p, _) = sam.step(0.1, point(start, &device), nan_closure);
     assert_eq!(coords(&p), start.to_vec());
+    let mut opt = OptAmsGradConfig::new().build();
+    let (p, _) = opt.step(0.1, point(start, &device), nan_closure);
+    assert_eq!(coords(&p), start.to_vec());
+    assert!(
+        opt.state().is_none(),
+        "a skipped first step leaves no state"
+    );
+    assert_eq!(opt.skip_counter().skipped(), 1);
 }
 
 /// Entropy-SGD whose first evaluation is finite but whose Langevin evaluations are not: the

@@ -5,7 +5,7 @@
 //! [`ClosureOptimizer`] takes the shape of burn-optim's `LBFGS::step(lr, module, closure)`: the
 //! closure evaluates loss and gradients at the module it is given, and the optimizer decides
 //! where to evaluate and how often. The closure also decides the batch: [`Sam`] and [`Gam`]
-//! need the same batch for every call of one step, [`EntropySgd`] a fresh one per call.
+//! [`OptAmsGrad`] need the same batch for every call of one step, [`EntropySgd`] a fresh one per call.
 //!
 //! ```
 //! use burn::module::Module;
@@ -32,10 +32,12 @@ mod entropy_sgd;
 pub mod flat;
 mod flat_base;
 mod gam;
+mod opt_amsgrad;
 mod sam;
 
 pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdState};
 pub use gam::{Gam, GamConfig};
+pub use opt_amsgrad::{OptAmsGrad, OptAmsGradConfig, OptAmsGradState};
 pub use sam::{Sam, SamConfig};
 
 use std::collections::BTreeMap;

@@ -1,0 +1,271 @@
+//! OPT-AMSGrad (Wang, Li, Li & Ping, "An Optimistic Acceleration of AMSGrad for Nonconvex
+//! Optimization", ACML 2021; official code Hintonthu/optimistic-amsgrad `Optadam_torch.py`).
+//!
+//! Two evaluations per step **on the same batch**: `g` at the iterate `x` and `pg` at the
+//! predicted point `q`. With `θ` the first moment and `w½` the half-step iterate:
+//! `h = β₁·θ + (1-β₁)·pg`, `θ ← β₁·θ + (1-β₁)·g`, `v ← β₂·v + (1-β₂)·(pg - g)²` (the second
+//! moment of the prediction error), `v̂ ← max(v̂, v)`, `s = lr·√(1-β₂ᵗ)/(1-β₁ᵗ)`,
+//! `w½ ← w½ - s·θ/(√v̂ + ε)`, `x ← w½ - s·h/(√v̂ + ε)`.
+//!
+//! The prediction is a regularized minimal-polynomial extrapolation over the last `span`
+//! iterates `xᵢ` and their offsets `dᵢ = xᵢ - w½ᵢ`: solve `(D·Dᵀ + λI)·z = 1`, normalize
+//! `z ← z/Σz`, and `q = Σ zᵢ·xᵢ`. As in the reference, the `q` computed in one step is used in
+//! the next, the first step's offset (always zero) is not stored, and until `span` offsets are
+//! stored `q = 0` — so the early predicted gradients are gradients at the origin. Coupled L2
+//! decay (`weight_decay`) is added to `g` only, as the reference does.
+//!
+//! Departures: the moments live in `f32` (the reference keeps its history in `f64`), the
+//! `span × span` system is solved in `f64` on the host, and a degenerate extrapolation
+//! (`Σz = 0`, non-finite `z`) predicts the latest iterate instead of producing NaN.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::{GradientsParams, LearningRate};
+use burn::tensor::{Tensor, TensorData};
+
+use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
+use super::{ClosureOptimizer, StateRecord, record_of, state_from};
+use crate::RecordState;
+use crate::config_error::{Check, OptimConfigError};
+use crate::finite_guard::{SkipCounter, report_skip};
+
+/// Configuration of [`OptAmsGrad`]; defaults of `Optadam_torch.py` (its scripts pass
+/// `lr = 1e-3`, `weight_decay = 5e-4`).
+#[derive(Config, Debug)]
+pub struct OptAmsGradConfig {
+    /// β₁, the first-moment decay.
+    #[config(default = 0.9)]
+    pub beta_1: f64,
+    /// β₂, the decay of the prediction error's second moment.
+    #[config(default = 0.999)]
+    pub beta_2: f64,
+    /// ε added to `√v̂`.
+    #[config(default = 1e-8)]
+    pub epsilon: f64,
+    /// Coupled L2 weight decay, added to the gradient at `x`.
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Iterates the extrapolation uses.
+    #[config(default = 5)]
+    pub span: usize,
+    /// λ, the ridge term of the extrapolation's linear system (fixed at 10⁻³ in the reference).
+    #[config(default = 1e-3)]
+    pub regularization: f64,
+}
+
+impl OptAmsGradConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        let check = Check("OPT-AMSGrad");
+        check.beta("beta_1", self.beta_1 as f32)?;
+        check.beta("beta_2", self.beta_2 as f32)?;
+        check.positive("epsilon", self.epsilon)?;
+        check.non_negative("weight_decay", self.weight_decay)?;
+        check.positive("span", self.span as f64)?;
+        check.positive("regularization", self.regularization)
+    }
+
+    /// The optimizer, or the first invalid field.
+    pub fn try_build(&self) -> Result<OptAmsGrad, OptimConfigError> {
+        self.validate()?;
+        Ok(OptAmsGrad {
+            config: self.clone(),
+            state: None,
+            skips: SkipCounter::default(),
+        })
+    }
+
+    /// The optimizer. Panics with the field's error if the config is invalid.
+    pub fn build(&self) -> OptAmsGrad {
+        self.try_build().unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// What [`OptAmsGrad`] carries between steps, all over the flat parameter vector.
+#[derive(RecordState, Clone)]
+pub struct OptAmsGradState {
+    /// Steps taken (`t`).
+    pub step: usize,
+    /// θ, the first moment of the gradients.
+    pub first_moment: Tensor<1>,
+    /// v, the second moment of the prediction errors.
+    pub second_moment: Tensor<1>,
+    /// v̂, its running maximum.
+    pub max_second_moment: Tensor<1>,
+    /// w½, the half-step iterate.
+    pub half_step: Tensor<1>,
+    /// q, where the next step evaluates the predicted gradient.
+    pub predicted: Tensor<1>,
+    /// The last iterates `xᵢ` (at most `span`, oldest first).
+    pub iterates: Vec<Tensor<1>>,
+    /// Their offsets `xᵢ - w½ᵢ`, in the same order.
+    pub offsets: Vec<Tensor<1>>,
+}
+
+/// OPT-AMSGrad; see the module docs.
+pub struct OptAmsGrad {
+    config: OptAmsGradConfig,
+    state: Option<OptAmsGradState>,
+    skips: SkipCounter,
+}
+
+impl OptAmsGrad {
+    /// Steps skipped because a gradient held NaN or infinity.
+    pub fn skip_counter(&self) -> SkipCounter {
+        self.skips.clone()
+    }
+
+    /// The state carried between steps (`None` before the first step).
+    pub fn state(&self) -> Option<&OptAmsGradState> {
+        self.state.as_ref()
+    }
+
+    /// The extrapolated point of the stored history, or zeros while it holds fewer than `span`.
+    /// `latest` stands in when the extrapolation is degenerate.
+    fn extrapolate(&self, state: &OptAmsGradState, latest: &Tensor<1>) -> Tensor<1> {
+        let span = self.config.span;
+        if state.offsets.len() < span {
+            return latest.zeros_like();
+        }
+        let d = Tensor::stack::<2>(state.offsets.clone(), 0);
+        let gram: Vec<f64> = d
+            .clone()
+            .matmul(d.transpose())
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec()
+            .expect("f64 gram matrix");
+        match solve_normalized(gram, span, self.config.regularization) {
+            Some(z) => {
+                let z = Tensor::<1>::from_data(TensorData::new(z, [span]), &latest.device());
+                let x = Tensor::stack::<2>(state.iterates.clone(), 0);
+                z.unsqueeze::<2>().matmul(x).reshape([latest.dims()[0]])
+            }
+            None => latest.clone(),
+        }
+    }
+}
+
+/// `z` solving `(G + λI)·z = 1` and scaled to sum to one (`G` is `n × n`, row-major), by
+/// Gaussian elimination with partial pivoting; `None` if the system or the sum is degenerate.
+fn solve_normalized(mut gram: Vec<f64>, n: usize, lambda: f64) -> Option<Vec<f32>> {
+    for i in 0..n {
+        gram[i * n + i] += lambda;
+    }
+    let mut rhs = vec![1.0; n];
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&a, &b| gram[a * n + col].abs().total_cmp(&gram[b * n + col].abs()))?;
+        if gram[pivot * n + col] == 0.0 {
+            return None;
+        }
+        for k in 0..n {
+            gram.swap(col * n + k, pivot * n + k);
+        }
+        rhs.swap(col, pivot);
+        for row in col + 1..n {
+            let factor = gram[row * n + col] / gram[col * n + col];
+            for k in col..n {
+                gram[row * n + k] -= factor * gram[col * n + k];
+            }
+            rhs[row] -= factor * rhs[col];
+        }
+    }
+    let mut z = vec![0.0; n];
+    for row in (0..n).rev() {
+        let tail: f64 = (row + 1..n).map(|k| gram[row * n + k] * z[k]).sum();
+        z[row] = (rhs[row] - tail) / gram[row * n + row];
+    }
+    let sum: f64 = z.iter().sum();
+    let z: Vec<f32> = z.iter().map(|v| (v / sum) as f32).collect();
+    (sum != 0.0 && z.iter().all(|v| v.is_finite())).then_some(z)
+}
+
+impl ClosureOptimizer for OptAmsGrad {
+    fn evaluations_per_step(&self) -> usize {
+        2
+    }
+
+    fn step<M, F>(&mut self, lr: LearningRate, module: M, mut closure: F) -> (M, f64)
+    where
+        M: Module + Clone,
+        F: FnMut(M) -> (f64, GradientsParams),
+    {
+        let c = &self.config;
+        let x = flatten_params(&module);
+        let device = x.device();
+        let (loss, grads) = closure(module.clone());
+        let mut g = flatten_grads(&module, &grads);
+        // Running statistics keep the values of the evaluation at `x`.
+        let frozen = module.clone().into_record();
+        let mut state = match &self.state {
+            Some(state) => state.clone(),
+            None => OptAmsGradState {
+                step: 0,
+                first_moment: x.zeros_like(),
+                second_moment: x.zeros_like(),
+                max_second_moment: x.zeros_like(),
+                half_step: x.clone(),
+                predicted: x.zeros_like(),
+                iterates: Vec::new(),
+                offsets: Vec::new(),
+            },
+        };
+        let to_device = |v: Vec<Tensor<1>>| v.into_iter().map(|t| t.to_device(&device)).collect();
+        state.iterates = to_device(state.iterates);
+        state.offsets = to_device(state.offsets);
+        let q = state.predicted.clone().to_device(&device);
+        let (_, grads) = closure(load_flat_params(module.clone(), &q));
+        let pg = flatten_grads(&module, &grads);
+        if !(norm(&g).is_finite() && norm(&pg).is_finite()) {
+            report_skip(&self.skips, "OPT-AMSGrad", &g.dims());
+            return (module.load_record(frozen), loss);
+        }
+        if c.weight_decay > 0.0 {
+            g = g + x.clone().mul_scalar(c.weight_decay);
+        }
+        let half_step = state.half_step.clone().to_device(&device);
+        // The first step's offset is zero and, as in the reference, not stored.
+        if state.step >= 1 {
+            state.iterates.push(x.clone());
+            state.offsets.push(x.clone() - half_step.clone());
+            if state.offsets.len() > c.span {
+                state.iterates.remove(0);
+                state.offsets.remove(0);
+            }
+        }
+        let next_prediction = self.extrapolate(&state, &x);
+        let (b1, b2) = (c.beta_1, c.beta_2);
+        let theta = state.first_moment.to_device(&device).mul_scalar(b1);
+        let h = theta.clone() + pg.clone().mul_scalar(1.0 - b1);
+        let theta = theta + g.clone().mul_scalar(1.0 - b1);
+        let error = pg - g;
+        let v = state.second_moment.to_device(&device).mul_scalar(b2)
+            + error.square().mul_scalar(1.0 - b2);
+        let v_max = state
+            .max_second_moment
+            .to_device(&device)
+            .max_pair(v.clone());
+        state.step += 1;
+        let t = state.step as i32;
+        let step_size = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        let denom = v_max.clone().sqrt().add_scalar(c.epsilon);
+        let half_step = half_step - (theta.clone() / denom.clone()).mul_scalar(step_size);
+        let x_next = half_step.clone() - (h / denom).mul_scalar(step_size);
+        state.first_moment = theta;
+        state.second_moment = v;
+        state.max_second_moment = v_max;
+        state.half_step = half_step;
+        state.predicted = next_prediction;
+        self.state = Some(state);
+        (load_flat_params(module.load_record(frozen), &x_next), loss)
+    }
+
+    fn to_record(&self) -> StateRecord {
+        record_of("opt_amsgrad", self.state.as_ref())
+    }
+
+    fn load_record(&mut self, record: StateRecord) {
+        self.state = state_from(&record, "opt_amsgrad");
+    }
+}

@@ -2,7 +2,9 @@
 //! and SAM take global norms over every parameter, Entropy-SGD averages whole iterates.
 //!
 //! The vector lives on the inner (non-autodiff) device, in the module's visit order, as in
-//! burn-optim's `LBFGS`.
+//! burn-optim's `LBFGS`. It holds the parameters that require gradients: frozen parameters and
+//! buffers such as batch-norm running statistics (which a module visits as float tensors too)
+//! are left out, so no optimizer moves them and no perturbation touches them.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -13,9 +15,12 @@ pub fn flatten_params<M: Module>(module: &M) -> Tensor<1> {
     struct Collect(Vec<Tensor<1>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val().inner();
+            let value = param.val();
+            if !value.is_require_grad() {
+                return;
+            }
             let n = value.shape().num_elements();
-            self.0.push(value.reshape([n]));
+            self.0.push(value.inner().reshape([n]));
         }
     }
     let mut collect = Collect(Vec::new());
@@ -29,7 +34,11 @@ pub fn flatten_grads<M: Module>(module: &M, grads: &GradientsParams) -> Tensor<1
     struct Collect<'a>(&'a GradientsParams, Vec<Tensor<1>>);
     impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val().inner();
+            let value = param.val();
+            if !value.is_require_grad() {
+                return;
+            }
+            let value = value.inner();
             let n = value.shape().num_elements();
             let grad = self
                 .0
@@ -57,7 +66,8 @@ fn concat<M: Module>(parts: Vec<Tensor<1>>, module: &M) -> Tensor<1> {
 }
 
 /// The module with its float parameters replaced by consecutive slices of `flat` (the layout
-/// of [`flatten_params`]). Parameters keep their ids and whether they require gradients.
+/// of [`flatten_params`]). Parameters keep their ids and require gradients; the others (frozen
+/// parameters, running statistics) are left as they are.
 ///
 /// # Panics
 /// If `flat` has fewer elements than the module has parameters.
@@ -68,15 +78,15 @@ pub fn load_flat_params<M: Module>(module: M, flat: &Tensor<1>) -> M {
     }
     impl ModuleMapper for Assign<'_> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if !param.val().is_require_grad() {
+                return param;
+            }
             let (id, tensor, mapper) = param.consume();
             let n = tensor.shape().num_elements();
             let start = self.offset;
             self.offset += n;
             let value = self.flat.clone().slice(start..self.offset);
-            let mut updated = Tensor::from_inner(value.reshape(tensor.shape()));
-            if tensor.is_require_grad() {
-                updated = updated.require_grad();
-            }
+            let updated = Tensor::from_inner(value.reshape(tensor.shape())).require_grad();
             Param::from_mapped_value(id, updated, mapper)
         }
     }

@@ -17,6 +17,7 @@ use burn::tensor::Tensor;
 
 use super::flat::{dot, flatten_grads, flatten_params, load_flat_params, norm};
 use super::flat_base::FlatBase;
+use super::running_stats::RunningStatistics;
 use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
@@ -118,7 +119,7 @@ impl<O: Optimizer> ClosureOptimizer for Gam<O> {
     {
         let c = &self.config;
         let (loss, grads) = closure(module.clone());
-        let frozen = module.clone().into_record();
+        let frozen = RunningStatistics::capture(&module);
         let w0 = flatten_params(&module);
         let mut grad_at = |point: &Tensor<1>| {
             let (_, grads) = closure(load_flat_params(module.clone(), point));
@@ -130,7 +131,7 @@ impl<O: Optimizer> ClosureOptimizer for Gam<O> {
         let g2 = grad_at(&w2);
         let g3 = grad_at(&perturb(&w2, &g2, c.rho));
         let grad = combine(c, [g0, g1, g2, g3]);
-        let module = module.load_record(frozen);
+        let module = frozen.restore(module);
         if !norm(&grad).is_finite() {
             report_skip(&self.skips, "GAM", &grad.dims());
             return (module, loss);

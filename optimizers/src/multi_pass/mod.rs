@@ -33,6 +33,7 @@ pub mod flat;
 mod flat_base;
 mod gam;
 mod opt_amsgrad;
+mod running_stats;
 mod sam;
 
 pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdState};

@@ -24,6 +24,7 @@ use burn::optim::{GradientsParams, LearningRate};
 use burn::tensor::{Tensor, TensorData};
 
 use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
+use super::running_stats::RunningStatistics;
 use super::{ClosureOptimizer, StateRecord, record_of, state_from};
 use crate::RecordState;
 use crate::config_error::{Check, OptimConfigError};
@@ -197,7 +198,7 @@ impl ClosureOptimizer for OptAmsGrad {
         let (loss, grads) = closure(module.clone());
         let mut g = flatten_grads(&module, &grads);
         // Running statistics keep the values of the evaluation at `x`.
-        let frozen = module.clone().into_record();
+        let frozen = RunningStatistics::capture(&module);
         let mut state = match &self.state {
             Some(state) => state.clone(),
             None => OptAmsGradState {
@@ -219,7 +220,7 @@ impl ClosureOptimizer for OptAmsGrad {
         let pg = flatten_grads(&module, &grads);
         if !(norm(&g).is_finite() && norm(&pg).is_finite()) {
             report_skip(&self.skips, "OPT-AMSGrad", &g.dims());
-            return (module.load_record(frozen), loss);
+            return (frozen.restore(module), loss);
         }
         if c.weight_decay > 0.0 {
             g = g + x.clone().mul_scalar(c.weight_decay);
@@ -258,7 +259,7 @@ impl ClosureOptimizer for OptAmsGrad {
         state.half_step = half_step;
         state.predicted = next_prediction;
         self.state = Some(state);
-        (load_flat_params(module.load_record(frozen), &x_next), loss)
+        (load_flat_params(frozen.restore(module), &x_next), loss)
     }
 
     fn to_record(&self) -> StateRecord {

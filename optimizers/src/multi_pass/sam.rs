@@ -12,6 +12,7 @@ use burn::optim::{GradientsParams, LearningRate, Optimizer};
 
 use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
 use super::flat_base::FlatBase;
+use super::running_stats::RunningStatistics;
 use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
@@ -80,17 +81,17 @@ impl<O: Optimizer> ClosureOptimizer for Sam<O> {
             report_skip(&self.skips, "SAM", &g0.dims());
             return (module, loss);
         }
-        let frozen = module.clone().into_record();
+        let frozen = RunningStatistics::capture(&module);
         let w = flatten_params(&module);
         let ascent = w.clone() + g0.mul_scalar(self.rho / (g0_norm + 1e-12));
         let (_, grads) = closure(load_flat_params(module.clone(), &ascent));
         let g1 = flatten_grads(&module, &grads);
         if !norm(&g1).is_finite() {
             report_skip(&self.skips, "SAM", &g1.dims());
-            return (module.load_record(frozen), loss);
+            return (frozen.restore(module), loss);
         }
         let x = self.base.step(lr, w, g1);
-        (load_flat_params(module.load_record(frozen), &x), loss)
+        (load_flat_params(frozen.restore(module), &x), loss)
     }
 
     fn to_record(&self) -> StateRecord {

@@ -44,7 +44,7 @@ pub use grams::GramsConfig;
 pub use host_step::StepPath;
 pub use multi_pass::{
     ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, OptAmsGrad,
-    OptAmsGradConfig, OptAmsGradState, Sam, SamConfig, StateRecord,
+    OptAmsGradConfig, OptAmsGradState, RunningStatistics, Sam, SamConfig, StateRecord,
 };
 pub use padam::PAdamConfig;
 

@@ -20,6 +20,7 @@
 
 pub mod curves_plot;
 pub mod epoch_history;
+pub mod flatness;
 pub mod metrics_csv;
 pub mod progress;
 

@@ -33,12 +33,13 @@ pub mod flat;
 mod flat_base;
 mod gam;
 mod opt_amsgrad;
-mod running_stats;
+pub mod running_stats;
 mod sam;
 
 pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdState};
 pub use gam::{Gam, GamConfig};
 pub use opt_amsgrad::{OptAmsGrad, OptAmsGradConfig, OptAmsGradState};
+pub use running_stats::RunningStatistics;
 pub use sam::{Sam, SamConfig};
 
 use std::collections::BTreeMap;

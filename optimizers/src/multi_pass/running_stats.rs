@@ -13,17 +13,20 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 
 /// The module's values, running statistics included, as of the evaluations made so far.
-pub(crate) struct RunningStatistics(ModuleRecord);
+///
+/// Restoring writes through the running-state handles the module shares with its clones, so
+/// the caller's copy of the module sees the restored statistics too.
+pub struct RunningStatistics(ModuleRecord);
 
 impl RunningStatistics {
     /// Captures the module after the evaluation whose statistics should be kept.
-    pub(crate) fn capture<M: Module + Clone>(module: &M) -> Self {
+    pub fn capture<M: Module + Clone>(module: &M) -> Self {
         let _ = module.valid();
         Self(module.clone().into_record())
     }
 
     /// The module with the captured values back, and no later update still queued.
-    pub(crate) fn restore<M: Module>(self, module: M) -> M {
+    pub fn restore<M: Module>(self, module: M) -> M {
         let _ = module.valid();
         module.load_record(self.0)
     }

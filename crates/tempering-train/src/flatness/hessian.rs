@@ -1,0 +1,116 @@
+//! Top Hessian eigenvalue by power iteration on finite-difference Hessian-vector products.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
+use tempering_optim::multi_pass::flat::{dot, norm};
+
+use super::{FlatnessError, Probe};
+
+/// Settings of [`top_hessian_eigenvalue`].
+#[derive(Config, Debug)]
+pub struct PowerIterationConfig {
+    /// Most power iterations (each costs two gradient evaluations).
+    #[config(default = 20)]
+    pub max_iterations: usize,
+    /// Stop when successive estimates differ by less than this, relative.
+    #[config(default = 1e-3)]
+    pub tolerance: f64,
+    /// Step `h` of the central difference `Hv ≈ (∇L(θ+hv) - ∇L(θ-hv)) / 2h`, `‖v‖ = 1`.
+    #[config(default = 1e-3)]
+    pub step: f64,
+    /// Seed of the random start vector.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// The result of [`top_hessian_eigenvalue`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EigenEstimate {
+    /// The Rayleigh quotient `vᵀHv` of the final unit vector: the eigenvalue of largest
+    /// magnitude (negative if a negative one dominates).
+    pub eigenvalue: f64,
+    /// Power iterations run.
+    pub iterations: usize,
+    /// Gradient evaluations used.
+    pub evaluations: usize,
+    /// Whether the estimate met the tolerance before `max_iterations`.
+    pub converged: bool,
+}
+
+/// The Hessian eigenvalue of largest magnitude at the module's parameters, by power iteration
+/// (see the [module docs](super)). The closure should evaluate the same batch every call.
+pub fn top_hessian_eigenvalue<M, F>(
+    module: &M,
+    closure: F,
+    config: &PowerIterationConfig,
+) -> Result<EigenEstimate, FlatnessError>
+where
+    M: Module + Clone,
+    F: FnMut(M) -> (f64, GradientsParams),
+{
+    if config.max_iterations == 0 {
+        return Err(FlatnessError::BadConfig {
+            field: "max_iterations",
+            reason: "must be at least 1",
+        });
+    }
+    if !(config.step > 0.0 && config.step.is_finite()) {
+        return Err(FlatnessError::BadConfig {
+            field: "step",
+            reason: "must be positive",
+        });
+    }
+    let mut probe = Probe::new(module, closure)?;
+    let theta = probe.params();
+    let n = theta.dims()[0];
+    let start = Tensor::<1>::from_data(
+        TensorData::new(gaussian(n, config.seed), [n]),
+        &theta.device(),
+    );
+    let mut v = start.clone().div_scalar(norm(&start));
+    let h = config.step;
+    let mut estimate = f64::NAN;
+    for iteration in 1..=config.max_iterations {
+        let at = format!("θ ± {h}·v (power iteration {iteration})");
+        let (_, plus) = probe.eval(&(theta.clone() + v.clone().mul_scalar(h)), &at)?;
+        let (_, minus) = probe.eval(&(theta.clone() - v.clone().mul_scalar(h)), &at)?;
+        let hv = (plus - minus).div_scalar(2.0 * h);
+        let previous = estimate;
+        estimate = dot(&v, &hv);
+        let hv_norm = norm(&hv);
+        let converged = (estimate - previous).abs() <= config.tolerance * estimate.abs();
+        if converged || hv_norm == 0.0 || iteration == config.max_iterations {
+            return Ok(EigenEstimate {
+                eigenvalue: estimate,
+                iterations: iteration,
+                evaluations: probe.evaluations,
+                converged: converged || hv_norm == 0.0,
+            });
+        }
+        v = hv.div_scalar(hv_norm);
+    }
+    unreachable!("the loop returns on its last iteration")
+}
+
+/// `n` standard normal values from `seed` (SplitMix64 and Box–Muller: reproducible on every
+/// backend, and without touching the device's random state).
+fn gaussian(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 53 random bits in (0, 1].
+        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let (u1, u2) = (next(), next());
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect()
+}

@@ -32,6 +32,7 @@ pub mod grams;
 pub mod host_step;
 pub mod multi_pass;
 pub mod padam;
+pub mod seeded_noise;
 
 pub use adabound::AdaBoundConfig;
 pub use adaptive::{AdaptiveOptimizer, AdaptiveState};

@@ -3,8 +3,10 @@
 //!
 //! Now: reporting for burn-train runs — [`ProgressRenderer`] (progress bars and per-epoch lines),
 //! [`EpochHistoryLogger`] (per-epoch metric values), [`write_history_csv`] and
-//! [`plot_history`] (a PNG of the curves). Next: the closure-optimizer loop (SAM, GAM,
-//! Entropy-SGD, OPT-AMSGrad) and the local-learning loop, reporting the same way.
+//! [`plot_history`] (a PNG of the curves); [`optimizer_loop`], one loop for closure (multi-pass)
+//! and per-parameter optimizers under a gradient-evaluation budget, with per-step CSV, plot and
+//! exact resume; [`flatness`], diagnostics of the minimum found (top Hessian eigenvalue,
+//! first-order flatness, loss along a line). Next: the local-learning loop.
 //!
 //! ```no_run
 //! use tempering_train::{EpochHistory, EpochHistoryLogger, ProgressRenderer};
@@ -22,6 +24,7 @@ pub mod curves_plot;
 pub mod epoch_history;
 pub mod flatness;
 pub mod metrics_csv;
+pub mod optimizer_loop;
 pub mod progress;
 
 pub use curves_plot::{Panel, Series, plot_history, plot_panels};

@@ -22,13 +22,14 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{GradientsParams, LearningRate};
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
 use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
 use super::{ClosureOptimizer, StateRecord, record_of, state_from};
 use crate::RecordState;
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
+use crate::seeded_noise::standard_normal_tensor;
 
 /// Configuration of [`EntropySgd`]; defaults from the official `train.py` (momentum 0.9,
 /// Nesterov, γ₀ = 10⁻⁴, scoping γ₁ = 10⁻³, noise 10⁻⁴), with the paper's `L = 20`.
@@ -64,6 +65,11 @@ pub struct EntropySgdConfig {
     /// α, the averaging of `μ` (fixed at 0.75 in the reference).
     #[config(default = 0.75)]
     pub averaging: f64,
+    /// Seed of the Langevin noise (drawn on the host from this seed and a draw counter kept in
+    /// the state, so runs reproduce and resume exactly whatever else uses the device's
+    /// generator).
+    #[config(default = 0)]
+    pub seed: u64,
     /// Reproduce the reference's step counter that never moves (see the module docs).
     #[config(default = false)]
     pub freeze_scoping: bool,
@@ -115,6 +121,8 @@ pub struct EntropySgdState {
     pub step: usize,
     /// The outer momentum buffer over all parameters, flat.
     pub momentum: Option<Tensor<1>>,
+    /// Langevin noise vectors drawn so far (the next draw's stream number).
+    pub noise_draws: u64,
 }
 
 /// Entropy-SGD; see the module docs.
@@ -150,6 +158,10 @@ impl EntropySgd {
 impl ClosureOptimizer for EntropySgd {
     fn evaluations_per_step(&self) -> usize {
         1 + self.config.langevin_steps
+    }
+
+    fn fresh_batch_per_evaluation(&self) -> bool {
+        true
     }
 
     fn step<M, F>(&mut self, lr: LearningRate, module: M, mut closure: F) -> (M, f64)
@@ -189,7 +201,9 @@ impl ClosureOptimizer for EntropySgd {
                 }
                 d = d - (x.clone() - w.clone()).mul_scalar(gamma);
                 if noise_scale > 0.0 {
-                    let eta = Tensor::random(w.shape(), Distribution::Normal(0.0, 1.0), &device);
+                    let stream = self.state.noise_draws;
+                    self.state.noise_draws += 1;
+                    let eta = standard_normal_tensor(w.dims()[0], c.seed, stream, &device);
                     d = d + eta.mul_scalar(noise_scale);
                 }
                 w = w - d.mul_scalar(c.langevin_lr);

@@ -56,6 +56,13 @@ pub trait ClosureOptimizer {
     /// Calls of the closure one step makes (the gradient-evaluation budget per step).
     fn evaluations_per_step(&self) -> usize;
 
+    /// Whether each call of one step should see a fresh minibatch (Entropy-SGD's Langevin loop)
+    /// rather than the same one (SAM, GAM, OPT-AMSGrad). Training loops read this to decide what
+    /// the closure evaluates.
+    fn fresh_batch_per_evaluation(&self) -> bool {
+        false
+    }
+
     /// One step from `module`: calls `closure(module_at_some_point)` for `(loss, gradients)`
     /// [`evaluations_per_step`](Self::evaluations_per_step) times and returns the updated
     /// module and the loss of the first evaluation (at the incoming parameters).

@@ -3,8 +3,8 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Tensor, TensorData};
 use tempering_optim::multi_pass::flat::{dot, norm};
+use tempering_optim::seeded_noise::standard_normal_tensor;
 
 use super::{FlatnessError, Probe};
 
@@ -65,10 +65,7 @@ where
     let mut probe = Probe::new(module, closure)?;
     let theta = probe.params();
     let n = theta.dims()[0];
-    let start = Tensor::<1>::from_data(
-        TensorData::new(gaussian(n, config.seed), [n]),
-        &theta.device(),
-    );
+    let start = standard_normal_tensor(n, config.seed, 0, &theta.device());
     let mut v = start.clone().div_scalar(norm(&start));
     let h = config.step;
     let mut estimate = f64::NAN;
@@ -92,25 +89,4 @@ where
         v = hv.div_scalar(hv_norm);
     }
     unreachable!("the loop returns on its last iteration")
-}
-
-/// `n` standard normal values from `seed` (SplitMix64 and Box–Muller: reproducible on every
-/// backend, and without touching the device's random state).
-fn gaussian(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        // 53 random bits in (0, 1].
-        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|_| {
-            let (u1, u2) = (next(), next());
-            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-        })
-        .collect()
 }

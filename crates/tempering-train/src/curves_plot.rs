@@ -14,13 +14,18 @@ use tempering_core::atomic_write::finish_atomically;
 use crate::epoch_history::EpochHistory;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const PALETTE: [RGBColor; 6] = [
+/// Matplotlib's "tab10": ten distinguishable colours (a comparison plots nine optimizers).
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// One line of a panel.

@@ -12,13 +12,21 @@ use super::{FlatnessError, Probe};
 #[derive(Config, Debug)]
 pub struct PowerIterationConfig {
     /// Most power iterations (each costs two gradient evaluations).
-    #[config(default = 20)]
+    #[config(default = 100)]
     pub max_iterations: usize,
-    /// Stop when successive estimates differ by less than this, relative.
-    #[config(default = 1e-3)]
+    /// Stop when successive estimates differ by less than this, relative. (Convergence can be
+    /// slow when the top eigenvalues are close: at 10⁻³ a GAM-trained MLP stopped at 3.77 where
+    /// 23 iterations reach 4.72.)
+    #[config(default = 1e-4)]
     pub tolerance: f64,
     /// Step `h` of the central difference `Hv ≈ (∇L(θ+hv) - ∇L(θ-hv)) / 2h`, `‖v‖ = 1`.
-    #[config(default = 1e-3)]
+    ///
+    /// Large enough to smooth over ReLU kinks: with smaller steps, the few activations that
+    /// cross zero dominate the difference and break the symmetry power iteration relies on
+    /// (measured on an SGD-trained Fashion-MNIST MLP: at 10⁻⁴ and 10⁻³ the Rayleigh quotient
+    /// oscillates around −3 to 3.7 without converging; at 10⁻² and 10⁻¹ it converges to 5.3 and
+    /// 5.5).
+    #[config(default = 1e-2)]
     pub step: f64,
     /// Seed of the random start vector.
     #[config(default = 0)]

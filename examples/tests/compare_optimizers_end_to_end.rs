@@ -1,0 +1,65 @@
+//! `compare_optimizers` end to end on the shipped Fashion-MNIST sample: every optimizer runs
+//! under the same budget and the outputs are written; bad flags are named.
+
+use std::path::PathBuf;
+
+use tempering_examples::compare_optimizers::{CompareArgs, Contender, run};
+
+fn args(out: PathBuf, epochs: f64, only: Vec<Contender>) -> CompareArgs {
+    CompareArgs {
+        data: Some(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample"),
+        ),
+        out,
+        epochs,
+        batch_size: 32,
+        hidden: vec![64],
+        seed: 42,
+        limit: Some(1024),
+        only,
+        lr: None,
+        eigen_batch: 1024,
+        eigen_iterations: 100,
+        eigen_step: 1e-2,
+        backend: None,
+    }
+}
+
+#[test]
+fn every_optimizer_runs_under_the_same_budget() {
+    let out = tempfile::tempdir().unwrap();
+    let report = run(&args(out.path().to_path_buf(), 1.0, Vec::new())).unwrap();
+    assert_eq!(report.budget, 32, "1,024 images in batches of 32");
+    assert_eq!(report.results.len(), Contender::ALL.len());
+    for r in &report.results {
+        let name = r.contender.name();
+        assert!(r.failure.is_none(), "{name}: {:?}", r.failure);
+        assert!(r.evaluations <= report.budget, "{name}");
+        // Within one step of the budget.
+        assert!(
+            r.evaluations + 6 > report.budget,
+            "{name}: {}",
+            r.evaluations
+        );
+        assert!(r.top_eigenvalue.unwrap().is_finite(), "{name}");
+        assert!(r.test_accuracy.unwrap() > 20.0, "{name}: chance is 10 %");
+    }
+    assert!(report.table.lines().count() >= 4 + Contender::ALL.len());
+    assert!(report.plot_path.exists());
+    assert!(out.path().join("table.md").exists());
+    assert!(out.path().join("gam/steps.csv").exists());
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let out = tempfile::tempdir().unwrap();
+    let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
+    a.epochs = 0.0;
+    assert!(run(&a).unwrap_err().to_string().contains("--epochs"));
+    let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
+    a.eigen_step = -1.0;
+    assert!(run(&a).unwrap_err().to_string().contains("--eigen-step"));
+    let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
+    a.limit = Some(8);
+    assert!(run(&a).unwrap_err().to_string().contains("--limit"));
+}

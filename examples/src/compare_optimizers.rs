@@ -108,11 +108,7 @@ impl Contender {
                 .build()
         };
         match self {
-            Self::Sgd => Box::new(PerParameter(
-                SgdConfig::new()
-                    .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
-                    .init(),
-            )),
+            Self::Sgd => Box::new(PerParameter(sgd().into())),
             Self::Adamw => Box::new(PerParameter(AdamWConfig::new().init())),
             Self::Lion => Box::new(PerParameter(LionConfig::new().init())),
             Self::Grams => Box::new(PerParameter(GramsConfig::new().init())),
@@ -127,30 +123,6 @@ impl Contender {
             )),
             Self::OptAmsgrad => Box::new(MultiPass(OptAmsGradConfig::new().build())),
         }
-    }
-}
-
-/// A boxed loop optimizer is one too.
-impl LoopOptimizer<Model> for Box<dyn LoopOptimizer<Model>> {
-    fn evaluations_per_step(&self) -> usize {
-        (**self).evaluations_per_step()
-    }
-    fn fresh_batch_per_evaluation(&self) -> bool {
-        (**self).fresh_batch_per_evaluation()
-    }
-    fn step(
-        &mut self,
-        lr: f64,
-        module: Model,
-        evaluate: &mut tempering_train::optimizer_loop::Evaluate<'_, Model>,
-    ) -> (Model, f64) {
-        (**self).step(lr, module, evaluate)
-    }
-    fn state_bytes(&self) -> Result<burn::tensor::Bytes, LoopError> {
-        (**self).state_bytes()
-    }
-    fn load_state_bytes(&mut self, bytes: burn::tensor::Bytes) -> Result<(), LoopError> {
-        (**self).load_state_bytes(bytes)
     }
 }
 

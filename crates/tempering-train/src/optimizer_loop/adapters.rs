@@ -25,6 +25,30 @@ pub trait LoopOptimizer<M: Module + Clone> {
     fn load_state_bytes(&mut self, bytes: Bytes) -> Result<(), LoopError>;
 }
 
+/// A boxed loop optimizer is one too, so runs can choose their optimizer at run time
+/// (`Box<dyn LoopOptimizer<M>>`).
+impl<M: Module + Clone, O: LoopOptimizer<M> + ?Sized> LoopOptimizer<M> for Box<O> {
+    fn evaluations_per_step(&self) -> usize {
+        (**self).evaluations_per_step()
+    }
+
+    fn fresh_batch_per_evaluation(&self) -> bool {
+        (**self).fresh_batch_per_evaluation()
+    }
+
+    fn step(&mut self, lr: f64, module: M, evaluate: &mut Evaluate<'_, M>) -> (M, f64) {
+        (**self).step(lr, module, evaluate)
+    }
+
+    fn state_bytes(&self) -> Result<Bytes, LoopError> {
+        (**self).state_bytes()
+    }
+
+    fn load_state_bytes(&mut self, bytes: Bytes) -> Result<(), LoopError> {
+        (**self).load_state_bytes(bytes)
+    }
+}
+
 /// A [`ClosureOptimizer`] (SAM, GAM, Entropy-SGD, OPT-AMSGrad) for the loop.
 pub struct MultiPass<O>(pub O);
 

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use tempering_optim::multi_pass::flat::norm;
 
-use super::{FlatnessError, Probe};
+use super::{FlatnessError, Probe, check_positive};
 
 /// Settings of [`first_order_flatness`].
 #[derive(Config, Debug)]
@@ -47,12 +47,7 @@ where
     M: Module + Clone,
     F: FnMut(M) -> (f64, GradientsParams),
 {
-    if !(config.rho > 0.0 && config.rho.is_finite()) {
-        return Err(FlatnessError::BadConfig {
-            field: "rho",
-            reason: "must be positive",
-        });
-    }
+    check_positive("rho", config.rho)?;
     let rho = config.rho;
     let mut probe = Probe::new(module, closure)?;
     let theta = probe.params();

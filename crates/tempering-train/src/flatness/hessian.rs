@@ -6,7 +6,7 @@ use burn::optim::GradientsParams;
 use tempering_optim::multi_pass::flat::{dot, norm};
 use tempering_optim::seeded_noise::standard_normal_tensor;
 
-use super::{FlatnessError, Probe};
+use super::{FlatnessError, Probe, check_positive};
 
 /// Settings of [`top_hessian_eigenvalue`].
 #[derive(Config, Debug)]
@@ -64,12 +64,7 @@ where
             reason: "must be at least 1",
         });
     }
-    if !(config.step > 0.0 && config.step.is_finite()) {
-        return Err(FlatnessError::BadConfig {
-            field: "step",
-            reason: "must be positive",
-        });
-    }
+    check_positive("step", config.step)?;
     let mut probe = Probe::new(module, closure)?;
     let theta = probe.params();
     let n = theta.dims()[0];

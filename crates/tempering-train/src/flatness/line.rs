@@ -33,7 +33,8 @@ where
     F: FnMut(M) -> (f64, GradientsParams),
 {
     let mut probe = Probe::new(module, closure)?;
-    let n = probe.params().dims()[0];
+    let params = probe.params();
+    let n = params.dims()[0];
     for v in [start, end] {
         if v.dims()[0] != n {
             return Err(FlatnessError::LengthMismatch {
@@ -42,7 +43,7 @@ where
             });
         }
     }
-    let device = probe.params().device();
+    let device = params.device();
     let (start, end) = (
         start.clone().to_device(&device),
         end.clone().to_device(&device),

@@ -82,10 +82,24 @@ pub enum FlatnessError {
     },
 }
 
+/// `Ok` if `value` is a positive finite number, else the error naming `field`.
+pub(crate) fn check_positive(field: &'static str, value: f64) -> Result<(), FlatnessError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(FlatnessError::BadConfig {
+            field,
+            reason: "must be positive",
+        })
+    }
+}
+
 /// Evaluates the closure at flat parameter vectors of one module, counting evaluations, and
 /// restores the module's running statistics when dropped.
 pub(crate) struct Probe<'a, M: Module + Clone, F> {
     module: &'a M,
+    /// The module's trainable parameters, flat (flattened once: it copies every parameter).
+    params: Tensor<1>,
     closure: F,
     saved: Option<RunningStatistics>,
     pub(crate) evaluations: usize,
@@ -97,21 +111,22 @@ where
     F: FnMut(M) -> (f64, GradientsParams),
 {
     pub(crate) fn new(module: &'a M, closure: F) -> Result<Self, FlatnessError> {
-        let probe = Self {
+        let params = flatten_params(module);
+        if params.dims()[0] == 0 {
+            return Err(FlatnessError::NoParameters);
+        }
+        Ok(Self {
             module,
+            params,
             closure,
             saved: Some(RunningStatistics::capture(module)),
             evaluations: 0,
-        };
-        if probe.params().dims()[0] == 0 {
-            return Err(FlatnessError::NoParameters);
-        }
-        Ok(probe)
+        })
     }
 
     /// The module's trainable parameters, flat.
     pub(crate) fn params(&self) -> Tensor<1> {
-        flatten_params(self.module)
+        self.params.clone()
     }
 
     /// Loss and flat gradient at `point`; `at` names the point in errors.

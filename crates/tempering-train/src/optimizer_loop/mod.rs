@@ -236,6 +236,8 @@ impl OptimizerLoop {
         let started = Instant::now();
         let seconds_before = position.seconds;
         let fresh = optimizer.fresh_batch_per_evaluation();
+        // The step the checkpoint on disk holds, so the final save does not repeat it.
+        let mut saved_step = resumed_after;
         while position.evaluations + per_step <= c.evaluation_budget {
             let step = position.step + 1;
             let Some(first) = batches.next() else {
@@ -285,11 +287,14 @@ impl OptimizerLoop {
                 && step.is_multiple_of(c.checkpoint_every)
             {
                 checkpoint::save(dir, &model, optimizer.state_bytes()?, &position, &steps)?;
+                saved_step = Some(step);
             }
         }
         bar.finish_and_clear();
         if let Some(dir) = &self.output {
-            checkpoint::save(dir, &model, optimizer.state_bytes()?, &position, &steps)?;
+            if saved_step != Some(position.step) {
+                checkpoint::save(dir, &model, optimizer.state_bytes()?, &position, &steps)?;
+            }
             write_steps_csv(&dir.join("steps.csv"), &steps)?;
             plot_loss_curves(&dir.join("loss.png"), &[(self.label.as_str(), &steps)])?;
         }

@@ -43,6 +43,25 @@ fn power_iteration_finds_the_top_eigenvalue_of_quad() {
     assert_eq!(top.evaluations, 2 * top.iterations);
 }
 
+/// A saddle: Hessian `diag(-20, 1, 5)`. Plain power iteration converges to −20 (largest
+/// magnitude); the shifted second run must recover the largest eigenvalue, 5.
+#[test]
+fn power_iteration_reports_the_largest_eigenvalue_at_a_saddle() {
+    let device = Device::default().autodiff();
+    let p = point(&[0.3, -0.2, 0.1], &device);
+    let config = PowerIterationConfig::new()
+        .with_max_iterations(300)
+        .with_tolerance(1e-7);
+    let top = top_hessian_eigenvalue(&p, quadratic(vec![-20.0, 1.0, 5.0]), &config).unwrap();
+    assert!((top.eigenvalue - 5.0).abs() < 1e-2, "{top:?}");
+    let negative = top.dominant_negative.expect("−20 dominates");
+    assert!((negative + 20.0).abs() < 1e-2, "{top:?}");
+    assert_eq!(top.evaluations, 2 * top.iterations);
+    // No negative eigenvalue dominates QUAD.
+    let quad = top_hessian_eigenvalue(&p, quadratic(vec![1.0, 10.0, 2.0]), &config).unwrap();
+    assert_eq!(quad.dominant_negative, None);
+}
+
 /// A wider spectrum, eigenvalues 0.5…50 over 50 coordinates, and a start away from the minimum
 /// (the central difference is exact for quadratics, so the position does not matter).
 #[test]

@@ -36,19 +36,29 @@ pub struct PowerIterationConfig {
 /// The result of [`top_hessian_eigenvalue`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct EigenEstimate {
-    /// The Rayleigh quotient `vᵀHv` of the final unit vector: the eigenvalue of largest
-    /// magnitude (negative if a negative one dominates).
+    /// The largest (algebraic) Hessian eigenvalue: the Rayleigh quotient `vᵀHv` of the final
+    /// unit vector.
     pub eigenvalue: f64,
-    /// Power iterations run.
+    /// The dominant negative eigenvalue, when one outweighs every positive eigenvalue (a saddle
+    /// or a model far from a minimum). Power iteration then converges to it first, and a second
+    /// run on `H - λ₋I` finds [`eigenvalue`](Self::eigenvalue).
+    pub dominant_negative: Option<f64>,
+    /// Power iterations run (both runs).
     pub iterations: usize,
     /// Gradient evaluations used.
     pub evaluations: usize,
-    /// Whether the estimate met the tolerance before `max_iterations`.
+    /// Whether the (last) run met the tolerance before `max_iterations`.
     pub converged: bool,
 }
 
-/// The Hessian eigenvalue of largest magnitude at the module's parameters, by power iteration
-/// (see the [module docs](super)). The closure should evaluate the same batch every call.
+/// The largest Hessian eigenvalue at the module's parameters, by power iteration (see the
+/// [module docs](super)). The closure should evaluate the same batch every call.
+///
+/// Power iteration finds the eigenvalue of largest *magnitude*. When that one is negative
+/// (measured: a GAM-trained MLP on 1,024 Fashion-MNIST images gave −1.58), a second run on the
+/// shifted operator `H - λ₋I`, whose eigenvalues are all ≥ 0 and whose largest is
+/// `λ_max - λ₋`, recovers `λ_max`; the negative one is kept in
+/// [`EigenEstimate::dominant_negative`].
 pub fn top_hessian_eigenvalue<M, F>(
     module: &M,
     closure: F,
@@ -66,6 +76,42 @@ where
     }
     check_positive("step", config.step)?;
     let mut probe = Probe::new(module, closure)?;
+    let first = power_iteration(&mut probe, config, 0.0)?;
+    if first.estimate >= 0.0 {
+        return Ok(EigenEstimate {
+            eigenvalue: first.estimate,
+            dominant_negative: None,
+            iterations: first.iterations,
+            evaluations: probe.evaluations,
+            converged: first.converged,
+        });
+    }
+    let shifted = power_iteration(&mut probe, config, first.estimate)?;
+    Ok(EigenEstimate {
+        eigenvalue: shifted.estimate + first.estimate,
+        dominant_negative: Some(first.estimate),
+        iterations: first.iterations + shifted.iterations,
+        evaluations: probe.evaluations,
+        converged: shifted.converged,
+    })
+}
+
+/// One power-iteration run on `H - shift·I`.
+struct Run {
+    estimate: f64,
+    iterations: usize,
+    converged: bool,
+}
+
+fn power_iteration<M, F>(
+    probe: &mut Probe<'_, M, F>,
+    config: &PowerIterationConfig,
+    shift: f64,
+) -> Result<Run, FlatnessError>
+where
+    M: Module + Clone,
+    F: FnMut(M) -> (f64, GradientsParams),
+{
     let theta = probe.params();
     let n = theta.dims()[0];
     let start = standard_normal_tensor(n, config.seed, 0, &theta.device());
@@ -76,16 +122,18 @@ where
         let at = format!("θ ± {h}·v (power iteration {iteration})");
         let (_, plus) = probe.eval(&(theta.clone() + v.clone().mul_scalar(h)), &at)?;
         let (_, minus) = probe.eval(&(theta.clone() - v.clone().mul_scalar(h)), &at)?;
-        let hv = (plus - minus).div_scalar(2.0 * h);
+        let mut hv = (plus - minus).div_scalar(2.0 * h);
+        if shift != 0.0 {
+            hv = hv - v.clone().mul_scalar(shift);
+        }
         let previous = estimate;
         estimate = dot(&v, &hv);
         let hv_norm = norm(&hv);
         let converged = (estimate - previous).abs() <= config.tolerance * estimate.abs();
         if converged || hv_norm == 0.0 || iteration == config.max_iterations {
-            return Ok(EigenEstimate {
-                eigenvalue: estimate,
+            return Ok(Run {
+                estimate,
                 iterations: iteration,
-                evaluations: probe.evaluations,
                 converged: converged || hv_norm == 0.0,
             });
         }

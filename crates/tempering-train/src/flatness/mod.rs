@@ -1,6 +1,6 @@
 //! Flatness diagnostics of a trained module: how sharp is the minimum an optimizer found?
 //!
-//! - [`top_hessian_eigenvalue`]: the largest-magnitude Hessian eigenvalue by power iteration on
+//! - [`top_hessian_eigenvalue`]: the largest Hessian eigenvalue by power iteration on
 //!   finite-difference Hessian-vector products (two gradient evaluations per iteration, no
 //!   second-order autodiff).
 //! - [`first_order_flatness`]: GAM's first-order flatness `ρ · max_{‖θ'-θ‖≤ρ} ‖∇L(θ')‖` (Zhang,

@@ -1,6 +1,36 @@
-//! tempering-prune: pruning and compression passes over trained Burn modules and checkpoints.
+//! tempering-prune: pruning and compression passes over trained Burn checkpoints and modules.
 //!
-//! It will keep importance (a score per weight, channel or head), allocation (how much to remove
-//! where) and surgery (masking, or physically shrinking coupled tensors) apart, after
-//! Torch-Pruning: global magnitude pruning with a minimum threshold, N:M, gradual schedules,
-//! structured shrinking and low-rank compression. Empty until the pruning issue lands.
+//! Importance (a score per weight), allocation (how many to remove where) and surgery (zeroing)
+//! are kept apart, after Torch-Pruning (Fang et al., "DepGraph: Towards any structural
+//! pruning", CVPR 2023). Methods: global magnitude pruning with the minimum-keep threshold
+//! (Gupta et al., "Is complexity required for neural network pruning? A case study on global
+//! magnitude pruning", 2022), layer-wise magnitude, random (a control) and N:M.
+//!
+//! ```no_run
+//! use tempering_prune::{Method, Output, PruneConfig, prune_checkpoint};
+//! let config = PruneConfig::new(Method::GlobalMagnitude, 0.9).with_min_keep(Some(0.05));
+//! let output = Output::File { path: "pruned.bpk".as_ref(), overwrite: false };
+//! let report = prune_checkpoint("model.bpk".as_ref(), output, &config)?;
+//! println!("{:.1} % of the targeted weights are zero", 100.0 * report.target_sparsity_after());
+//! # Ok::<(), tempering_prune::PruneError>(())
+//! ```
+
+mod allocation;
+pub mod checkpoint;
+pub mod element;
+mod error;
+mod importance;
+pub mod inspect;
+pub mod n_of_m;
+pub mod provenance;
+mod prune;
+mod select;
+pub mod targets;
+pub mod verify;
+
+pub use error::PruneError;
+pub use importance::Importance;
+pub use prune::{
+    Method, Output, Progress, PruneConfig, PruneReport, TensorReport, prune_checkpoint,
+    prune_checkpoint_with_progress,
+};

@@ -1,0 +1,205 @@
+//! `tempering prune`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tempering_prune::{Method, Output, Progress, PruneConfig, prune_checkpoint_with_progress};
+
+use crate::render::{percent, shape, table};
+
+/// Arguments of `tempering prune`.
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// The checkpoint to prune (.bpk or .safetensors); never modified.
+    checkpoint: PathBuf,
+    /// Where to write the pruned checkpoint (same format).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// How to choose the weights to remove.
+    #[arg(long, value_enum)]
+    method: MethodArg,
+    /// Fraction of the targeted weights to remove, e.g. 0.9 for 90 % (not with --method nm).
+    #[arg(long)]
+    sparsity: Option<f64>,
+    /// Global MP's minimum threshold: every tensor keeps at least this percentage of all
+    /// targeted weights (the paper uses 0.05).
+    #[arg(long, value_name = "PCT")]
+    min_keep: Option<f64>,
+    /// N:M pattern for --method nm: keep N of every M consecutive weights [default: 2:4].
+    #[arg(long, value_name = "N:M", value_parser = parse_n_of_m)]
+    nm: Option<(usize, usize)>,
+    /// The N:M grouping axis [default: 0 for rank-2 tensors (Burn's Linear is [d_in, d_out]),
+    /// 1 for higher ranks (convolutions are [out, in, k…])].
+    #[arg(long)]
+    axis: Option<usize>,
+    /// Seed of --method random.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Prune the float tensors whose names match this regex (instead of every float tensor of
+    /// rank ≥ 2 that is not an embedding).
+    #[arg(long, value_name = "REGEX")]
+    include: Option<String>,
+    /// Leave the tensors whose names match this regex untouched.
+    #[arg(long, value_name = "REGEX")]
+    exclude: Option<String>,
+    /// Report what would be pruned without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Replace the output if it exists (the input is never replaced).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodArg {
+    /// One magnitude threshold over all targeted weights (Global MP).
+    GlobalMagnitude,
+    /// The same sparsity in every tensor, smallest magnitudes first.
+    LayerMagnitude,
+    /// The same sparsity in every tensor, at random (a control).
+    Random,
+    /// N:M semi-structured: keep the N largest of every M along the input axis.
+    Nm,
+}
+
+fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {
+    let (n, m) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not N:M, e.g. 2:4"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{text:?} is not N:M with whole numbers, e.g. 2:4"))
+    };
+    Ok((parse(n)?, parse(m)?))
+}
+
+fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
+    let method = match args.method {
+        MethodArg::GlobalMagnitude => Method::GlobalMagnitude,
+        MethodArg::LayerMagnitude => Method::LayerMagnitude,
+        MethodArg::Random => Method::Random,
+        MethodArg::Nm => {
+            if args.sparsity.is_some() {
+                return Err("--sparsity: N:M fixes the sparsity at 1 - N/M; use --nm".into());
+            }
+            let (n, m) = args.nm.unwrap_or((2, 4));
+            Method::NOfM { n, m }
+        }
+    };
+    if args.nm.is_some() && args.method != MethodArg::Nm {
+        return Err("--nm: applies to --method nm only".into());
+    }
+    let sparsity = match method {
+        Method::NOfM { .. } => 0.0,
+        _ => args
+            .sparsity
+            .ok_or("--sparsity is required, e.g. --sparsity 0.9 for 90 %")?,
+    };
+    let config = PruneConfig::new(method, sparsity)
+        .with_min_keep(args.min_keep)
+        .with_axis(args.axis)
+        .with_seed(args.seed)
+        .with_include(args.include.clone())
+        .with_exclude(args.exclude.clone());
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
+    let config = config(args)?;
+    let output = match (&args.output, args.dry_run) {
+        (_, true) => Output::DryRun,
+        (Some(path), false) => Output::File {
+            path,
+            overwrite: args.force,
+        },
+        (None, false) => return Err("-o OUT is required (or --dry-run)".into()),
+    };
+    let bar = ProgressBar::hidden();
+    let mut progress = |p: Progress| {
+        // Only large checkpoints get a bar; indicatif draws nothing when stderr is no terminal.
+        if p.total >= 64 << 20 {
+            if bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template("{msg:>8} [{bar:40}] {bytes}/{total_bytes}")
+                        .expect("a valid template"),
+                );
+            }
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+            bar.set_message(p.phase);
+        }
+    };
+    let report = prune_checkpoint_with_progress(&args.checkpoint, output, &config, &mut progress)
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = report
+        .targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                shape(&t.shape),
+                t.elements.to_string(),
+                percent(t.zeros_before as f64 / t.elements as f64),
+                percent(t.zeros_after as f64 / t.elements as f64),
+                t.threshold
+                    .map_or_else(|| "-".into(), |x| format!("{x:.4e}")),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "tensor",
+                "shape",
+                "elements",
+                "before",
+                "after",
+                "threshold"
+            ],
+            &rows
+        )
+    );
+    println!(
+        "\n{} at {} over {} tensors ({} weights): sparsity {} → {}; {} of all float elements \
+         are now zero",
+        report.method,
+        percent(report.requested_sparsity),
+        report.targets.len(),
+        report.target_elements(),
+        percent(report.target_sparsity_before()),
+        percent(report.target_sparsity_after()),
+        percent(report.overall_sparsity_after()),
+    );
+    if !report.skipped.is_empty() {
+        let mut reasons: Vec<(&str, usize)> = Vec::new();
+        for s in &report.skipped {
+            match reasons.iter_mut().find(|(r, _)| *r == s.reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((s.reason, 1)),
+            }
+        }
+        let text: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        println!("untouched: {}", text.join(", "));
+    }
+    match &report.output {
+        Some(path) => println!("wrote {}", path.display()),
+        None => println!("dry run: nothing written"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

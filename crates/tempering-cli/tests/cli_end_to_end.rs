@@ -1,0 +1,331 @@
+//! The `tempering` binary end to end on a checkpoint written by burn-train's
+//! `FileCheckpointer` (the file a `Learner` leaves in `<dir>/checkpoint/model-<epoch>.bpk`):
+//! inspect, prune with each method, verify, load the pruned file back into the model, and
+//! every error path of the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::train::checkpoint::{Checkpointer, FileCheckpointer};
+
+#[derive(Module, Debug)]
+struct Net {
+    embed: Embedding,
+    fc1: Linear,
+    norm: LayerNorm,
+    fc2: Linear,
+}
+
+impl Net {
+    fn new(device: &Device) -> Self {
+        Self {
+            embed: EmbeddingConfig::new(10, 16).init(device),
+            fc1: LinearConfig::new(16, 32).init(device),
+            norm: LayerNormConfig::new(32).init(device),
+            fc2: LinearConfig::new(32, 8).init(device),
+        }
+    }
+
+    fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let x = self.embed.forward(tokens);
+        self.fc2.forward(self.norm.forward(self.fc1.forward(x)))
+    }
+}
+
+fn tempering(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tempering"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Saves a fresh `Net` the way burn-train checkpoints a model.
+fn checkpoint(dir: &Path) -> (Net, PathBuf) {
+    let device = Device::default();
+    let net = Net::new(&device);
+    FileCheckpointer::new(dir.join("checkpoint"), "model")
+        .save(1, net.clone().into_record())
+        .unwrap();
+    (net, dir.join("checkpoint/model-1.bpk"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn prune_verify_and_load_a_burn_train_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, model) = checkpoint(dir.path());
+
+    let out = tempering(&["inspect", s(&model)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "embed.weight",
+        "fc1.weight",
+        "fc1.bias",
+        "norm.gamma",
+        "fc2.weight",
+    ] {
+        assert!(listing.contains(name), "{listing}");
+    }
+    assert!(listing.contains("burnpack checkpoint"), "{listing}");
+
+    let pruned = dir.path().join("pruned.bpk");
+    let out = tempering(&[
+        "prune",
+        s(&model),
+        "-o",
+        s(&pruned),
+        "--method",
+        "global-magnitude",
+        "--sparsity",
+        "0.8",
+        "--min-keep",
+        "0.05",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["fc1.weight", "fc2.weight"],
+        "embedding, biases, norms untouched"
+    );
+    let zeros: u64 = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["zeros_after"].as_u64().unwrap())
+        .sum();
+    assert_eq!(zeros, (0.8f64 * (16.0 * 32.0 + 32.0 * 8.0)).floor() as u64);
+
+    let out = tempering(&["verify", s(&model), s(&pruned)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 pruned as recorded"));
+
+    // The pruned file loads into the model and computes what the masked model computes.
+    let device = Device::default();
+    let loaded = Net::new(&device).load_record(ModuleRecord::load(&pruned).unwrap());
+    let fc1 = loaded
+        .fc1
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let original = net
+        .fc1
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let zeroed = fc1.iter().filter(|&&x| x == 0.0).count();
+    assert!(zeroed > 0);
+    for (a, b) in fc1.iter().zip(&original) {
+        assert!(*a == 0.0 || a == b);
+    }
+    let tokens = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [2, 2]), &device);
+    let masked = Net {
+        fc1: Linear {
+            weight: burn::module::Param::from_tensor(loaded.fc1.weight.val()),
+            bias: net.fc1.bias.clone(),
+        },
+        fc2: Linear {
+            weight: burn::module::Param::from_tensor(loaded.fc2.weight.val()),
+            bias: net.fc2.bias.clone(),
+        },
+        ..net
+    };
+    masked
+        .forward(tokens.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &loaded.forward(tokens).into_data(),
+            burn::tensor::Tolerance::default(),
+        );
+
+    // 2:4 and the other methods; each verifies.
+    for (i, args) in [
+        vec!["--method", "nm", "--nm", "2:4"],
+        vec!["--method", "layer-magnitude", "--sparsity", "0.5"],
+        vec!["--method", "random", "--sparsity", "0.5", "--seed", "3"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("m{i}.bpk"));
+        let mut all = vec!["prune", s(&model), "-o", s(&path)];
+        all.extend(args);
+        let out = tempering(&all);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = tempering(&["verify", s(&model), s(&path)]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+#[test]
+fn command_line_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = checkpoint(dir.path());
+    let out_path = dir.path().join("out.bpk");
+    let out = s(&out_path);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "global-magnitude",
+            ],
+            "--sparsity is required",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "--method",
+                "random",
+                "--sparsity",
+                "0.5",
+            ],
+            "-o OUT is required",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "global-magnitude",
+                "--sparsity",
+                "1.5",
+            ],
+            "--sparsity",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "nm",
+                "--nm",
+                "2-4",
+            ],
+            "is not N:M",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "nm",
+                "--sparsity",
+                "0.5",
+            ],
+            "N:M fixes the sparsity",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "lottery",
+                "--sparsity",
+                "0.5",
+            ],
+            "invalid value 'lottery'",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                s(&model),
+                "--method",
+                "random",
+                "--sparsity",
+                "0.5",
+                "--force",
+            ],
+            "is the input checkpoint",
+        ),
+        (
+            vec![
+                "prune",
+                s(&model),
+                "-o",
+                out,
+                "--method",
+                "random",
+                "--sparsity",
+                "0.5",
+                "--include",
+                "[",
+            ],
+            "--include",
+        ),
+        (
+            vec!["inspect", "/nonexistent/model.bpk"],
+            "/nonexistent/model.bpk",
+        ),
+        (
+            vec!["verify", s(&model), "/nonexistent/pruned.bpk"],
+            "/nonexistent/pruned.bpk",
+        ),
+    ];
+    for (args, expected) in cases {
+        let result = tempering(&args);
+        assert!(!result.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!out_path.exists(), "no failed run left an output");
+    // An existing output needs --force; verify fails (exit 1) on a checkpoint pruning did not write.
+    std::fs::write(&out_path, b"x").unwrap();
+    let result = tempering(&[
+        "prune",
+        s(&model),
+        "-o",
+        out,
+        "--method",
+        "random",
+        "--sparsity",
+        "0.5",
+    ]);
+    assert!(String::from_utf8_lossy(&result.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&out_path).unwrap(), b"x");
+    let result = tempering(&["verify", s(&model), s(&model)]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&result.stdout).contains("FAILED"));
+}

@@ -1,0 +1,119 @@
+//! Element types of checkpoint tensors, read straight from their little-endian bytes.
+//!
+//! Pruning never converts a tensor: it ranks elements by a `u32` key and writes zero bytes over
+//! the pruned ones (`+0.0` is all-zero bits in every IEEE format), so every kept element stays
+//! bit-identical to the input.
+
+use std::fmt;
+
+/// The element type of a tensor, as far as pruning cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ElementType {
+    /// IEEE binary64.
+    F64,
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary16.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// Anything else (integers, booleans, quantized blocks): never pruned.
+    Other,
+}
+
+impl ElementType {
+    /// Bytes per element of a float type; `None` for [`ElementType::Other`].
+    pub fn float_size(self) -> Option<usize> {
+        match self {
+            Self::F64 => Some(8),
+            Self::F32 => Some(4),
+            Self::F16 | Self::BF16 => Some(2),
+            Self::Other => None,
+        }
+    }
+
+    /// Whether magnitude pruning applies.
+    pub fn is_float(self) -> bool {
+        self.float_size().is_some()
+    }
+}
+
+impl fmt::Display for ElementType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F64 => "f64",
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::BF16 => "bf16",
+            Self::Other => "other",
+        })
+    }
+}
+
+/// The bit pattern of |x| as an `f32`: ordered like |x| for every non-NaN value (both zeros give
+/// 0). Values above [`NAN_KEY_MIN`] are NaN.
+#[inline]
+pub(crate) fn f32_magnitude_key(bits: u32) -> u32 {
+    bits & 0x7FFF_FFFF
+}
+
+/// Keys at or above this are NaN (`f32` exponent all ones, mantissa non-zero).
+pub(crate) const NAN_KEY_MIN: u32 = 0x7F80_0001;
+
+/// Calls `f(index, key)` for every element, the key being the magnitude as ordered `f32` bits.
+/// `f64` is rounded to `f32` (monotone, so order is kept up to ties); `f16` and `bf16` widen
+/// exactly.
+pub(crate) fn for_each_magnitude_key(
+    element: ElementType,
+    bytes: &[u8],
+    mut f: impl FnMut(usize, u32),
+) {
+    match element {
+        ElementType::F32 => {
+            for (i, c) in bytes.chunks_exact(4).enumerate() {
+                f(
+                    i,
+                    f32_magnitude_key(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+            }
+        }
+        ElementType::F64 => {
+            for (i, c) in bytes.chunks_exact(8).enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f(
+                    i,
+                    f32_magnitude_key((f64::from_le_bytes(b) as f32).to_bits()),
+                );
+            }
+        }
+        ElementType::F16 => {
+            for (i, c) in bytes.chunks_exact(2).enumerate() {
+                let v = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+                f(i, f32_magnitude_key(v.to_f32().to_bits()));
+            }
+        }
+        ElementType::BF16 => {
+            for (i, c) in bytes.chunks_exact(2).enumerate() {
+                // bf16 is the top half of an f32.
+                f(
+                    i,
+                    f32_magnitude_key(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16),
+                );
+            }
+        }
+        ElementType::Other => {}
+    }
+}
+
+/// Number of elements whose magnitude is zero (`+0.0` or `-0.0`).
+pub fn count_zeros(element: ElementType, bytes: &[u8]) -> u64 {
+    let mut zeros = 0u64;
+    for_each_magnitude_key(element, bytes, |_, k| zeros += u64::from(k == 0));
+    zeros
+}
+
+/// The magnitude a key stands for.
+pub(crate) fn key_magnitude(key: u32) -> f64 {
+    f64::from(f32::from_bits(key))
+}

@@ -1,0 +1,94 @@
+//! The one error type of checkpoint pruning: every variant names the file, tensor or field.
+
+use std::path::PathBuf;
+
+/// What went wrong while reading, pruning, writing or verifying a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is neither burnpack nor safetensors.
+    #[error("{path}: not a burnpack (.bpk) or safetensors checkpoint (its first bytes are {head})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its first bytes, in hex.
+        head: String,
+    },
+    /// The file has the right signature but its contents are damaged or truncated.
+    #[error("{path}: corrupt {format} checkpoint: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// `burnpack` or `safetensors`.
+        format: &'static str,
+        /// What the reader found.
+        reason: String,
+    },
+    /// The output exists and `force` was not given.
+    #[error("{path} already exists; pass --force to replace it")]
+    OutputExists {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// The output path is the input file.
+    #[error("{path} is the input checkpoint; write the result to a new file")]
+    OutputIsInput {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A configuration value is out of range.
+    #[error("{field}: {reason}")]
+    BadConfig {
+        /// The option (as the command line spells it).
+        field: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// No tensor is selected for pruning.
+    #[error("no tensor to prune in {path}: {reason}")]
+    NoTargets {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why, with the names that were seen.
+        reason: String,
+    },
+    /// A weight is NaN, so it has no magnitude to rank.
+    #[error("tensor '{tensor}' holds NaN at element {index}; refusing to rank its magnitudes")]
+    NotANumber {
+        /// The tensor.
+        tensor: String,
+        /// The first NaN's flat index.
+        index: usize,
+    },
+    /// A tensor cannot be split into N:M groups.
+    #[error("tensor '{tensor}': {reason}")]
+    BadShape {
+        /// The tensor.
+        tensor: String,
+        /// What does not fit.
+        reason: String,
+    },
+}
+
+impl PruneError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::BadConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Importance: a `u32` key per element, smaller = pruned first.
+
+use crate::element::{ElementType, NAN_KEY_MIN, for_each_magnitude_key};
+use crate::error::PruneError;
+
+/// How elements are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Importance {
+    /// |w| (magnitude pruning).
+    Magnitude,
+    /// A seeded pseudo-random key per element (random pruning, the control of magnitude
+    /// pruning): the same seed and tensor name give the same key, whatever else is pruned.
+    Random {
+        /// Seed.
+        seed: u64,
+    },
+}
+
+/// SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
+/// OOPSLA 2014).
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of a tensor name, so random keys depend on the tensor, not its position.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+impl Importance {
+    /// Fills `keys` with one key per element of the tensor `name` (its little-endian `bytes`).
+    /// A NaN weight is an error: it has no magnitude to rank.
+    pub(crate) fn keys_into(
+        self,
+        name: &str,
+        element: ElementType,
+        bytes: &[u8],
+        keys: &mut Vec<u32>,
+    ) -> Result<(), PruneError> {
+        keys.clear();
+        match self {
+            Self::Magnitude => {
+                keys.reserve(bytes.len() / element.float_size().unwrap_or(1));
+                if element == ElementType::F32 {
+                    keys.extend(
+                        bytes
+                            .chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7FFF_FFFF),
+                    );
+                } else {
+                    for_each_magnitude_key(element, bytes, |_, k| keys.push(k));
+                }
+                if let Some(index) = keys.iter().position(|&k| k >= NAN_KEY_MIN) {
+                    return Err(PruneError::NotANumber {
+                        tensor: name.to_string(),
+                        index,
+                    });
+                }
+            }
+            Self::Random { seed } => {
+                let n = bytes.len() / element.float_size().unwrap_or(1);
+                let base = splitmix64(seed ^ name_hash(name));
+                keys.extend((0..n as u64).map(|i| (splitmix64(base.wrapping_add(i)) >> 32) as u32));
+            }
+        }
+        Ok(())
+    }
+}

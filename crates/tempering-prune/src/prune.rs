@@ -1,0 +1,491 @@
+//! Unstructured and N:M pruning of a checkpoint by tensor name: importance, allocation and
+//! surgery in one pass over the file, with a per-tensor report and a provenance record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::allocation::{count_at, min_keep_sparsities};
+use crate::checkpoint::{Checkpoint, Format};
+use crate::element::{ElementType, count_zeros, key_magnitude};
+use crate::error::PruneError;
+use crate::importance::Importance;
+use crate::n_of_m::{Groups, default_axis};
+use crate::provenance::{PROVENANCE_KEY, ProvenanceRecord, appended};
+use crate::select::{self, Cut};
+use crate::targets::{Skipped, select as select_targets};
+
+/// A pruning method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Method {
+    /// One magnitude threshold over all targeted weights (Global MP), optionally with the
+    /// minimum threshold ([`PruneConfig::min_keep`]).
+    GlobalMagnitude,
+    /// The same sparsity in every tensor, smallest magnitudes first.
+    LayerMagnitude,
+    /// The same sparsity in every tensor, chosen at random: the control of magnitude pruning.
+    Random,
+    /// Keep the `n` largest magnitudes of every `m` consecutive weights along the input axis.
+    NOfM {
+        /// Weights kept per group.
+        n: usize,
+        /// Group size.
+        m: usize,
+    },
+}
+
+impl Method {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GlobalMagnitude => "global-magnitude",
+            Self::LayerMagnitude => "layer-magnitude",
+            Self::Random => "random",
+            Self::NOfM { .. } => "nm",
+        }
+    }
+}
+
+/// What to prune and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PruneConfig {
+    /// The method.
+    pub method: Method,
+    /// Fraction of the targeted weights to remove, in [0, 1]; N:M implies `1 - n/m`.
+    pub sparsity: f64,
+    /// Global MP's minimum threshold: every tensor keeps at least this percentage of all
+    /// targeted weights (the paper's default is 0.05); `None` for plain Global MP.
+    pub min_keep: Option<f64>,
+    /// The N:M grouping axis for every tensor (default: [`default_axis`]).
+    pub axis: Option<usize>,
+    /// Seed of [`Method::Random`].
+    pub seed: u64,
+    /// Prune the float tensors whose names match this regex instead of the default targets.
+    pub include: Option<String>,
+    /// Leave the tensors whose names match this regex untouched.
+    pub exclude: Option<String>,
+}
+
+impl PruneConfig {
+    /// A config with the given method and sparsity and no other options.
+    pub fn new(method: Method, sparsity: f64) -> Self {
+        let sparsity = match method {
+            Method::NOfM { n, m } if m > 0 => 1.0 - n as f64 / m as f64,
+            _ => sparsity,
+        };
+        Self {
+            method,
+            sparsity,
+            min_keep: None,
+            axis: None,
+            seed: 0,
+            include: None,
+            exclude: None,
+        }
+    }
+
+    /// Sets [`min_keep`](Self::min_keep).
+    pub fn with_min_keep(mut self, percent: Option<f64>) -> Self {
+        self.min_keep = percent;
+        self
+    }
+
+    /// Sets [`axis`](Self::axis).
+    pub fn with_axis(mut self, axis: Option<usize>) -> Self {
+        self.axis = axis;
+        self
+    }
+
+    /// Sets [`seed`](Self::seed).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`include`](Self::include).
+    pub fn with_include(mut self, pattern: Option<String>) -> Self {
+        self.include = pattern;
+        self
+    }
+
+    /// Sets [`exclude`](Self::exclude).
+    pub fn with_exclude(mut self, pattern: Option<String>) -> Self {
+        self.exclude = pattern;
+        self
+    }
+
+    /// Checks every field, naming the option at fault.
+    pub fn validate(&self) -> Result<(), PruneError> {
+        if !(0.0..=1.0).contains(&self.sparsity) {
+            return Err(PruneError::bad(
+                "--sparsity",
+                format!(
+                    "{} is not a fraction in [0, 1] (0.9 means 90 %)",
+                    self.sparsity
+                ),
+            ));
+        }
+        if let Some(mt) = self.min_keep {
+            if self.method != Method::GlobalMagnitude {
+                return Err(PruneError::bad(
+                    "--min-keep",
+                    "applies to --method global-magnitude only",
+                ));
+            }
+            if !(0.0..100.0).contains(&mt) {
+                return Err(PruneError::bad(
+                    "--min-keep",
+                    format!("{mt} is not a percentage in [0, 100)"),
+                ));
+            }
+        }
+        match self.method {
+            Method::NOfM { n, m } if n == 0 || n >= m => Err(PruneError::bad(
+                "--nm",
+                format!("{n}:{m} must keep between 1 and M - 1 of every M"),
+            )),
+            Method::NOfM { .. } => Ok(()),
+            _ if self.axis.is_some() => {
+                Err(PruneError::bad("--axis", "applies to --method nm only"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the result goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Output<'a> {
+    /// Compute and report only.
+    DryRun,
+    /// Write a new checkpoint.
+    File {
+        /// Its path.
+        path: &'a Path,
+        /// Replace an existing file there (never the input).
+        overwrite: bool,
+    },
+}
+
+/// One pruned tensor.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TensorReport {
+    /// Its name.
+    pub name: String,
+    /// Element type.
+    pub dtype: ElementType,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Elements.
+    pub elements: u64,
+    /// Zero elements before.
+    pub zeros_before: u64,
+    /// Zero elements after.
+    pub zeros_after: u64,
+    /// The magnitude at which the cut fell (elements below it are pruned; equal ones may be);
+    /// `None` for N:M and when nothing was cut.
+    pub threshold: Option<f64>,
+}
+
+/// What a pruning pass did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PruneReport {
+    /// The input checkpoint.
+    pub input: PathBuf,
+    /// The written checkpoint (`None` for a dry run).
+    pub output: Option<PathBuf>,
+    /// The format of both.
+    pub format: Format,
+    /// The method's name.
+    pub method: &'static str,
+    /// The requested sparsity over the targets.
+    pub requested_sparsity: f64,
+    /// Global MP's minimum threshold, percent.
+    pub min_keep_percent: Option<f64>,
+    /// Every targeted tensor.
+    pub targets: Vec<TensorReport>,
+    /// Every other tensor, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Elements of all floating-point tensors.
+    pub float_elements: u64,
+    /// Zero elements of all floating-point tensors after the pass.
+    pub float_zeros_after: u64,
+}
+
+impl PruneReport {
+    /// Elements of the targeted tensors.
+    pub fn target_elements(&self) -> u64 {
+        self.targets.iter().map(|t| t.elements).sum()
+    }
+
+    /// Fraction of the targeted weights that were zero before.
+    pub fn target_sparsity_before(&self) -> f64 {
+        self.targets.iter().map(|t| t.zeros_before).sum::<u64>() as f64
+            / self.target_elements() as f64
+    }
+
+    /// Fraction of the targeted weights that are zero after.
+    pub fn target_sparsity_after(&self) -> f64 {
+        self.targets.iter().map(|t| t.zeros_after).sum::<u64>() as f64
+            / self.target_elements() as f64
+    }
+
+    /// Fraction of all floating-point elements that are zero after.
+    pub fn overall_sparsity_after(&self) -> f64 {
+        self.float_zeros_after as f64 / self.float_elements.max(1) as f64
+    }
+}
+
+/// Progress of a pass: the phase and bytes of targeted tensor data done out of the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// `ranking`, `masking` or `writing`.
+    pub phase: &'static str,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes in the phase.
+    pub total: u64,
+}
+
+/// Prunes the checkpoint at `input` and writes the result to `output` (see the crate docs).
+pub fn prune_checkpoint(
+    input: &Path,
+    output: Output<'_>,
+    config: &PruneConfig,
+) -> Result<PruneReport, PruneError> {
+    prune_checkpoint_with_progress(input, output, config, &mut |_| {})
+}
+
+/// [`prune_checkpoint`], reporting progress to `progress`.
+pub fn prune_checkpoint_with_progress(
+    input: &Path,
+    output: Output<'_>,
+    config: &PruneConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PruneReport, PruneError> {
+    config.validate()?;
+    if let Output::File { path, overwrite } = output {
+        crate::checkpoint::check_output(input, path, overwrite)?;
+    }
+    let checkpoint = Checkpoint::open(input)?;
+    let (targets, skipped) = select_targets(
+        &checkpoint,
+        config.include.as_deref(),
+        config.exclude.as_deref(),
+    )?;
+    let entries = checkpoint.entries();
+    let importance = match config.method {
+        Method::Random => Importance::Random { seed: config.seed },
+        _ => Importance::Magnitude,
+    };
+    let keys_of = |t: usize, buf: &mut Vec<u32>| {
+        let e = &entries[targets[t]];
+        importance.keys_into(&e.name, e.element, checkpoint.data(targets[t]), buf)
+    };
+    let target_bytes: u64 = targets.iter().map(|&i| entries[i].byte_len as u64).sum();
+    progress(Progress {
+        phase: "ranking",
+        done: 0,
+        total: target_bytes,
+    });
+    let sizes: Vec<u64> = targets
+        .iter()
+        .map(|&i| entries[i].elements() as u64)
+        .collect();
+    let plan = match config.method {
+        Method::GlobalMagnitude => {
+            let total: u64 = sizes.iter().sum();
+            let cuts = select::smallest(targets.len(), count_at(config.sparsity, total), keys_of)?;
+            match config.min_keep {
+                None => Plan::Cuts(cuts),
+                Some(mt) => {
+                    let global: Vec<f64> = cuts
+                        .iter()
+                        .zip(&sizes)
+                        .map(|(c, &n)| c.pruned as f64 / n as f64)
+                        .collect();
+                    let per_layer = min_keep_sparsities(&sizes, &global, config.sparsity, mt)?;
+                    Plan::Cuts(per_tensor_cuts(&sizes, &per_layer, keys_of)?)
+                }
+            }
+        }
+        Method::LayerMagnitude | Method::Random => Plan::Cuts(per_tensor_cuts(
+            &sizes,
+            &vec![config.sparsity; sizes.len()],
+            keys_of,
+        )?),
+        Method::NOfM { n, m } => Plan::Groups(
+            targets
+                .iter()
+                .map(|&i| {
+                    let e = &entries[i];
+                    let axis = config.axis.unwrap_or_else(|| default_axis(e.shape.len()));
+                    Groups::new(&e.name, &e.shape, axis, n, m).map(|g| (g, axis))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+
+    let mut replaced = HashMap::new();
+    let mut reports = Vec::with_capacity(targets.len());
+    let mut keys = Vec::new();
+    let mut done = 0u64;
+    for (t, &i) in targets.iter().enumerate() {
+        let e = &entries[i];
+        let size = e.element.float_size().expect("targets are float tensors");
+        keys_of(t, &mut keys)?;
+        let zeros_before = keys.iter().filter(|&&k| k == 0).count() as u64;
+        let original = checkpoint.data(i);
+        let mut bytes: Option<Vec<u8>> = None;
+        let mut zero = |index: usize| {
+            // Elements already zero stay bit-identical (a -0.0 is not rewritten).
+            if keys[index] != 0 {
+                let b = bytes.get_or_insert_with(|| original.to_vec());
+                b[index * size..(index + 1) * size].fill(0);
+            }
+        };
+        let threshold = match &plan {
+            Plan::Cuts(cuts) => {
+                select::apply(cuts[t], &keys, &mut zero);
+                (cuts[t].pruned > 0).then(|| key_magnitude(cuts[t].threshold))
+            }
+            Plan::Groups(groups) => {
+                groups[t].0.prune(&keys, &mut zero);
+                None
+            }
+        };
+        let zeros_after = match &bytes {
+            Some(b) => count_zeros(e.element, b),
+            None => zeros_before,
+        };
+        if let Some(b) = bytes {
+            replaced.insert(i, b);
+        }
+        reports.push(TensorReport {
+            name: e.name.clone(),
+            dtype: e.element,
+            shape: e.shape.clone(),
+            elements: e.elements() as u64,
+            zeros_before,
+            zeros_after,
+            threshold,
+        });
+        done += e.byte_len as u64;
+        progress(Progress {
+            phase: "masking",
+            done,
+            total: target_bytes,
+        });
+    }
+
+    let (mut float_elements, mut float_zeros_after) = (0u64, 0u64);
+    for (i, e) in entries.iter().enumerate() {
+        if e.element.is_float() {
+            float_elements += e.elements() as u64;
+            float_zeros_after += match replaced.get(&i) {
+                Some(b) => count_zeros(e.element, b),
+                None => count_zeros(e.element, checkpoint.data(i)),
+            };
+        }
+    }
+    let report = PruneReport {
+        input: input.to_path_buf(),
+        output: match output {
+            Output::DryRun => None,
+            Output::File { path, .. } => Some(path.to_path_buf()),
+        },
+        format: checkpoint.format(),
+        method: config.method.name(),
+        requested_sparsity: config.sparsity,
+        min_keep_percent: config.min_keep,
+        targets: reports,
+        skipped,
+        float_elements,
+        float_zeros_after,
+    };
+    if let Output::File { path, overwrite } = output {
+        let record = record(input, config, &report, &plan, &targets, entries);
+        let value =
+            appended(checkpoint.metadata(), record).map_err(|reason| PruneError::Corrupt {
+                path: input.to_path_buf(),
+                format: checkpoint.format().name(),
+                reason,
+            })?;
+        progress(Progress {
+            phase: "writing",
+            done: 0,
+            total: target_bytes,
+        });
+        let added = BTreeMap::from([(PROVENANCE_KEY.to_string(), value)]);
+        checkpoint.write_to(path, replaced, &added, overwrite)?;
+        progress(Progress {
+            phase: "writing",
+            done: target_bytes,
+            total: target_bytes,
+        });
+    }
+    Ok(report)
+}
+
+/// How each target is cut.
+enum Plan {
+    Cuts(Vec<Cut>),
+    Groups(Vec<(Groups, usize)>),
+}
+
+/// Cuts at a given sparsity per tensor, each tensor ranked on its own.
+fn per_tensor_cuts(
+    sizes: &[u64],
+    sparsities: &[f64],
+    mut keys_of: impl FnMut(usize, &mut Vec<u32>) -> Result<(), PruneError>,
+) -> Result<Vec<Cut>, PruneError> {
+    let mut cuts = Vec::with_capacity(sizes.len());
+    for (t, (&n, &s)) in sizes.iter().zip(sparsities).enumerate() {
+        let one = select::smallest(1, count_at(s, n), |_, buf| keys_of(t, buf))?;
+        cuts.push(one[0]);
+    }
+    Ok(cuts)
+}
+
+fn record(
+    input: &Path,
+    config: &PruneConfig,
+    report: &PruneReport,
+    plan: &Plan,
+    targets: &[usize],
+    entries: &[crate::checkpoint::TensorEntry],
+) -> ProvenanceRecord {
+    ProvenanceRecord {
+        tool: format!("tempering {}", env!("CARGO_PKG_VERSION")),
+        operation: "prune".to_string(),
+        method: config.method.name().to_string(),
+        sparsity: config.sparsity,
+        min_keep_percent: config.min_keep,
+        n_of_m: match config.method {
+            Method::NOfM { n, m } => Some((n, m)),
+            _ => None,
+        },
+        seed: (config.method == Method::Random).then_some(config.seed),
+        include: config.include.clone(),
+        exclude: config.exclude.clone(),
+        input: input
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        input_bytes: std::fs::metadata(input).map_or(0, |m| m.len()),
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        zeros: report
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.zeros_after))
+            .collect(),
+        n_of_m_axes: match plan {
+            Plan::Groups(groups) => targets
+                .iter()
+                .zip(groups)
+                .map(|(&i, (_, axis))| (entries[i].name.clone(), *axis))
+                .collect(),
+            Plan::Cuts(_) => BTreeMap::new(),
+        },
+    }
+}

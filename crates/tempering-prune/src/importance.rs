@@ -42,32 +42,40 @@ impl Importance {
         bytes: &[u8],
         keys: &mut Vec<u32>,
     ) -> Result<(), PruneError> {
+        self.fill_keys(name, element, bytes, keys);
+        if self == Self::Magnitude
+            && let Some(index) = keys.iter().position(|&k| k >= NAN_KEY_MIN)
+        {
+            return Err(PruneError::NotANumber {
+                tensor: name.to_string(),
+                index,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`keys_into`](Self::keys_into) without the NaN check, for data already checked.
+    pub(crate) fn fill_keys(
+        self,
+        name: &str,
+        element: ElementType,
+        bytes: &[u8],
+        keys: &mut Vec<u32>,
+    ) {
         keys.clear();
+        let n = bytes.len() / element.float_size().unwrap_or(1);
+        keys.reserve(n);
         match self {
-            Self::Magnitude => {
-                keys.reserve(bytes.len() / element.float_size().unwrap_or(1));
-                if element == ElementType::F32 {
-                    keys.extend(
-                        bytes
-                            .chunks_exact(4)
-                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7FFF_FFFF),
-                    );
-                } else {
-                    for_each_magnitude_key(element, bytes, |_, k| keys.push(k));
-                }
-                if let Some(index) = keys.iter().position(|&k| k >= NAN_KEY_MIN) {
-                    return Err(PruneError::NotANumber {
-                        tensor: name.to_string(),
-                        index,
-                    });
-                }
-            }
+            Self::Magnitude if element == ElementType::F32 => keys.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7FFF_FFFF),
+            ),
+            Self::Magnitude => for_each_magnitude_key(element, bytes, |_, k| keys.push(k)),
             Self::Random { seed } => {
-                let n = bytes.len() / element.float_size().unwrap_or(1);
                 let base = splitmix64(seed ^ name_hash(name));
                 keys.extend((0..n as u64).map(|i| (splitmix64(base.wrapping_add(i)) >> 32) as u32));
             }
         }
-        Ok(())
     }
 }

@@ -3,9 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::allocation::{count_at, min_keep_sparsities};
-use crate::checkpoint::{Checkpoint, Format};
+use crate::checkpoint::{Checkpoint, Format, Transform};
 use crate::element::{ElementType, count_zeros, key_magnitude};
 use crate::error::PruneError;
 use crate::importance::Importance;
@@ -325,68 +328,69 @@ pub fn prune_checkpoint_with_progress(
         ),
     };
 
-    let mut replaced = HashMap::new();
+    // Per tensor in parallel: the report, and the transform that zeroes it when written.
+    let per_target: Vec<(TensorReport, Option<Transform>)> = targets
+        .par_iter()
+        .enumerate()
+        .map_init(Vec::new, |keys, (t, &i)| {
+            let e = &entries[i];
+            keys_of(t, keys)?;
+            let zeros_before = keys.iter().filter(|&&k| k == 0).count() as u64;
+            // Elements already zero stay bit-identical (a -0.0 is not rewritten): count only
+            // the others.
+            let mut newly = 0u64;
+            let count = |index: usize| newly += u64::from(keys[index] != 0);
+            let (threshold, cut) = match &plan {
+                Plan::Cuts(cuts) => {
+                    select::apply(cuts[t], keys, count);
+                    let threshold = (cuts[t].pruned > 0).then(|| key_magnitude(cuts[t].threshold));
+                    (threshold, Surgery::Cut(cuts[t]))
+                }
+                Plan::Groups(groups) => {
+                    groups[t].0.prune(keys, count);
+                    (None, Surgery::Groups(groups[t].0))
+                }
+            };
+            let transform =
+                (newly > 0).then(|| surgery(importance, e.name.clone(), e.element, cut));
+            let report = TensorReport {
+                name: e.name.clone(),
+                dtype: e.element,
+                shape: e.shape.clone(),
+                elements: e.elements() as u64,
+                zeros_before,
+                zeros_after: zeros_before + newly,
+                threshold,
+            };
+            Ok((report, transform))
+        })
+        .collect::<Result<_, PruneError>>()?;
+    progress(Progress {
+        phase: "masking",
+        done: target_bytes,
+        total: target_bytes,
+    });
+    let mut replaced: HashMap<usize, Transform> = HashMap::new();
     let mut reports = Vec::with_capacity(targets.len());
-    let mut keys = Vec::new();
-    let mut done = 0u64;
-    for (t, &i) in targets.iter().enumerate() {
-        let e = &entries[i];
-        let size = e.element.float_size().expect("targets are float tensors");
-        keys_of(t, &mut keys)?;
-        let zeros_before = keys.iter().filter(|&&k| k == 0).count() as u64;
-        let original = checkpoint.data(i);
-        let mut bytes: Option<Vec<u8>> = None;
-        let mut zero = |index: usize| {
-            // Elements already zero stay bit-identical (a -0.0 is not rewritten).
-            if keys[index] != 0 {
-                let b = bytes.get_or_insert_with(|| original.to_vec());
-                b[index * size..(index + 1) * size].fill(0);
-            }
-        };
-        let threshold = match &plan {
-            Plan::Cuts(cuts) => {
-                select::apply(cuts[t], &keys, &mut zero);
-                (cuts[t].pruned > 0).then(|| key_magnitude(cuts[t].threshold))
-            }
-            Plan::Groups(groups) => {
-                groups[t].0.prune(&keys, &mut zero);
-                None
-            }
-        };
-        let zeros_after = match &bytes {
-            Some(b) => count_zeros(e.element, b),
-            None => zeros_before,
-        };
-        if let Some(b) = bytes {
-            replaced.insert(i, b);
+    for (&i, (report, transform)) in targets.iter().zip(per_target) {
+        if let Some(transform) = transform {
+            replaced.insert(i, transform);
         }
-        reports.push(TensorReport {
-            name: e.name.clone(),
-            dtype: e.element,
-            shape: e.shape.clone(),
-            elements: e.elements() as u64,
-            zeros_before,
-            zeros_after,
-            threshold,
-        });
-        done += e.byte_len as u64;
-        progress(Progress {
-            phase: "masking",
-            done,
-            total: target_bytes,
-        });
+        reports.push(report);
     }
 
-    let (mut float_elements, mut float_zeros_after) = (0u64, 0u64);
-    for (i, e) in entries.iter().enumerate() {
-        if e.element.is_float() {
-            float_elements += e.elements() as u64;
-            float_zeros_after += match replaced.get(&i) {
-                Some(b) => count_zeros(e.element, b),
-                None => count_zeros(e.element, checkpoint.data(i)),
-            };
-        }
-    }
+    let float_elements: u64 = entries
+        .iter()
+        .filter(|e| e.element.is_float())
+        .map(|e| e.elements() as u64)
+        .sum();
+    let untouched_zeros: u64 = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.element.is_float() && !targets.contains(i))
+        .map(|(i, e)| count_zeros(e.element, checkpoint.data(i)))
+        .sum();
+    let float_zeros_after = untouched_zeros + reports.iter().map(|r| r.zeros_after).sum::<u64>();
     let report = PruneReport {
         input: input.to_path_buf(),
         output: match output {
@@ -432,18 +436,66 @@ enum Plan {
     Groups(Vec<(Groups, usize)>),
 }
 
+/// What a transform does to one tensor.
+#[derive(Clone, Copy)]
+enum Surgery {
+    Cut(Cut),
+    Groups(Groups),
+}
+
+/// The transform that zeroes the pruned elements of one tensor when the output is written:
+/// it ranks the original bytes again (cheaper than holding every tensor's mask) and copies them
+/// with the pruned non-zero elements set to zero bytes.
+fn surgery(importance: Importance, name: String, element: ElementType, cut: Surgery) -> Transform {
+    let size = element.float_size().expect("targets are float tensors");
+    Arc::new(move |original: &[u8], out: &mut Vec<u8>| {
+        out.clear();
+        out.extend_from_slice(original);
+        match cut {
+            // The common case in one pass, no keys buffer.
+            Surgery::Cut(cut)
+                if importance == Importance::Magnitude && element == ElementType::F32 =>
+            {
+                select::zero_cut_f32_magnitude(cut, out);
+            }
+            Surgery::Cut(cut) => KEYS.with_borrow_mut(|keys| {
+                importance.fill_keys(&name, element, original, keys);
+                match size {
+                    2 => select::zero_cut::<2>(cut, keys, out),
+                    4 => select::zero_cut::<4>(cut, keys, out),
+                    _ => select::zero_cut::<8>(cut, keys, out),
+                }
+            }),
+            Surgery::Groups(groups) => KEYS.with_borrow_mut(|keys| {
+                importance.fill_keys(&name, element, original, keys);
+                groups.prune(keys, |index| {
+                    if keys[index] != 0 {
+                        out[index * size..(index + 1) * size].fill(0);
+                    }
+                });
+            }),
+        }
+    })
+}
+
+thread_local! {
+    /// The keys buffer of [`surgery`], reused from tensor to tensor.
+    static KEYS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Cuts at a given sparsity per tensor, each tensor ranked on its own.
 fn per_tensor_cuts(
     sizes: &[u64],
     sparsities: &[f64],
-    mut keys_of: impl FnMut(usize, &mut Vec<u32>) -> Result<(), PruneError>,
+    keys_of: impl Fn(usize, &mut Vec<u32>) -> Result<(), PruneError> + Sync,
 ) -> Result<Vec<Cut>, PruneError> {
-    let mut cuts = Vec::with_capacity(sizes.len());
-    for (t, (&n, &s)) in sizes.iter().zip(sparsities).enumerate() {
-        let one = select::smallest(1, count_at(s, n), |_, buf| keys_of(t, buf))?;
-        cuts.push(one[0]);
-    }
-    Ok(cuts)
+    (0..sizes.len())
+        .into_par_iter()
+        .map(|t| {
+            let k = count_at(sparsities[t], sizes[t]);
+            select::smallest(1, k, |_, buf| keys_of(t, buf)).map(|one| one[0])
+        })
+        .collect()
 }
 
 fn record(

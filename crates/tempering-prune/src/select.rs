@@ -1,6 +1,8 @@
 //! Allocation's workhorse: the k smallest keys over one or many tensors, found exactly in
 //! linear time by a two-level radix histogram (high 16 bits, then low 16 bits of the bin that
-//! holds the k-th key), without sorting or holding more than one tensor's keys.
+//! holds the k-th key), without sorting or holding more than one tensor's keys per thread.
+
+use rayon::prelude::*;
 
 /// Which elements of one tensor to prune: every key below `threshold`, and the first `ties`
 /// elements (in index order) whose key equals it.
@@ -23,56 +25,80 @@ impl Cut {
 
 /// The cuts that prune exactly `k` elements in total across the tensors whose keys `keys_of(i)`
 /// yields (for `i` in `0..count`), smallest keys first; equal keys are taken in tensor order,
-/// then index order.
-pub(crate) fn smallest<E>(
+/// then index order. Tensors are scanned in parallel (three passes: high histogram, low
+/// histogram of the one bin that holds the k-th key, per-tensor counts).
+pub(crate) fn smallest<E: Send>(
     count: usize,
     k: u64,
-    mut keys_of: impl FnMut(usize, &mut Vec<u32>) -> Result<(), E>,
+    keys_of: impl Fn(usize, &mut Vec<u32>) -> Result<(), E> + Sync,
 ) -> Result<Vec<Cut>, E> {
     if k == 0 {
         return Ok(vec![Cut::NONE; count]);
     }
-    let mut keys = Vec::new();
-    let mut high = vec![0u64; 1 << 16];
-    for i in 0..count {
-        keys_of(i, &mut keys)?;
-        for &key in &keys {
-            high[(key >> 16) as usize] += 1;
-        }
-    }
+    let high = histogram(count, &keys_of, |key| Some((key >> 16) as usize))?;
     let total: u64 = high.iter().sum();
     assert!(k <= total, "asked to prune {k} of {total} elements");
     let (bin, before) = position(&high, k);
-    let mut low = vec![0u64; 1 << 16];
-    for i in 0..count {
-        keys_of(i, &mut keys)?;
-        for &key in &keys {
-            if key >> 16 == bin {
-                low[(key & 0xFFFF) as usize] += 1;
-            }
-        }
-    }
+    let low = histogram(count, &keys_of, |key| {
+        (key >> 16 == bin).then_some((key & 0xFFFF) as usize)
+    })?;
     let (low_bin, before_low) = position(&low, k - before);
     let threshold = (bin << 16) | low_bin;
-    // Elements below the threshold are all pruned; the rest of k comes from the ties.
+    let counts: Vec<(u64, u64)> = (0..count)
+        .into_par_iter()
+        .map_init(Vec::new, |keys, i| {
+            keys_of(i, keys)?;
+            let (mut below, mut equal) = (0u64, 0u64);
+            for &key in keys.iter() {
+                below += u64::from(key < threshold);
+                equal += u64::from(key == threshold);
+            }
+            Ok((below, equal))
+        })
+        .collect::<Result<_, E>>()?;
+    // Elements below the threshold are all pruned; the rest of k comes from the ties, in
+    // tensor order.
     let mut ties_left = k - before - before_low;
-    let mut cuts = Vec::with_capacity(count);
-    for i in 0..count {
-        keys_of(i, &mut keys)?;
-        let (mut below, mut equal) = (0u64, 0u64);
-        for &key in &keys {
-            below += u64::from(key < threshold);
-            equal += u64::from(key == threshold);
-        }
-        let ties = equal.min(ties_left);
-        ties_left -= ties;
-        cuts.push(Cut {
-            threshold,
-            ties,
-            pruned: below + ties,
-        });
-    }
-    Ok(cuts)
+    Ok(counts
+        .into_iter()
+        .map(|(below, equal)| {
+            let ties = equal.min(ties_left);
+            ties_left -= ties;
+            Cut {
+                threshold,
+                ties,
+                pruned: below + ties,
+            }
+        })
+        .collect())
+}
+
+/// A 65,536-bin histogram of `bin(key)` over every tensor's keys (keys mapped to `None` are
+/// not counted), tensors in parallel.
+fn histogram<E: Send>(
+    count: usize,
+    keys_of: &(impl Fn(usize, &mut Vec<u32>) -> Result<(), E> + Sync),
+    bin: impl Fn(u32) -> Option<usize> + Sync,
+) -> Result<Vec<u64>, E> {
+    (0..count)
+        .into_par_iter()
+        .map_init(Vec::new, |keys, i| {
+            keys_of(i, keys)?;
+            let mut h = vec![0u64; 1 << 16];
+            for &key in keys.iter() {
+                if let Some(b) = bin(key) {
+                    h[b] += 1;
+                }
+            }
+            Ok(h)
+        })
+        .try_reduce(
+            || vec![0u64; 1 << 16],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                Ok(a)
+            },
+        )
 }
 
 /// The bin holding the `k`-th smallest (1-based) and the count in earlier bins.
@@ -85,6 +111,47 @@ fn position(histogram: &[u64], k: u64) -> (u32, u64) {
         before += n;
     }
     unreachable!("k is at most the histogram's total")
+}
+
+/// Zeroes, in `out` (the tensor's bytes, `SIZE` per element), the non-zero elements the cut
+/// prunes, given their keys; elements already zero keep their bytes.
+pub(crate) fn zero_cut<const SIZE: usize>(cut: Cut, keys: &[u32], out: &mut [u8]) {
+    let mut ties = cut.ties;
+    for (chunk, &key) in out.chunks_exact_mut(SIZE).zip(keys) {
+        if key != 0 && key <= cut.threshold {
+            if key == cut.threshold {
+                if ties == 0 {
+                    continue;
+                }
+                ties -= 1;
+            }
+            chunk.copy_from_slice(&[0u8; SIZE]);
+        } else if key == 0 && key == cut.threshold && ties > 0 {
+            // A tie at threshold 0 is an element already zero: counted, left as it is.
+            ties -= 1;
+        }
+    }
+}
+
+/// [`zero_cut`] for magnitude-ranked `f32` tensors, computing each key from its bytes.
+pub(crate) fn zero_cut_f32_magnitude(cut: Cut, out: &mut [u8]) {
+    let mut ties = cut.ties;
+    for chunk in out.chunks_exact_mut(4) {
+        let key = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) & 0x7FFF_FFFF;
+        if key == 0 || key > cut.threshold {
+            if key == 0 && cut.threshold == 0 && ties > 0 {
+                ties -= 1;
+            }
+            continue;
+        }
+        if key == cut.threshold {
+            if ties == 0 {
+                continue;
+            }
+            ties -= 1;
+        }
+        chunk.copy_from_slice(&[0u8; 4]);
+    }
 }
 
 /// Applies a cut to `keys`, calling `prune(index)` for each pruned element; returns how many.
@@ -165,6 +232,49 @@ mod tests {
             assert!(picked.iter().all(|&i| keys[i] <= kth));
             let below = keys.iter().filter(|&&x| x < kth).count();
             assert!(picked.len() >= below);
+        }
+    }
+    /// The fused f32 surgery, the generic one and `apply` zero the same elements, with ties,
+    /// zeros and negative zeros among the values (a −0.0 keeps its sign bit).
+    #[test]
+    fn the_surgeries_agree() {
+        let values: Vec<f32> = (0..600)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 0.5,
+                3 => -0.5,
+                _ => ((i * 37 % 101) as f32 - 50.0) / 10.0,
+            })
+            .collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let keys: Vec<u32> = values.iter().map(|v| v.to_bits() & 0x7FFF_FFFF).collect();
+        for k in [0u64, 50, 86, 200, 250, 599, 600] {
+            let cut = smallest::<()>(1, k, |_, buf| {
+                buf.clear();
+                buf.extend_from_slice(&keys);
+                Ok(())
+            })
+            .unwrap()[0];
+            assert_eq!(cut.pruned, k);
+            let mut fused = bytes.clone();
+            zero_cut_f32_magnitude(cut, &mut fused);
+            let mut generic = bytes.clone();
+            zero_cut::<4>(cut, &keys, &mut generic);
+            let mut reference = bytes.clone();
+            apply(cut, &keys, |i| {
+                if keys[i] != 0 {
+                    reference[4 * i..4 * i + 4].fill(0);
+                }
+            });
+            assert_eq!(fused, reference, "k = {k}");
+            assert_eq!(generic, reference, "k = {k}");
+            // −0.0 elements are untouched.
+            for (i, v) in values.iter().enumerate() {
+                if v.to_bits() == 0x8000_0000 {
+                    assert_eq!(&fused[4 * i..4 * i + 4], &v.to_le_bytes());
+                }
+            }
         }
     }
 }

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn_pack::{Bytes, DType, Tensor, Writer};
-use tempering_prune::checkpoint::Checkpoint;
+use std::sync::Arc;
+
+use tempering_prune::checkpoint::{Checkpoint, Transform};
 use tempering_prune::provenance::{PROVENANCE_KEY, records};
 use tempering_prune::verify::verify;
 use tempering_prune::{Method, Output, PruneConfig, PruneError, prune_checkpoint};
@@ -482,12 +484,19 @@ fn verify_catches_tampering() {
     let c = Checkpoint::open(&out).unwrap();
     let bias = c.index_of("fc1.bias").unwrap();
     let w = c.index_of("fc1.weight").unwrap();
-    let mut weight = c.data(w).to_vec();
-    weight[28..32].copy_from_slice(&1.0f32.to_le_bytes());
     let tampered = dir.path().join("tampered.bpk");
+    let zero_bias: Transform = Arc::new(|original: &[u8], out: &mut Vec<u8>| {
+        out.clear();
+        out.resize(original.len(), 0);
+    });
+    let regrow: Transform = Arc::new(|original: &[u8], out: &mut Vec<u8>| {
+        out.clear();
+        out.extend_from_slice(original);
+        out[28..32].copy_from_slice(&1.0f32.to_le_bytes());
+    });
     c.write_to(
         &tampered,
-        HashMap::from([(bias, f32_bytes(&[0.0, 0.0])), (w, weight)]),
+        HashMap::from([(bias, zero_bias), (w, regrow)]),
         &BTreeMap::new(),
         false,
     )

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use burn::tensor::AllocationProperty;
 use burn_pack::{Bytes, DType, Reader, Scalar, Tensor, Writer};
 
-use super::TensorEntry;
+use super::{TensorEntry, Transform};
 use crate::element::ElementType;
 
 pub(super) struct Body {
@@ -27,8 +28,10 @@ fn element_of(dtype: &DType) -> ElementType {
 
 pub(super) type Parsed = (Vec<TensorEntry>, BTreeMap<String, String>, Body);
 
-pub(super) fn read(bytes: Vec<u8>) -> Result<Parsed, String> {
-    let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
+pub(super) fn read(bytes: bytes::Bytes) -> Result<Parsed, String> {
+    // Zero-copy: tensor data stay views into the (memory-mapped) file.
+    let shared = Bytes::from_shared(bytes, AllocationProperty::File);
+    let reader = Reader::from_bytes(shared).map_err(|e| e.to_string())?;
     let metadata = reader.metadata().clone();
     let scalars = reader.scalars().clone();
     let tensors = reader.into_tensors().map_err(|e| e.to_string())?;
@@ -87,22 +90,39 @@ impl Body {
     pub(super) fn write(
         &self,
         entries: &[TensorEntry],
-        mut replaced: HashMap<usize, Vec<u8>>,
+        mut replaced: HashMap<usize, Transform>,
         metadata: &BTreeMap<String, String>,
         tmp: &Path,
     ) -> Result<(), String> {
+        let pool = Pool::default();
         let tensors = self
             .tensors
             .iter()
             .enumerate()
             .map(|(i, t)| match replaced.remove(&i) {
-                Some(bytes) => Tensor::new(
-                    entries[i].name.clone(),
-                    t.dtype,
-                    t.shape.clone(),
-                    t.param_id,
-                    Bytes::from_bytes_vec(bytes),
-                ),
+                Some(transform) => {
+                    let original = self.data[i].clone();
+                    let pool = pool.clone();
+                    Tensor::deferred(
+                        entries[i].name.clone(),
+                        t.dtype,
+                        t.shape.clone(),
+                        t.param_id,
+                        entries[i].byte_len,
+                        move || {
+                            let mut buffer = pool.take();
+                            transform(&original, &mut buffer);
+                            let owner = Pooled {
+                                buffer,
+                                pool: pool.clone(),
+                            };
+                            Ok(Bytes::from_shared(
+                                bytes::Bytes::from_owner(owner),
+                                AllocationProperty::Native,
+                            ))
+                        },
+                    )
+                }
                 None => t.clone(),
             })
             .collect();
@@ -113,9 +133,49 @@ impl Body {
         for (k, v) in &self.scalars {
             writer = writer.with_scalar(k, *v);
         }
+        // `tmp` is already a private scratch file that `publish` moves into place, so the
+        // writer's own scratch file and fsync would only double the work.
         writer
             .auto_extension(false)
-            .write_to_file(tmp)
+            .write_to_file_in_place(tmp)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Buffers handed back after the writer has written a transformed tensor, so the next one
+/// reuses memory that is already mapped: allocating a fresh buffer per tensor cost more in page
+/// faults than the transform itself (measured on a 1 GiB checkpoint).
+#[derive(Clone, Default)]
+struct Pool(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buffer = free.pop().unwrap_or_default();
+        buffer.clear();
+        buffer
+    }
+}
+
+/// A transformed tensor's bytes, returned to the pool when the writer drops them.
+struct Pooled {
+    buffer: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        self.pool
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buffer);
     }
 }

@@ -73,7 +73,12 @@ impl TensorEntry {
     }
 }
 
-/// A checkpoint held in memory.
+/// Writes a tensor's new bytes (same length) into the buffer from its original bytes, when
+/// the output is written: one tensor at a time, into recycled buffers, so memory stays bounded
+/// by the largest tensors.
+pub type Transform = std::sync::Arc<dyn Fn(&[u8], &mut Vec<u8>) + Send + Sync>;
+
+/// A checkpoint, memory-mapped.
 pub struct Checkpoint {
     path: PathBuf,
     format: Format,
@@ -88,14 +93,30 @@ enum Body {
 }
 
 impl Checkpoint {
-    /// Reads and validates a checkpoint.
+    /// Maps and validates a checkpoint.
+    ///
+    /// The file is memory-mapped, not copied (reading a 1 GiB file into a fresh buffer costs
+    /// more in page faults than the whole pruning pass); it must not be truncated by another
+    /// process while the checkpoint is open.
     pub fn open(path: &Path) -> Result<Self, PruneError> {
-        let bytes = std::fs::read(path).map_err(|e| PruneError::io(path, e))?;
-        Self::from_bytes(path, bytes)
+        let file = std::fs::File::open(path).map_err(|e| PruneError::io(path, e))?;
+        let len = file.metadata().map_err(|e| PruneError::io(path, e))?.len();
+        if len == 0 {
+            return Self::from_shared(path, bytes::Bytes::new());
+        }
+        // SAFETY: the map is read-only and private to this process; the documented contract
+        // above (no concurrent truncation) is the usual one of memory-mapped checkpoint
+        // readers (safetensors, burn-store).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| PruneError::io(path, e))?;
+        Self::from_shared(path, bytes::Bytes::from_owner(map))
     }
 
     /// Parses a checkpoint already in memory; `path` is only used in messages and reports.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, PruneError> {
+        Self::from_shared(path, bytes::Bytes::from(bytes))
+    }
+
+    fn from_shared(path: &Path, bytes: bytes::Bytes) -> Result<Self, PruneError> {
         let format = Format::sniff(&bytes).ok_or_else(|| PruneError::UnknownFormat {
             path: path.to_path_buf(),
             head: bytes
@@ -173,26 +194,18 @@ impl Checkpoint {
     }
 
     /// Writes this checkpoint to `dest` in the same format, with the tensors in `replaced`
-    /// (index → new bytes of the same length) swapped in and `added` merged into the metadata.
+    /// (index → how to make its new bytes) transformed and `added` merged into the metadata.
     ///
     /// The file is written beside `dest` and moved into place only when complete. An existing
     /// `dest` is an error unless `overwrite`; `dest` being the input file always is.
     pub fn write_to(
         &self,
         dest: &Path,
-        replaced: HashMap<usize, Vec<u8>>,
+        replaced: HashMap<usize, Transform>,
         added: &BTreeMap<String, String>,
         overwrite: bool,
     ) -> Result<(), PruneError> {
         publish::check_destination(&self.path, dest, overwrite)?;
-        for (&i, bytes) in &replaced {
-            assert_eq!(
-                bytes.len(),
-                self.entries[i].byte_len,
-                "replacement of '{}' changes its size",
-                self.entries[i].name
-            );
-        }
         let mut metadata = self.metadata.clone();
         metadata.extend(added.iter().map(|(k, v)| (k.clone(), v.clone())));
         publish::publish(dest, overwrite, |tmp| match &self.body {

@@ -5,13 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::borrow::Cow;
 
-use super::TensorEntry;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+
+use super::{TensorEntry, Transform};
 use crate::element::ElementType;
 
 pub(super) struct Body {
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
     layout: Vec<(Dtype, Range<usize>)>,
     /// Whether the input had a metadata map at all (kept absent when nothing is added).
     had_metadata: bool,
@@ -29,7 +31,7 @@ fn element_of(dtype: Dtype) -> ElementType {
 
 pub(super) type Parsed = (Vec<TensorEntry>, BTreeMap<String, String>, Body);
 
-pub(super) fn read(bytes: Vec<u8>) -> Result<Parsed, String> {
+pub(super) fn read(bytes: bytes::Bytes) -> Result<Parsed, String> {
     SafeTensors::deserialize(&bytes).map_err(|e| e.to_string())?;
     let (header_len, header) = SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
     let data_start = 8 + header_len;
@@ -76,17 +78,23 @@ impl Body {
     pub(super) fn write(
         &self,
         entries: &[TensorEntry],
-        replaced: &HashMap<usize, Vec<u8>>,
+        replaced: &HashMap<usize, Transform>,
         metadata: &BTreeMap<String, String>,
         tmp: &Path,
     ) -> Result<(), String> {
-        let mut views = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            let data = replaced.get(&i).map_or_else(|| self.data(i), Vec::as_slice);
-            let view = TensorView::new(self.layout[i].0, e.shape.clone(), data)
-                .map_err(|err| format!("tensor '{}': {err}", e.name))?;
-            views.push((e.name.clone(), view));
-        }
+        let views: Vec<(String, Lazy<'_>)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let view = Lazy {
+                    dtype: self.layout[i].0,
+                    shape: &e.shape,
+                    original: self.data(i),
+                    transform: replaced.get(&i),
+                };
+                (e.name.clone(), view)
+            })
+            .collect();
         let info = (self.had_metadata || !metadata.is_empty()).then(|| {
             metadata
                 .iter()
@@ -94,5 +102,38 @@ impl Body {
                 .collect::<HashMap<_, _>>()
         });
         safetensors::serialize_to_file(views, info, tmp).map_err(|e| e.to_string())
+    }
+}
+
+/// A tensor to write: its original bytes, transformed only when the writer asks for them.
+struct Lazy<'a> {
+    dtype: Dtype,
+    shape: &'a [usize],
+    original: &'a [u8],
+    transform: Option<&'a Transform>,
+}
+
+impl View for Lazy<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        match self.transform {
+            Some(t) => {
+                let mut out = Vec::with_capacity(self.original.len());
+                t(self.original, &mut out);
+                Cow::Owned(out)
+            }
+            None => Cow::Borrowed(self.original),
+        }
+    }
+
+    fn data_len(&self) -> usize {
+        self.original.len()
     }
 }

@@ -1,0 +1,157 @@
+//! Throughput of `tempering prune` against copying the file: writes a synthetic burnpack
+//! checkpoint of `--size-mib` (default 1 GiB) of f32 weights, then times `cp` of it and a
+//! Global MP prune of it (read, rank, mask, write) in the same run, on the same file system,
+//! and prints the times and their ratios, with a third baseline: a copy through user space in
+//! 16 MiB chunks. Neither side syncs its output to disk (`cp` does
+//! not); `sync` runs before each measurement.
+//!
+//! ```sh
+//! cargo run -p tempering-examples --bin bench_prune -- --size-mib 1024
+//! ```
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use burn::store::burn_pack::{Bytes, DType, Tensor, Writer};
+use clap::Parser;
+use tempering_prune::{Method, Output, PruneConfig, prune_checkpoint};
+
+/// Options of `bench_prune`.
+#[derive(Parser, Debug)]
+#[command(about = "Time pruning a large checkpoint against copying it")]
+struct Args {
+    /// Size of the synthetic checkpoint's weights in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: usize,
+    /// Directory for the files [default: a temporary directory, removed afterwards].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Sparsity of the Global MP pass.
+    #[arg(long, default_value_t = 0.9)]
+    sparsity: f64,
+    /// Repetitions of each measurement (the minimum is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+}
+
+/// A copy through user space, as any program that transforms the bytes must do (GNU `cp`
+/// copies in the kernel with `copy_file_range`, which never brings the data to user space).
+fn userspace_copy(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut input = std::fs::File::open(from)?;
+    let mut output = std::fs::File::create(to)?;
+    let mut buffer = vec![0u8; 16 << 20];
+    loop {
+        let n = input.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(());
+        }
+        output.write_all(&buffer[..n])?;
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if args.size_mib == 0 || args.repeats == 0 {
+        return Err("--size-mib and --repeats must be at least 1".into());
+    }
+    let temp = tempfile::tempdir()?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let input = dir.join("bench-model.bpk");
+    // 16 MiB weight matrices [2048, 2048] plus a bias each, seeded values.
+    let matrices = args.size_mib.div_ceil(16);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut tensors = Vec::new();
+    for layer in 0..matrices {
+        let values: Vec<u8> = (0..2048 * 2048)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5).to_le_bytes()
+            })
+            .collect();
+        tensors.push(Tensor::new(
+            format!("layers.{layer}.weight"),
+            DType::F32,
+            vec![2048, 2048],
+            Some(layer as u64),
+            Bytes::from_bytes_vec(values),
+        ));
+        tensors.push(Tensor::new(
+            format!("layers.{layer}.bias"),
+            DType::F32,
+            vec![2048],
+            None,
+            Bytes::from_bytes_vec(vec![0; 2048 * 4]),
+        ));
+    }
+    Writer::new(tensors).write_to_file(&input)?;
+    let bytes = std::fs::metadata(&input)?.len();
+    eprintln!(
+        "wrote {} ({:.1} MiB)",
+        input.display(),
+        bytes as f64 / (1 << 20) as f64
+    );
+
+    let copy = dir.join("bench-copy.bpk");
+    let pruned = dir.join("bench-pruned.bpk");
+    let config = PruneConfig::new(Method::GlobalMagnitude, args.sparsity);
+    let (mut cp_best, mut prune_best, mut user_best) =
+        (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..args.repeats {
+        let _ = std::fs::remove_file(&copy);
+        // Start each measurement with no dirty pages waiting, so neither pays for the other's
+        // write-back.
+        Command::new("sync").status()?;
+        let started = Instant::now();
+        let status = Command::new("cp").arg(&input).arg(&copy).status()?;
+        cp_best = cp_best.min(started.elapsed().as_secs_f64());
+        if !status.success() {
+            return Err(format!("cp failed: {status}").into());
+        }
+        let _ = std::fs::remove_file(&copy);
+        Command::new("sync").status()?;
+        let started = Instant::now();
+        userspace_copy(&input, &copy)?;
+        user_best = user_best.min(started.elapsed().as_secs_f64());
+        let _ = std::fs::remove_file(&pruned);
+        Command::new("sync").status()?;
+        let started = Instant::now();
+        let output = Output::File {
+            path: &pruned,
+            overwrite: false,
+        };
+        let report = prune_checkpoint(&input, output, &config)?;
+        prune_best = prune_best.min(started.elapsed().as_secs_f64());
+        assert!((report.target_sparsity_after() - args.sparsity).abs() < 1e-6);
+    }
+    let mib = bytes as f64 / (1 << 20) as f64;
+    println!("| step | best of {} (s) | MiB/s |", args.repeats);
+    println!("|---|---|---|");
+    println!("| cp | {cp_best:.3} | {:.0} |", mib / cp_best);
+    println!(
+        "| read + write in 16 MiB chunks | {user_best:.3} | {:.0} |",
+        mib / user_best
+    );
+    println!(
+        "| tempering prune (global-magnitude {}) | {prune_best:.3} | {:.0} |",
+        args.sparsity,
+        mib / prune_best
+    );
+    println!(
+        "\nprune / cp = {:.2}, prune / chunked copy = {:.2} on a {mib:.0} MiB checkpoint ({} cores)",
+        prune_best / cp_best,
+        prune_best / user_best,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for f in [&copy, &pruned, &input] {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}

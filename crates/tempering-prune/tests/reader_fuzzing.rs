@@ -1,0 +1,198 @@
+//! The checkpoint readers never panic: 10⁵ mutated (by default) burnpack and safetensors files (bit flips,
+//! overwritten bytes, truncations, insertions, deletions and edits of the length fields), each
+//! parsed and, when it parses, every tensor read, counted and summarized. A mutated file must be
+//! either an error naming the file or a checkpoint whose data can be read in full.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn_pack::{Bytes, DType, Tensor, Writer};
+use tempering_prune::checkpoint::Checkpoint;
+use tempering_prune::element::count_zeros;
+
+/// SplitMix64, so every run mutates the same way.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn burnpack() -> Vec<u8> {
+    let f32s = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| (i as f32 - 3.0).to_le_bytes())
+            .collect()
+    };
+    let tensors = vec![
+        Tensor::new(
+            "a.weight".into(),
+            DType::F32,
+            vec![4, 3],
+            Some(1),
+            Bytes::from_bytes_vec(f32s(12)),
+        ),
+        Tensor::new(
+            "a.bias".into(),
+            DType::F32,
+            vec![3],
+            Some(2),
+            Bytes::from_bytes_vec(f32s(3)),
+        ),
+        Tensor::new(
+            "b.weight".into(),
+            DType::F16,
+            vec![2, 2],
+            None,
+            Bytes::from_bytes_vec(vec![0, 60, 0, 0, 0, 188, 0, 64]),
+        ),
+        Tensor::new(
+            "steps".into(),
+            DType::I64,
+            vec![1],
+            None,
+            Bytes::from_bytes_vec(5i64.to_le_bytes().to_vec()),
+        ),
+    ];
+    Writer::new(tensors)
+        .with_metadata("producer", "fuzz")
+        .into_bytes()
+        .unwrap()
+        .to_vec()
+}
+
+fn safetensors() -> Vec<u8> {
+    let w: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let b: Vec<u8> = vec![0, 0, 128, 63];
+    let views = vec![
+        (
+            "w",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 3], &w).unwrap(),
+        ),
+        (
+            "b",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &b).unwrap(),
+        ),
+    ];
+    safetensors::serialize(
+        views,
+        Some(HashMap::from([("k".to_string(), "v".to_string())])),
+    )
+    .unwrap()
+}
+
+fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let mut bytes = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let len = bytes.len();
+        match rng.below(7) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                bytes[i] ^= 1 << rng.below(8);
+            }
+            1 if len > 0 => {
+                let i = rng.below(len);
+                bytes[i] = rng.next() as u8;
+            }
+            2 => bytes.truncate(rng.below(len + 1)),
+            3 => {
+                let i = rng.below(len + 1);
+                let n = 1 + rng.below(16);
+                let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                bytes.splice(i..i, junk);
+            }
+            4 if len > 0 => {
+                let i = rng.below(len);
+                let j = (i + 1 + rng.below(16)).min(len);
+                bytes.drain(i..j);
+            }
+            // The length fields: burnpack's metadata size (bytes 6..10), safetensors' header
+            // size (bytes 0..8).
+            5 if len >= 10 => {
+                let at = if bytes.starts_with(b"NRUB") {
+                    6
+                } else {
+                    rng.below(8)
+                };
+                bytes[at] = bytes[at].wrapping_add(1 + rng.below(255) as u8);
+            }
+            _ if len > 0 => {
+                // Extreme values in a random 4-byte window.
+                let i = rng.below(len.saturating_sub(4) + 1);
+                let v = [0u32, u32::MAX, 0x7FC0_0000, 0x8000_0000][rng.below(4)];
+                for (k, b) in v.to_le_bytes().iter().enumerate() {
+                    if i + k < len {
+                        bytes[i + k] = *b;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// Everything `inspect` and `prune` read from an opened checkpoint.
+fn exercise(c: &Checkpoint) -> u64 {
+    let mut total = 0;
+    for (i, e) in c.entries().iter().enumerate() {
+        let data = c.data(i);
+        assert_eq!(data.len(), e.byte_len, "{}", e.name);
+        total += e.elements() as u64 + count_zeros(e.element, data);
+        if let Some(size) = e.element.float_size() {
+            assert_eq!(data.len(), e.elements() * size, "{}", e.name);
+        }
+    }
+    total + c.metadata().len() as u64 + c.scalars().len() as u64
+}
+
+#[test]
+fn one_hundred_thousand_mutated_checkpoints_never_panic() {
+    // `TEMPERING_FUZZ_PER_FORMAT=5000000 cargo test -p tempering-prune --test reader_fuzzing`
+    // runs a longer campaign.
+    let per_format: usize = std::env::var("TEMPERING_FUZZ_PER_FORMAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let path = Path::new("mutated.bpk");
+    let mut outcomes = HashMap::new();
+    for (name, seed) in [("burnpack", burnpack()), ("safetensors", safetensors())] {
+        assert!(
+            Checkpoint::from_bytes(path, seed.clone()).is_ok(),
+            "{name} seed parses"
+        );
+        let mut rng = Rng(name.len() as u64);
+        let (mut ok, mut rejected) = (0usize, 0usize);
+        for _ in 0..per_format {
+            let input = mutate(&mut rng, &seed);
+            match Checkpoint::from_bytes(path, input) {
+                Ok(c) => {
+                    exercise(&c);
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("mutated.bpk"), "{e}");
+                    rejected += 1;
+                }
+            }
+        }
+        outcomes.insert(name, (ok, rejected));
+    }
+    eprintln!("parsed / rejected: {outcomes:?}");
+    // Both outcomes occur, so the mutations reach past the signature checks.
+    for (name, (ok, rejected)) in outcomes {
+        assert!(
+            ok > 100 && rejected > 100,
+            "{name}: {ok} parsed, {rejected} rejected"
+        );
+    }
+}

@@ -177,6 +177,30 @@ pub struct CompareArgs {
 }
 
 impl CompareArgs {
+    /// A toy-scale run on the Fashion-MNIST sample shipped with tempering-data: 1,024 training
+    /// images, an MLP 784-64-10, batches of 32, the whole sample as the eigenvalue batch, every
+    /// optimizer; the tests start from it.
+    pub fn on_shipped_sample(out: PathBuf, epochs: f64, seed: u64) -> Self {
+        Self {
+            data: Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../datasets/data/fashion-mnist-sample"),
+            ),
+            out,
+            epochs,
+            batch_size: 32,
+            hidden: vec![64],
+            seed,
+            limit: Some(1024),
+            only: Vec::new(),
+            lr: None,
+            eigen_batch: 1024,
+            eigen_iterations: 100,
+            eigen_step: 1e-2,
+            backend: None,
+        }
+    }
+
     /// Rejects values that cannot run, naming the flag.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.epochs.is_finite() && self.epochs > 0.0) {

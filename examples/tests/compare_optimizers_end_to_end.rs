@@ -7,21 +7,8 @@ use tempering_examples::compare_optimizers::{CompareArgs, Contender, run};
 
 fn args(out: PathBuf, epochs: f64, only: Vec<Contender>) -> CompareArgs {
     CompareArgs {
-        data: Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample"),
-        ),
-        out,
-        epochs,
-        batch_size: 32,
-        hidden: vec![64],
-        seed: 42,
-        limit: Some(1024),
         only,
-        lr: None,
-        eigen_batch: 1024,
-        eigen_iterations: 100,
-        eigen_step: 1e-2,
-        backend: None,
+        ..CompareArgs::on_shipped_sample(out, epochs, 42)
     }
 }
 

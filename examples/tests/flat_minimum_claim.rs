@@ -29,21 +29,8 @@ const SEEDS: [u64; 4] = [1, 2, 3, 4];
 
 fn args(out: PathBuf, seed: u64) -> CompareArgs {
     CompareArgs {
-        data: Some(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample"),
-        ),
-        out,
-        epochs: 30.0,
-        batch_size: 32,
-        hidden: vec![64],
-        seed,
-        limit: Some(1024),
         only: vec![Contender::Sgd, Contender::Gam, Contender::EntropySgd],
-        lr: None,
-        eigen_batch: 1024,
-        eigen_iterations: 100,
-        eigen_step: 1e-2,
-        backend: None,
+        ..CompareArgs::on_shipped_sample(out, 30.0, seed)
     }
 }
 

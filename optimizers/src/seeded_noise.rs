@@ -7,28 +7,11 @@
 //! depend only on the seed and the stream number.
 
 use burn::tensor::{Device, Tensor, TensorData};
-
-/// SplitMix64 (Steele, Lea & Flood, OOPSLA 2014): a small, fast, well-mixed generator.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1], 53 bits.
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-}
+use tempering_core::split_mix::SplitMix64;
 
 /// `n` standard normal values of stream `stream` under `seed` (Box–Muller, both outputs used).
 pub fn standard_normal(n: usize, seed: u64, stream: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = SplitMix64::new(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut out = Vec::with_capacity(n + 1);
     while out.len() < n {
         let (u1, u2) = (rng.unit(), rng.unit());

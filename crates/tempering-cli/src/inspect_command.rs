@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use tempering_prune::inspect::inspect;
 
-use crate::render::{bytes, percent, shape, table};
+use crate::render::{bytes, percent, print_json, shape, table};
 
 /// Arguments of `tempering inspect`.
 #[derive(clap::Args, Debug)]
@@ -20,10 +20,7 @@ pub struct InspectArgs {
 pub fn run(args: &InspectArgs) -> Result<ExitCode, String> {
     let report = inspect(&args.checkpoint).map_err(|e| e.to_string())?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = report

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use indicatif::{ProgressBar, ProgressStyle};
 use tempering_prune::{Method, Output, Progress, PruneConfig, prune_checkpoint_with_progress};
 
-use crate::render::{percent, shape, table};
+use crate::render::{percent, print_json, shape, table};
 
 /// Arguments of `tempering prune`.
 #[derive(clap::Args, Debug)]
@@ -140,10 +140,7 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = report

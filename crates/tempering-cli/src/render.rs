@@ -57,3 +57,10 @@ pub fn bytes(n: u64) -> String {
 pub fn shape(dims: &[usize]) -> String {
     format!("{dims:?}")
 }
+
+/// Prints a report as pretty JSON on stdout.
+pub fn print_json(report: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}

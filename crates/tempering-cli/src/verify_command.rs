@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use tempering_prune::verify::verify;
 
+use crate::render::print_json;
+
 /// Arguments of `tempering verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -20,10 +22,7 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<ExitCode, String> {
     let report = verify(&args.original, &args.pruned).map_err(|e| e.to_string())?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        print_json(&report)?;
     } else {
         println!(
             "{} tensors: {} byte-identical, {} pruned as recorded",

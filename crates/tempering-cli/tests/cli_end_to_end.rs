@@ -190,142 +190,64 @@ fn command_line_errors_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let (_, model) = checkpoint(dir.path());
     let out_path = dir.path().join("out.bpk");
-    let out = s(&out_path);
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // Each case is a command line (MODEL and OUT stand for the paths) and what stderr must say.
+    let run = |line: &str| {
+        let line = line
+            .replace("MODEL", s(&model))
+            .replace("OUT", s(&out_path));
+        let args: Vec<&str> = line.split_whitespace().collect();
+        (tempering(&args), format!("{args:?}"))
+    };
+    let cases = [
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "global-magnitude",
-            ],
+            "prune MODEL -o OUT --method global-magnitude",
             "--sparsity is required",
         ),
         (
-            vec![
-                "prune",
-                s(&model),
-                "--method",
-                "random",
-                "--sparsity",
-                "0.5",
-            ],
+            "prune MODEL --method random --sparsity 0.5",
             "-o OUT is required",
         ),
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "global-magnitude",
-                "--sparsity",
-                "1.5",
-            ],
+            "prune MODEL -o OUT --method global-magnitude --sparsity 1.5",
             "--sparsity",
         ),
+        ("prune MODEL -o OUT --method nm --nm 2-4", "is not N:M"),
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "nm",
-                "--nm",
-                "2-4",
-            ],
-            "is not N:M",
-        ),
-        (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "nm",
-                "--sparsity",
-                "0.5",
-            ],
+            "prune MODEL -o OUT --method nm --sparsity 0.5",
             "N:M fixes the sparsity",
         ),
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "lottery",
-                "--sparsity",
-                "0.5",
-            ],
+            "prune MODEL -o OUT --method lottery --sparsity 0.5",
             "invalid value 'lottery'",
         ),
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                s(&model),
-                "--method",
-                "random",
-                "--sparsity",
-                "0.5",
-                "--force",
-            ],
+            "prune MODEL -o MODEL --method random --sparsity 0.5 --force",
             "is the input checkpoint",
         ),
         (
-            vec![
-                "prune",
-                s(&model),
-                "-o",
-                out,
-                "--method",
-                "random",
-                "--sparsity",
-                "0.5",
-                "--include",
-                "[",
-            ],
+            "prune MODEL -o OUT --method random --sparsity 0.5 --include [",
             "--include",
         ),
+        ("inspect /nonexistent/model.bpk", "/nonexistent/model.bpk"),
         (
-            vec!["inspect", "/nonexistent/model.bpk"],
-            "/nonexistent/model.bpk",
-        ),
-        (
-            vec!["verify", s(&model), "/nonexistent/pruned.bpk"],
+            "verify MODEL /nonexistent/pruned.bpk",
             "/nonexistent/pruned.bpk",
         ),
     ];
-    for (args, expected) in cases {
-        let result = tempering(&args);
-        assert!(!result.status.success(), "{args:?} succeeded");
+    for (line, expected) in cases {
+        let (result, args) = run(line);
+        assert!(!result.status.success(), "{args} succeeded");
         let stderr = String::from_utf8_lossy(&result.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args}: {stderr}");
     }
     assert!(!out_path.exists(), "no failed run left an output");
-    // An existing output needs --force; verify fails (exit 1) on a checkpoint pruning did not write.
+    // An existing output needs --force; verify fails (exit 1) on a checkpoint pruning did not
+    // write.
     std::fs::write(&out_path, b"x").unwrap();
-    let result = tempering(&[
-        "prune",
-        s(&model),
-        "-o",
-        out,
-        "--method",
-        "random",
-        "--sparsity",
-        "0.5",
-    ]);
+    let (result, _) = run("prune MODEL -o OUT --method random --sparsity 0.5");
     assert!(String::from_utf8_lossy(&result.stderr).contains("--force"));
     assert_eq!(std::fs::read(&out_path).unwrap(), b"x");
-    let result = tempering(&["verify", s(&model), s(&model)]);
+    let (result, _) = run("verify MODEL MODEL");
     assert_eq!(result.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&result.stdout).contains("FAILED"));
 }

@@ -1,8 +1,9 @@
 //! Shared vocabulary of tempering: the bottom layer every other tempering crate may use.
 //!
 //! Now: [`atomic_write`], the one way tempering writes user-facing files (never a half-written
-//! output). Next: muP (the Maximal Update Parametrization, Yang & Hu 2021, arXiv:2011.14522)
-//! layer roles, fan-ins and width multipliers that models declare and the learned optimizers and
+//! output), and [`split_mix`], the seeded generator of everything that must not depend on
+//! Burn's process-wide random state. Next: muP (the Maximal Update Parametrization, Yang & Hu
+//! 2021, arXiv:2011.14522) layer roles, fan-ins and width multipliers that models declare and the learned optimizers and
 //! muP parameter groups read.
 //!
 //! ```
@@ -14,3 +15,4 @@
 //! ```
 
 pub mod atomic_write;
+pub mod split_mix;

@@ -1,5 +1,7 @@
 //! Importance: a `u32` key per element, smaller = pruned first.
 
+use tempering_core::split_mix::{at, mix};
+
 use crate::element::{ElementType, NAN_KEY_MIN, for_each_magnitude_key};
 use crate::error::PruneError;
 
@@ -14,15 +16,6 @@ pub enum Importance {
         /// Seed.
         seed: u64,
     },
-}
-
-/// SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
-/// OOPSLA 2014).
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// FNV-1a of a tensor name, so random keys depend on the tensor, not its position.
@@ -73,8 +66,8 @@ impl Importance {
             ),
             Self::Magnitude => for_each_magnitude_key(element, bytes, |_, k| keys.push(k)),
             Self::Random { seed } => {
-                let base = splitmix64(seed ^ name_hash(name));
-                keys.extend((0..n as u64).map(|i| (splitmix64(base.wrapping_add(i)) >> 32) as u32));
+                let stream = mix(seed ^ name_hash(name));
+                keys.extend((0..n as u64).map(|i| (at(stream, i) >> 32) as u32));
             }
         }
     }

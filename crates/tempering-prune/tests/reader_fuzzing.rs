@@ -7,25 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn_pack::{Bytes, DType, Tensor, Writer};
+use tempering_core::split_mix::SplitMix64;
 use tempering_prune::checkpoint::Checkpoint;
 use tempering_prune::element::count_zeros;
-
-/// SplitMix64, so every run mutates the same way.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn burnpack() -> Vec<u8> {
     let f32s = |n: usize| -> Vec<u8> {
@@ -90,7 +74,7 @@ fn safetensors() -> Vec<u8> {
     .unwrap()
 }
 
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
     let mut bytes = seed.to_vec();
     for _ in 0..1 + rng.below(4) {
         let len = bytes.len();
@@ -101,13 +85,13 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
             }
             1 if len > 0 => {
                 let i = rng.below(len);
-                bytes[i] = rng.next() as u8;
+                bytes[i] = rng.next_u64() as u8;
             }
             2 => bytes.truncate(rng.below(len + 1)),
             3 => {
                 let i = rng.below(len + 1);
                 let n = 1 + rng.below(16);
-                let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 bytes.splice(i..i, junk);
             }
             4 if len > 0 => {
@@ -170,7 +154,8 @@ fn one_hundred_thousand_mutated_checkpoints_never_panic() {
             Checkpoint::from_bytes(path, seed.clone()).is_ok(),
             "{name} seed parses"
         );
-        let mut rng = Rng(name.len() as u64);
+        // Seeded, so every run mutates the same way.
+        let mut rng = SplitMix64::new(name.len() as u64);
         let (mut ok, mut rejected) = (0usize, 0usize);
         for _ in 0..per_format {
             let input = mutate(&mut rng, &seed);

@@ -127,20 +127,9 @@ fn prune_verify_and_load_a_burn_train_checkpoint() {
     // The pruned file loads into the model and computes what the masked model computes.
     let device = Device::default();
     let loaded = Net::new(&device).load_record(ModuleRecord::load(&pruned).unwrap());
-    let fc1 = loaded
-        .fc1
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
-    let original = net
-        .fc1
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
+    let values = |w: &Tensor<2>| w.clone().into_data().try_to_vec::<f32>().unwrap();
+    let fc1 = values(&loaded.fc1.weight.val());
+    let original = values(&net.fc1.weight.val());
     let zeroed = fc1.iter().filter(|&&x| x == 0.0).count();
     assert!(zeroed > 0);
     for (a, b) in fc1.iter().zip(&original) {

@@ -387,7 +387,7 @@ pub fn prune_checkpoint_with_progress(
     let untouched_zeros: u64 = entries
         .iter()
         .enumerate()
-        .filter(|(i, e)| e.element.is_float() && !targets.contains(i))
+        .filter(|(i, e)| e.element.is_float() && targets.binary_search(i).is_err())
         .map(|(i, e)| count_zeros(e.element, checkpoint.data(i)))
         .sum();
     let float_zeros_after = untouched_zeros + reports.iter().map(|r| r.zeros_after).sum::<u64>();

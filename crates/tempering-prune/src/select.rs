@@ -116,21 +116,11 @@ fn position(histogram: &[u64], k: u64) -> (u32, u64) {
 /// Zeroes, in `out` (the tensor's bytes, `SIZE` per element), the non-zero elements the cut
 /// prunes, given their keys; elements already zero keep their bytes.
 pub(crate) fn zero_cut<const SIZE: usize>(cut: Cut, keys: &[u32], out: &mut [u8]) {
-    let mut ties = cut.ties;
-    for (chunk, &key) in out.chunks_exact_mut(SIZE).zip(keys) {
-        if key != 0 && key <= cut.threshold {
-            if key == cut.threshold {
-                if ties == 0 {
-                    continue;
-                }
-                ties -= 1;
-            }
-            chunk.copy_from_slice(&[0u8; SIZE]);
-        } else if key == 0 && key == cut.threshold && ties > 0 {
-            // A tie at threshold 0 is an element already zero: counted, left as it is.
-            ties -= 1;
+    apply(cut, keys, |i| {
+        if keys[i] != 0 {
+            out[i * SIZE..(i + 1) * SIZE].copy_from_slice(&[0u8; SIZE]);
         }
-    }
+    });
 }
 
 /// [`zero_cut`] for magnitude-ranked `f32` tensors, computing each key from its bytes.

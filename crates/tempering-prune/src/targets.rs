@@ -22,8 +22,8 @@ pub struct Skipped {
     pub reason: &'static str,
 }
 
-/// The indices (into [`Checkpoint::entries`]) of the tensors to prune, and the ones skipped
-/// with their reason.
+/// The indices (into [`Checkpoint::entries`], ascending) of the tensors to prune, and the ones
+/// skipped with their reason.
 pub fn select(
     checkpoint: &Checkpoint,
     include: Option<&str>,

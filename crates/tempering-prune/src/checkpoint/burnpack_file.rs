@@ -39,19 +39,19 @@ pub(super) fn read(bytes: bytes::Bytes) -> Result<Parsed, String> {
     let mut data = Vec::with_capacity(tensors.len());
     for t in &tensors {
         let shape = t.shape.to_vec();
-        super::checked_elements(&t.name, &shape)?;
+        let elements = super::checked_elements(&t.name, &shape)?;
         let bytes = t
             .to_bytes()
             .map_err(|e| format!("tensor '{}': {e}", t.name))?;
         let element = element_of(&t.dtype);
         if let Some(size) = element.float_size()
-            && bytes.len() != shape.iter().product::<usize>() * size
+            && elements.checked_mul(size) != Some(bytes.len())
         {
             return Err(format!(
-                "tensor '{}' holds {} bytes, its shape {shape:?} needs {}",
+                "tensor '{}' holds {} bytes, not {elements} elements of {size} bytes (shape \
+                 {shape:?})",
                 t.name,
                 bytes.len(),
-                shape.iter().product::<usize>() * size
             ));
         }
         entries.push(TensorEntry {

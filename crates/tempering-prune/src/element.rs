@@ -73,7 +73,7 @@ pub(crate) fn for_each_magnitude_key(
             for (i, c) in bytes.chunks_exact(4).enumerate() {
                 f(
                     i,
-                    f32_magnitude_key(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                    f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes"))),
                 );
             }
         }
@@ -89,7 +89,7 @@ pub(crate) fn for_each_magnitude_key(
         }
         ElementType::F16 => {
             for (i, c) in bytes.chunks_exact(2).enumerate() {
-                let v = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+                let v = half::f16::from_bits(u16::from_le_bytes(c.try_into().expect("2 bytes")));
                 f(i, f32_magnitude_key(v.to_f32().to_bits()));
             }
         }
@@ -98,7 +98,9 @@ pub(crate) fn for_each_magnitude_key(
                 // bf16 is the top half of an f32.
                 f(
                     i,
-                    f32_magnitude_key(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16),
+                    f32_magnitude_key(
+                        u32::from(u16::from_le_bytes(c.try_into().expect("2 bytes"))) << 16,
+                    ),
                 );
             }
         }

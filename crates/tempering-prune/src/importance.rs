@@ -72,7 +72,7 @@ impl Importance {
             buf.resize(block.len() / 4, 0);
             let mut flags = 0u32;
             for (key, c) in buf.iter_mut().zip(block.chunks_exact(4)) {
-                *key = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7FFF_FFFF;
+                *key = u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF;
                 flags |= key.wrapping_add(0x007F_FFFF);
             }
             if flags & 0x8000_0000 != 0
@@ -86,6 +86,21 @@ impl Importance {
             f(buf);
         }
         Ok(())
+    }
+
+    /// The key of element `index` alone (for sampling), as [`fill_keys`](Self::fill_keys)
+    /// would compute it; NaN is not checked here.
+    pub(crate) fn key_at(self, name: &str, element: ElementType, bytes: &[u8], index: u64) -> u32 {
+        match self {
+            Self::Magnitude => {
+                let size = element.float_size().unwrap_or(1);
+                let start = index as usize * size;
+                let mut key = 0;
+                for_each_magnitude_key(element, &bytes[start..start + size], |_, k| key = k);
+                key
+            }
+            Self::Random { seed } => (at(mix(seed ^ name_hash(name)), index) >> 32) as u32,
+        }
     }
 
     /// [`keys_into`](Self::keys_into) without the NaN check, for data already checked.
@@ -103,7 +118,7 @@ impl Importance {
             Self::Magnitude if element == ElementType::F32 => keys.extend(
                 bytes
                     .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7FFF_FFFF),
+                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF),
             ),
             Self::Magnitude => for_each_magnitude_key(element, bytes, |_, k| keys.push(k)),
             Self::Random { seed } => {

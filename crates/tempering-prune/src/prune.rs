@@ -413,6 +413,10 @@ pub(crate) fn plan(
         let e = &entries[targets[t]];
         importance.visit_keys(&e.name, e.element, checkpoint.data(targets[t]), buf, f)
     };
+    let key_at = |t: usize, index: u64| {
+        let e = &entries[targets[t]];
+        importance.key_at(&e.name, e.element, checkpoint.data(targets[t]), index)
+    };
     let target_bytes: u64 = targets.iter().map(|&i| entries[i].byte_len as u64).sum();
     progress(Progress {
         phase: "ranking",
@@ -429,7 +433,7 @@ pub(crate) fn plan(
         Method::GlobalMagnitude => {
             let total: u64 = sizes.iter().sum();
             let selection =
-                select::smallest(targets.len(), count_at(config.sparsity, total), visit)?;
+                select::smallest(&sizes, count_at(config.sparsity, total), key_at, visit)?;
             zero_keys = Some(selection.zero_keys);
             let cuts = selection.cuts;
             match config.min_keep {
@@ -441,13 +445,13 @@ pub(crate) fn plan(
                         .map(|(c, &n)| c.pruned as f64 / n as f64)
                         .collect();
                     let per_layer = min_keep_sparsities(&sizes, &global, config.sparsity, mt)?;
-                    Plan::Cuts(per_tensor_cuts(&sizes, &per_layer, visit)?.0)
+                    Plan::Cuts(per_tensor_cuts(&sizes, &per_layer, key_at, visit)?.0)
                 }
             }
         }
         Method::LayerMagnitude | Method::Random => {
             let (cuts, zeros) =
-                per_tensor_cuts(&sizes, &vec![config.sparsity; sizes.len()], visit)?;
+                per_tensor_cuts(&sizes, &vec![config.sparsity; sizes.len()], key_at, visit)?;
             zero_keys = Some(zeros);
             Plan::Cuts(cuts)
         }
@@ -560,32 +564,32 @@ enum Surgery {
 /// with the pruned non-zero elements set to zero bytes.
 fn surgery(importance: Importance, name: String, element: ElementType, cut: Surgery) -> Transform {
     let size = element.float_size().expect("targets are float tensors");
-    Arc::new(move |original: &[u8], out: &mut Vec<u8>| {
-        out.clear();
-        out.extend_from_slice(original);
-        match cut {
-            // The common case in one pass, no keys buffer.
-            Surgery::Cut(cut)
-                if importance == Importance::Magnitude && element == ElementType::F32 =>
-            {
-                select::zero_cut_f32_magnitude(cut, out);
-            }
-            Surgery::Cut(cut) => KEYS.with_borrow_mut(|keys| {
-                importance.fill_keys(&name, element, original, keys);
-                match size {
-                    2 => select::zero_cut::<2>(cut, keys, out),
-                    4 => select::zero_cut::<4>(cut, keys, out),
-                    _ => select::zero_cut::<8>(cut, keys, out),
-                }
-            }),
-            Surgery::Groups(groups) => KEYS.with_borrow_mut(|keys| {
-                importance.fill_keys(&name, element, original, keys);
-                groups.prune(keys, |index| {
-                    if keys[index] != 0 {
-                        out[index * size..(index + 1) * size].fill(0);
+    Arc::new(move |original: &[u8], out: &mut Vec<u8>| match cut {
+        // The common case in one pass that copies as it cuts, no keys buffer.
+        Surgery::Cut(cut) if importance == Importance::Magnitude && element == ElementType::F32 => {
+            select::copy_cut_f32_magnitude(cut, original, out);
+        }
+        _ => {
+            out.clear();
+            out.extend_from_slice(original);
+            match cut {
+                Surgery::Cut(cut) => KEYS.with_borrow_mut(|keys| {
+                    importance.fill_keys(&name, element, original, keys);
+                    match size {
+                        2 => select::zero_cut::<2>(cut, keys, out),
+                        4 => select::zero_cut::<4>(cut, keys, out),
+                        _ => select::zero_cut::<8>(cut, keys, out),
                     }
-                });
-            }),
+                }),
+                Surgery::Groups(groups) => KEYS.with_borrow_mut(|keys| {
+                    importance.fill_keys(&name, element, original, keys);
+                    groups.prune(keys, |index| {
+                        if keys[index] != 0 {
+                            out[index * size..(index + 1) * size].fill(0);
+                        }
+                    });
+                }),
+            }
         }
     })
 }
@@ -600,14 +604,20 @@ thread_local! {
 fn per_tensor_cuts(
     sizes: &[u64],
     sparsities: &[f64],
+    key_at: impl Fn(usize, u64) -> u32 + Sync,
     visit: impl Fn(usize, &mut Vec<u32>, &mut dyn FnMut(&[u32])) -> Result<(), PruneError> + Sync,
 ) -> Result<(Vec<Cut>, Vec<u64>), PruneError> {
     let one: Vec<(Cut, u64)> = (0..sizes.len())
         .into_par_iter()
         .map(|t| {
             let k = count_at(sparsities[t], sizes[t]);
-            select::smallest(1, k, |_, buf, f| visit(t, buf, f))
-                .map(|s| (s.cuts[0], s.zero_keys[0]))
+            select::smallest(
+                &sizes[t..=t],
+                k,
+                |_, index| key_at(t, index),
+                |_, buf, f| visit(t, buf, f),
+            )
+            .map(|s| (s.cuts[0], s.zero_keys[0]))
         })
         .collect::<Result<_, _>>()?;
     Ok(one.into_iter().unzip())

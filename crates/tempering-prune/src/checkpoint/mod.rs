@@ -8,6 +8,7 @@
 //! input always.
 
 mod burnpack_file;
+mod lookahead;
 mod publish;
 mod safetensors_file;
 
@@ -75,7 +76,8 @@ impl TensorEntry {
 
 /// Writes a tensor's new bytes (same length) into the buffer from its original bytes, when
 /// the output is written: one tensor at a time, into recycled buffers, so memory stays bounded
-/// by the largest tensors.
+/// by the largest tensors. The buffer arrives holding whatever it last held: the transform
+/// sets its length and every byte.
 pub type Transform = std::sync::Arc<dyn Fn(&[u8], &mut Vec<u8>) + Send + Sync>;
 
 /// A checkpoint, memory-mapped.

@@ -1,0 +1,150 @@
+//! Allocation's workhorse: the k smallest keys over one or many tensors, found exactly in
+//! linear time without sorting. The usual route reads the data once: a sample of the keys
+//! brackets the k-th smallest, one pass counts the keys below the bracket and keeps the few
+//! inside it ([`bracket`]). Where the bracket misses (the pass tells), the exact route of a
+//! two-level radix histogram takes over ([`exact`]).
+
+mod bracket;
+mod exact;
+
+use rayon::prelude::*;
+
+/// Which elements of one tensor to prune: every key below `threshold`, and the first `ties`
+/// elements (in index order) whose key equals it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cut {
+    pub threshold: u32,
+    pub ties: u64,
+    /// How many elements the cut prunes.
+    pub pruned: u64,
+}
+
+impl Cut {
+    /// Prunes nothing.
+    pub const NONE: Cut = Cut {
+        threshold: 0,
+        ties: 0,
+        pruned: 0,
+    };
+}
+
+/// The cuts of [`smallest`], and how many keys of each tensor are 0 (for magnitude keys: how
+/// many elements are already zero).
+pub(crate) struct Selection {
+    pub cuts: Vec<Cut>,
+    pub zero_keys: Vec<u64>,
+}
+
+/// The cuts that prune exactly `k` elements in total across the tensors of `sizes` elements,
+/// smallest keys first; equal keys are taken in tensor order, then index order.
+/// `key_at(i, j)` is the key of element `j` of tensor `i` (for the sample), and
+/// `visit(i, buffer, f)` hands every key of tensor `i` to `f` in index order, in blocks.
+/// Tensors are scanned in parallel, once when the sample's bracket holds the k-th key (the
+/// usual case), three times at most otherwise.
+pub(crate) fn smallest<E: Send>(
+    sizes: &[u64],
+    k: u64,
+    key_at: impl Fn(usize, u64) -> u32 + Sync,
+    visit: impl Fn(usize, &mut Vec<u32>, &mut dyn FnMut(&[u32])) -> Result<(), E> + Sync,
+) -> Result<Selection, E> {
+    let bracket = if k == 0 {
+        // Nothing to select: the pass only counts the zero keys.
+        bracket::Bracket { lo: 0, hi: 0 }
+    } else {
+        bracket::from_sample(sizes, k, bracket::SAMPLES, &key_at)
+    };
+    if let Some(selection) =
+        bracket::select_within(sizes.len(), k, bracket, bracket::KEPT_LIMIT, &visit)?
+    {
+        return Ok(selection);
+    }
+    exact::smallest_exact(sizes.len(), k, visit)
+}
+
+/// The cuts for a threshold, given per tensor how many keys lie below it and how many equal
+/// it: everything below is pruned, and the rest of `k` comes from the ties, in tensor order.
+fn cuts_from_counts(k: u64, threshold: u32, counts: Vec<(u64, u64)>) -> Vec<Cut> {
+    let mut ties_left = k - counts.iter().map(|c| c.0).sum::<u64>();
+    counts
+        .into_iter()
+        .map(|(below, equal)| {
+            let ties = equal.min(ties_left);
+            ties_left -= ties;
+            Cut {
+                threshold,
+                ties,
+                pruned: below + ties,
+            }
+        })
+        .collect()
+}
+
+/// Zeroes, in `out` (the tensor's bytes, `SIZE` per element), the non-zero elements the cut
+/// prunes, given their keys; elements already zero keep their bytes.
+pub(crate) fn zero_cut<const SIZE: usize>(cut: Cut, keys: &[u32], out: &mut [u8]) {
+    apply(cut, keys, |i| {
+        let element = &mut out[i * SIZE..(i + 1) * SIZE];
+        // Zero by value (all bits but the sign clear), whatever the keys rank: random keys
+        // say nothing about it.
+        let zero = element[..SIZE - 1].iter().all(|&b| b == 0) && element[SIZE - 1] & 0x7F == 0;
+        if !zero {
+            element.copy_from_slice(&[0u8; SIZE]);
+        }
+    });
+}
+
+/// [`zero_cut`] for magnitude-ranked `f32` tensors, computing each key from its bytes and
+/// copying as it goes: `out` becomes `original` with the cut's non-zero elements below the
+/// threshold zeroed, in one branch-free pass over 1 MiB pieces in parallel, then the ties at
+/// the threshold in index order.
+pub(crate) fn copy_cut_f32_magnitude(cut: Cut, original: &[u8], out: &mut Vec<u8>) {
+    // A reused buffer keeps its bytes: resizing writes only what it grows by.
+    out.resize(original.len(), 0);
+    // A threshold of 0 cuts only elements that are zero already.
+    if cut.pruned == 0 || cut.threshold == 0 {
+        out.copy_from_slice(original);
+        return;
+    }
+    let threshold = cut.threshold;
+    out.par_chunks_mut(1 << 20)
+        .zip(original.par_chunks(1 << 20))
+        .for_each(|(piece, source)| {
+            for (c, s) in piece.chunks_exact_mut(4).zip(source.chunks_exact(4)) {
+                let bits = u32::from_le_bytes(s.try_into().expect("4 bytes"));
+                // 1 ≤ key < threshold; a zero key wraps around and is kept as it is.
+                let cut_here = (bits & 0x7FFF_FFFF).wrapping_sub(1) < threshold - 1;
+                let value = if cut_here { 0 } else { bits };
+                c.copy_from_slice(&value.to_le_bytes());
+            }
+        });
+    let mut ties = cut.ties;
+    for c in out.chunks_exact_mut(4) {
+        if ties == 0 {
+            break;
+        }
+        if u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF == threshold {
+            c.fill(0);
+            ties -= 1;
+        }
+    }
+}
+
+/// Applies a cut to `keys`, calling `prune(index)` for each pruned element; returns how many.
+pub(crate) fn apply(cut: Cut, keys: &[u32], mut prune: impl FnMut(usize)) -> u64 {
+    let mut ties = cut.ties;
+    let mut pruned = 0;
+    for (i, &key) in keys.iter().enumerate() {
+        let take = key < cut.threshold || (key == cut.threshold && ties > 0);
+        if take {
+            if key == cut.threshold {
+                ties -= 1;
+            }
+            prune(i);
+            pruned += 1;
+        }
+    }
+    pruned
+}
+
+#[cfg(test)]
+mod tests;

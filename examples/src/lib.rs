@@ -3,6 +3,7 @@
 //! (the binaries in `src/bin/` are thin command lines over them, so tests can run them too).
 
 pub mod backend_choice;
+pub mod char_lm;
 pub mod compare_optimizers;
 pub mod fashion_classifier;
 pub mod optimizer_choice;

@@ -37,16 +37,21 @@ impl TransformerBlock {
         d_head: usize,
         widths: &BlockWidths,
         dropout: f64,
+        (init_std, output_init_std): (f64, f64),
         device: &Device,
     ) -> Self {
         Self {
             attention_norm: LayerNormConfig::new(d_model).init(device),
             attention: CausalSelfAttentionConfig::new(d_model, widths.n_heads, d_head)
                 .with_dropout(dropout)
+                .with_init_std(init_std)
+                .with_output_init_std(output_init_std)
                 .init(device),
             feed_forward_norm: LayerNormConfig::new(d_model).init(device),
             feed_forward: FeedForwardConfig::new(d_model, widths.d_ff)
                 .with_dropout(dropout)
+                .with_init_std(init_std)
+                .with_output_init_std(output_init_std)
                 .init(device),
         }
     }

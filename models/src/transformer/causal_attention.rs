@@ -2,10 +2,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
+
+use super::gpt_init;
 
 /// Configuration of a [`CausalSelfAttention`].
 #[derive(Config, Debug)]
@@ -19,6 +21,12 @@ pub struct CausalSelfAttentionConfig {
     /// Dropout on the output projection.
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Standard deviation of the query, key and value weights (biases start at zero).
+    #[config(default = 0.02)]
+    pub init_std: f64,
+    /// Standard deviation of the output projection's weights (GPT-2 divides by √(2·layers)).
+    #[config(default = 0.02)]
+    pub output_init_std: f64,
 }
 
 impl CausalSelfAttentionConfig {
@@ -32,12 +40,12 @@ impl CausalSelfAttentionConfig {
             "CausalSelfAttentionConfig: d_model, n_heads and d_head must be positive"
         );
         let inner = self.n_heads * self.d_head;
-        let projection = || LinearConfig::new(self.d_model, inner).init(device);
+        let projection = || gpt_init::linear(self.d_model, inner, self.init_std, device);
         CausalSelfAttention {
             query: projection(),
             key: projection(),
             value: projection(),
-            output: LinearConfig::new(inner, self.d_model).init(device),
+            output: gpt_init::linear(inner, self.d_model, self.output_init_std, device),
             dropout: DropoutConfig::new(self.dropout).init(),
             n_heads: self.n_heads,
             d_head: self.d_head,

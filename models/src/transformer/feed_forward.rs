@@ -2,8 +2,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Gelu, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Gelu, Linear};
 use burn::tensor::{Device, Tensor};
+
+use super::gpt_init;
 
 /// Configuration of a [`FeedForward`].
 #[derive(Config, Debug)]
@@ -15,6 +17,12 @@ pub struct FeedForwardConfig {
     /// Dropout on the output.
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Standard deviation of the expansion's weights (biases start at zero).
+    #[config(default = 0.02)]
+    pub init_std: f64,
+    /// Standard deviation of the contraction's weights (GPT-2 divides by √(2·layers)).
+    #[config(default = 0.02)]
+    pub output_init_std: f64,
 }
 
 impl FeedForwardConfig {
@@ -28,8 +36,8 @@ impl FeedForwardConfig {
             "FeedForwardConfig: d_model and d_ff must be positive"
         );
         FeedForward {
-            expand: LinearConfig::new(self.d_model, self.d_ff).init(device),
-            contract: LinearConfig::new(self.d_ff, self.d_model).init(device),
+            expand: gpt_init::linear(self.d_model, self.d_ff, self.init_std, device),
+            contract: gpt_init::linear(self.d_ff, self.d_model, self.output_init_std, device),
             activation: Gelu::new(),
             dropout: DropoutConfig::new(self.dropout).init(),
         }

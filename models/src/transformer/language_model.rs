@@ -10,6 +10,7 @@ use burn::nn::{
 use burn::tensor::{Device, Int, Tensor};
 
 use super::block::{BlockWidths, TransformerBlock};
+use super::gpt_init;
 
 /// Configuration of a [`TransformerLm`]; the defaults are nanoGPT's small CPU scale (4 layers,
 /// 4 heads, d 128, context 64, tied embeddings).
@@ -46,6 +47,10 @@ pub struct TransformerLmConfig {
     /// `d_ff`. Structured pruning writes it.
     #[config(default = "Vec::new()")]
     pub block_widths: Vec<BlockWidths>,
+    /// Standard deviation of the initial weights and embeddings (GPT-2's 0.02; the residual
+    /// projections get it divided by √(2·n_layers), biases start at zero).
+    #[config(default = 0.02)]
+    pub init_std: f64,
 }
 
 impl TransformerLmConfig {
@@ -92,6 +97,9 @@ impl TransformerLmConfig {
         if let Some(w) = self.widths().iter().find(|w| w.n_heads == 0 || w.d_ff == 0) {
             return Err(format!("a block has zero width: {w:?}"));
         }
+        if !(self.init_std.is_finite() && self.init_std > 0.0) {
+            return Err(format!("init_std must be positive, got {}", self.init_std));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} is not in [0, 1)", self.dropout));
         }
@@ -108,18 +116,29 @@ impl TransformerLmConfig {
         }
         let d_head = self.head_width();
         TransformerLm {
-            token_embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
-            position_embedding: EmbeddingConfig::new(self.context, self.d_model).init(device),
+            token_embedding: EmbeddingConfig::new(self.vocab_size, self.d_model)
+                .with_initializer(gpt_init::normal(self.init_std))
+                .init(device),
+            position_embedding: EmbeddingConfig::new(self.context, self.d_model)
+                .with_initializer(gpt_init::normal(self.init_std))
+                .init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             blocks: self
                 .widths()
                 .iter()
-                .map(|w| TransformerBlock::new(self.d_model, d_head, w, self.dropout, device))
+                .map(|w| {
+                    let stds = (
+                        self.init_std,
+                        gpt_init::residual_std(self.init_std, self.n_layers),
+                    );
+                    TransformerBlock::new(self.d_model, d_head, w, self.dropout, stds, device)
+                })
                 .collect(),
             final_norm: LayerNormConfig::new(self.d_model).init(device),
             head: (!self.tie_embeddings).then(|| {
                 LinearConfig::new(self.d_model, self.vocab_size)
                     .with_bias(false)
+                    .with_initializer(gpt_init::normal(self.init_std))
                     .init(device)
             }),
             context: self.context,
@@ -187,6 +206,11 @@ impl TransformerLm {
                 logits.reshape([batch * time, vocab]),
                 targets.reshape([batch * time]),
             )
+    }
+
+    /// The longest input the model takes, in tokens.
+    pub fn context(&self) -> usize {
+        self.context
     }
 
     /// The widths of every block.

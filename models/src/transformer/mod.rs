@@ -12,9 +12,12 @@
 pub mod block;
 pub mod causal_attention;
 pub mod feed_forward;
+pub mod gpt_init;
 pub mod language_model;
+pub mod sampling;
 
 pub use block::{BlockWidths, TransformerBlock};
 pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use language_model::{TransformerLm, TransformerLmConfig};
+pub use sampling::Sampling;

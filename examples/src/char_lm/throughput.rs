@@ -1,0 +1,163 @@
+//! Training throughput of `train_char_lm`'s model: tokens per second of optimizer steps
+//! (forward, backward, AdamW step) on the default device, and the same for the PyTorch twin
+//! (`examples/train_char_lm.py --bench`) where `python3` can import torch.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use tempering_core::split_mix::SplitMix64;
+use tempering_data::{CharTokenizer, TextCorpus};
+
+use super::{CharLmArgs, batch, optimizer};
+use crate::backend_choice::device_for;
+
+/// Untimed steps before timing (allocator and caches warm up).
+const WARMUP_STEPS: usize = 3;
+
+/// Tokens per second over `steps` timed training steps of the model and recipe of `args`.
+pub fn burn_tokens_per_second(args: &CharLmArgs, steps: usize) -> Result<f64, Box<dyn Error>> {
+    args.validate()?;
+    if steps == 0 {
+        return Err("time at least one step".into());
+    }
+    let device = device_for(args.backend)?;
+    device.seed(args.seed);
+    let corpus = TextCorpus::shakespeare()?;
+    let tokenizer = CharTokenizer::from_text(corpus.text());
+    let tokens = tokenizer.encode(corpus.text())?;
+    let autodiff = device.autodiff();
+    let mut model = args.model_config(tokenizer.vocab_size()).init(&autodiff);
+    let mut optim = optimizer(args)?;
+    let mut rng = SplitMix64::new(args.seed);
+    let mut started = Instant::now();
+    for step in 0..WARMUP_STEPS + steps {
+        if step == WARMUP_STEPS {
+            started = Instant::now();
+        }
+        let (x, y) = batch(&tokens, args.batch_size, args.context, &mut rng, &autodiff);
+        let loss = model.loss(x, y);
+        // Reading the loss waits for the step, as the training loop does.
+        let _ = loss.clone().into_scalar::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(args.lr, model, grads);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((steps * args.batch_size * args.context) as f64 / seconds)
+}
+
+/// The PyTorch twin's script.
+pub fn torch_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("train_char_lm.py")
+}
+
+/// What the PyTorch side measured, or why it could not run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TorchThroughput {
+    /// Tokens per second, torch's version and its thread count.
+    Measured {
+        /// Tokens per second.
+        tokens_per_second: f64,
+        /// `torch.__version__`.
+        version: String,
+        /// `torch.get_num_threads()`.
+        threads: usize,
+    },
+    /// `python3` or torch is missing, or the script failed: the reason.
+    Unavailable(String),
+}
+
+/// Runs the PyTorch twin's benchmark over `steps` steps on `threads` threads.
+pub fn torch_tokens_per_second(args: &CharLmArgs, steps: usize, threads: usize) -> TorchThroughput {
+    let probe = Command::new("python3")
+        .args(["-c", "import torch"])
+        .output();
+    match probe {
+        Err(e) => return TorchThroughput::Unavailable(format!("python3 cannot run: {e}")),
+        Ok(o) if !o.status.success() => {
+            return TorchThroughput::Unavailable("python3 cannot import torch".into());
+        }
+        Ok(_) => {}
+    }
+    let output = Command::new("python3")
+        .arg(torch_script())
+        .args([
+            "--bench",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args(["--batch-size", &args.batch_size.to_string()])
+        .args(["--context", &args.context.to_string()])
+        .args(["--d-model", &args.d_model.to_string()])
+        .args(["--layers", &args.layers.to_string()])
+        .args(["--heads", &args.heads.to_string()])
+        .output();
+    let output = match output {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            return TorchThroughput::Unavailable(format!(
+                "the script failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        Err(e) => return TorchThroughput::Unavailable(format!("python3 cannot run: {e}")),
+    };
+    parse_bench_line(&String::from_utf8_lossy(&output.stdout))
+        .unwrap_or_else(TorchThroughput::Unavailable)
+}
+
+/// Reads the script's JSON line (`{"tokens_per_second": …, "threads": …, "torch": "…"}`).
+pub fn parse_bench_line(stdout: &str) -> Result<TorchThroughput, String> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("no JSON line in the script's output: {stdout:?}"))?;
+    let field = |name: &str| -> Result<&str, String> {
+        let key = format!("\"{name}\":");
+        let start = line
+            .find(&key)
+            .ok_or_else(|| format!("no {name} in {line}"))?
+            + key.len();
+        let rest = line[start..].trim_start();
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        Ok(rest[..end].trim().trim_matches('"'))
+    };
+    let number = |name: &str| -> Result<f64, String> {
+        field(name)?
+            .parse::<f64>()
+            .map_err(|e| format!("{name} in {line}: {e}"))
+    };
+    Ok(TorchThroughput::Measured {
+        tokens_per_second: number("tokens_per_second")?,
+        version: field("torch")?.to_string(),
+        threads: number("threads")? as usize,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_scripts_json_line() {
+        let out = "warming up\n{\"tokens_per_second\": 5123.5, \"steps\": 30, \"threads\": 2, \
+                   \"torch\": \"2.5.1+cpu\"}\n";
+        assert_eq!(
+            parse_bench_line(out).unwrap(),
+            TorchThroughput::Measured {
+                tokens_per_second: 5123.5,
+                version: "2.5.1+cpu".into(),
+                threads: 2
+            }
+        );
+        assert!(
+            parse_bench_line("Traceback")
+                .unwrap_err()
+                .contains("no JSON")
+        );
+    }
+}

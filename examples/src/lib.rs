@@ -11,3 +11,4 @@ pub mod prune_and_finetune;
 pub mod quickstart;
 pub mod test_evaluation;
 pub mod train_split;
+pub mod vit_training;

@@ -10,12 +10,14 @@ use std::time::Instant;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use tempering_core::atomic_write::finish_atomically;
 use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
-use tempering_models::MlpClassifierConfig;
+use tempering_models::{ImageClassifier, MlpClassifierConfig};
 use tempering_train::{
     EpochHistory, EpochHistoryLogger, ProgressRenderer, plot_history, write_history_csv,
 };
@@ -122,13 +124,54 @@ fn train_valid_split(train: FashionMnistDataset) -> (FashionMnistDataset, Fashio
 /// Trains, evaluates and writes the outputs; progress goes to stderr.
 pub fn run(args: &QuickstartArgs) -> Result<QuickstartReport, Box<dyn Error>> {
     args.validate()?;
-    let started = Instant::now();
     let device = device_for(args.backend)?;
     device.seed(args.seed);
+    let model = MlpClassifierConfig::new()
+        .with_hidden_sizes(args.hidden.clone())
+        .init(&device.clone().autodiff());
+    let lr = args.lr.unwrap_or(args.optimizer.default_lr());
+    let plan = TrainingPlan {
+        data: args.data.clone(),
+        out: args.out.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        limit: args.limit,
+    };
+    train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
+}
 
-    let data = FashionMnist::load(args.data.as_deref())?;
+/// What [`train_classifier`] trains on, for how long, and where it writes.
+#[derive(Clone, Debug)]
+pub struct TrainingPlan {
+    /// Fashion-MNIST directory (see [`FashionMnist::load`]).
+    pub data: Option<PathBuf>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// Use only the first N training images.
+    pub limit: Option<usize>,
+}
+
+/// Trains any image classifier on Fashion-MNIST with burn-train's `Learner` at a constant
+/// learning rate (progress bars on stderr), evaluates it on the test split, and writes
+/// `model.bpk`, `metrics.csv` and `curves.png` into `plan.out`.
+pub fn train_classifier<M: ImageClassifier + 'static>(
+    model: M,
+    optimizer: ModuleOptimizer,
+    lr: f64,
+    plan: &TrainingPlan,
+    device: &Device,
+) -> Result<QuickstartReport, Box<dyn Error>> {
+    let started = Instant::now();
+    let data = FashionMnist::load(plan.data.as_deref())?;
     let mut train = data.train();
-    if let Some(limit) = args.limit {
+    if let Some(limit) = plan.limit {
         train = train.slice(0..limit.min(train.len()));
     }
     let (train, valid) = train_valid_split(train);
@@ -136,43 +179,38 @@ pub fn run(args: &QuickstartArgs) -> Result<QuickstartReport, Box<dyn Error>> {
     let sizes = (train.len(), valid.len(), test.len());
 
     let loader_train = DataLoaderBuilder::new(FashionMnistBatcher)
-        .batch_size(args.batch_size)
-        .shuffle(args.seed)
+        .batch_size(plan.batch_size)
+        .shuffle(plan.seed)
         .build(train);
     let loader_valid = DataLoaderBuilder::new(FashionMnistBatcher)
-        .batch_size(args.batch_size)
+        .batch_size(plan.batch_size)
         .build(valid);
-
-    let model = MlpClassifierConfig::new()
-        .with_hidden_sizes(args.hidden.clone())
-        .init(&device.clone().autodiff());
-    let lr = args.lr.unwrap_or(args.optimizer.default_lr());
     let learner = Learner::new(
         FashionClassifier::new(model),
-        args.optimizer.init(lr),
+        optimizer,
         ConstantLr::new(lr),
     );
 
     let history = EpochHistory::new();
-    let result = SupervisedTraining::new(&args.out, loader_train, loader_valid)
+    let result = SupervisedTraining::new(&plan.out, loader_train, loader_valid)
         .metric_train_numeric(AccuracyMetric::new())
         .metric_valid_numeric(AccuracyMetric::new())
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new())
-        .with_metric_logger(burn::train::logger::FileMetricLogger::new(&args.out))
+        .with_metric_logger(burn::train::logger::FileMetricLogger::new(&plan.out))
         .with_metric_logger(EpochHistoryLogger::new(history.clone()))
         .with_default_checkpointers()
         .renderer(Box::new(ProgressRenderer::new()))
-        .num_epochs(args.epochs)
+        .num_epochs(plan.epochs)
         .launch(learner);
     let model = result.model;
 
-    let test_metrics = evaluate(&model, test, args.batch_size, &device)?;
+    let test_metrics = evaluate(&model, test, plan.batch_size, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let model_path = args.out.join("model.bpk");
-    let csv_path = args.out.join("metrics.csv");
-    let plot_path = args.out.join("curves.png");
+    let model_path = plan.out.join("model.bpk");
+    let csv_path = plan.out.join("metrics.csv");
+    let plot_path = plan.out.join("curves.png");
     save_model(&model, &model_path)?;
     write_history_csv(&csv_path, &history, &[])?;
     plot_history(&plot_path, &history)?;

@@ -1,4 +1,5 @@
-//! Models for tempering: image classifiers and a decoder-only transformer language model now;
+//! Models for tempering: image classifiers (MLPs, low-rank MLPs, a ViT) and a decoder-only
+//! transformer language model now;
 //! GNN matchers and local-learning auxiliary networks as the model-family issues land.
 //!
 //! ```
@@ -14,9 +15,11 @@ pub mod low_rank_linear;
 pub mod low_rank_mlp;
 pub mod mlp_classifier;
 pub mod transformer;
+pub mod vit;
 
 pub use image_classifier::ImageClassifier;
 pub use low_rank_linear::{LinearLayer, LowRankLinear, LowRankLinearConfig};
 pub use low_rank_mlp::{LowRankMlpClassifier, LowRankMlpClassifierConfig};
 pub use mlp_classifier::{MlpClassifier, MlpClassifierConfig};
 pub use transformer::{TransformerLm, TransformerLmConfig};
+pub use vit::{VitClassifier, VitClassifierConfig, VitPooling};

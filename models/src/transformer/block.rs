@@ -38,6 +38,7 @@ impl TransformerBlock {
         widths: &BlockWidths,
         dropout: f64,
         (init_std, output_init_std): (f64, f64),
+        causal: bool,
         device: &Device,
     ) -> Self {
         Self {
@@ -46,6 +47,7 @@ impl TransformerBlock {
                 .with_dropout(dropout)
                 .with_init_std(init_std)
                 .with_output_init_std(output_init_std)
+                .with_causal(causal)
                 .init(device),
             feed_forward_norm: LayerNormConfig::new(d_model).init(device),
             feed_forward: FeedForwardConfig::new(d_model, widths.d_ff)

@@ -27,6 +27,10 @@ pub struct CausalSelfAttentionConfig {
     /// Standard deviation of the output projection's weights (GPT-2 divides by √(2·layers)).
     #[config(default = 0.02)]
     pub output_init_std: f64,
+    /// Whether position `t` sees only `0..=t` (a decoder); off, every position sees all (an
+    /// encoder, as in a ViT).
+    #[config(default = true)]
+    pub causal: bool,
 }
 
 impl CausalSelfAttentionConfig {
@@ -49,6 +53,7 @@ impl CausalSelfAttentionConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             n_heads: self.n_heads,
             d_head: self.d_head,
+            causal: self.causal,
         }
     }
 }
@@ -70,10 +75,13 @@ pub struct CausalSelfAttention {
     pub n_heads: usize,
     /// Width of one head.
     pub d_head: usize,
+    /// Whether the mask is causal (see [`CausalSelfAttentionConfig::causal`]).
+    pub causal: bool,
 }
 
 impl CausalSelfAttention {
-    /// `[batch, time, d_model]` → `[batch, time, d_model]`; position `t` attends to `0..=t`.
+    /// `[batch, time, d_model]` → `[batch, time, d_model]`; position `t` attends to `0..=t`
+    /// (to every position when not causal).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [batch, time, _] = x.dims();
         let heads = |y: Tensor<3>| {
@@ -84,7 +92,7 @@ impl CausalSelfAttention {
         let key = heads(self.key.forward(x.clone()));
         let value = heads(self.value.forward(x));
         let options = AttentionModuleOptions {
-            is_causal: true,
+            is_causal: self.causal,
             ..Default::default()
         };
         let context = attention(query, key, value, None, None, options)

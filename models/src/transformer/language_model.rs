@@ -131,7 +131,7 @@ impl TransformerLmConfig {
                         self.init_std,
                         gpt_init::residual_std(self.init_std, self.n_layers),
                     );
-                    TransformerBlock::new(self.d_model, d_head, w, self.dropout, stds, device)
+                    TransformerBlock::new(self.d_model, d_head, w, self.dropout, stds, true, device)
                 })
                 .collect(),
             final_norm: LayerNormConfig::new(self.d_model).init(device),

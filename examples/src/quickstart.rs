@@ -228,6 +228,22 @@ pub fn train_classifier<M: ImageClassifier + 'static>(
     })
 }
 
+/// Prints what a classifier run measured and wrote (the quickstart's and `train_vit`'s output).
+pub fn print_report(report: &QuickstartReport) {
+    let (train, valid, test) = report.sizes;
+    println!(
+        "data: {} ({train} train / {valid} validation / {test} test images)",
+        report.source
+    );
+    println!(
+        "test accuracy {:.2} %  test loss {:.4}  in {:.1} s",
+        report.test_accuracy, report.test_loss, report.seconds
+    );
+    println!("model checkpoint: {}", report.model_path.display());
+    println!("metrics per epoch: {}", report.csv_path.display());
+    println!("loss and accuracy plot: {}", report.plot_path.display());
+}
+
 /// Saves a module as burnpack, atomically.
 pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), Box<dyn Error>> {
     finish_atomically(path, |tmp| {

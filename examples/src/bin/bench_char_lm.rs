@@ -1,6 +1,6 @@
 //! Training throughput of `train_char_lm`'s model (tokens per second of optimizer steps) on the
-//! default CPU backend, and of the same PyTorch model in the same run where `python3` can import
-//! torch, with their ratio.
+//! default CPU backend, and of the same PyTorch model in the same run where `--python` (default
+//! `python3`) can import torch, with their ratio.
 //!
 //! ```sh
 //! cargo run -p tempering-examples --bin bench_char_lm -- --timed-steps 30
@@ -19,6 +19,9 @@ struct Args {
     /// Timed training steps per side (after 3 untimed ones).
     #[arg(long, default_value_t = 30)]
     timed_steps: usize,
+    /// The Python interpreter that runs the PyTorch twin (a virtual environment's, say).
+    #[arg(long, default_value = "python3")]
+    python: String,
     /// The model and recipe (train_char_lm's flags).
     #[command(flatten)]
     model: CharLmArgs,
@@ -42,7 +45,7 @@ fn main() {
     println!("| implementation | tokens/s |");
     println!("|---|---|");
     println!("| Burn 0.22.1 (default backend) | {burn:.0} |");
-    match torch_tokens_per_second(&args.model, args.timed_steps, threads) {
+    match torch_tokens_per_second(&args.python, &args.model, args.timed_steps, threads) {
         TorchThroughput::Measured {
             tokens_per_second,
             version,

@@ -399,14 +399,7 @@ pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
         args.steps,
     );
     saved::save(&args.out, &saved, &model)?;
-    let sample = generate_text(
-        &model,
-        &tokenizer,
-        &args.prompt,
-        args.sample_chars,
-        &args.sampling(),
-        args.seed,
-    )?;
+    let sample = sample(args, &model, &tokenizer)?;
     write_text(&args.out.join("sample.txt"), &sample)?;
     write_metrics(&args.out.join("metrics.csv"), &evaluations)?;
     plot(&args.out.join("curves.png"), &evaluations, &step_losses)?;
@@ -439,9 +432,18 @@ pub fn generate(args: &CharLmArgs) -> Result<String, Box<dyn Error>> {
     args.validate()?;
     let device = device_for(args.backend)?;
     let (_, model, tokenizer) = saved::load(&args.out, &device)?;
+    sample(args, &model, &tokenizer)
+}
+
+/// The text the flags ask for: `--sample-chars` after `--prompt`, with `--seed`.
+fn sample(
+    args: &CharLmArgs,
+    model: &TransformerLm,
+    tokenizer: &CharTokenizer,
+) -> Result<String, Box<dyn Error>> {
     generate_text(
-        &model,
-        &tokenizer,
+        model,
+        tokenizer,
         &args.prompt,
         args.sample_chars,
         &args.sampling(),

@@ -1,6 +1,6 @@
 //! Training throughput of `train_char_lm`'s model: tokens per second of optimizer steps
 //! (forward, backward, AdamW step) on the default device, and the same for the PyTorch twin
-//! (`examples/train_char_lm.py --bench`) where `python3` can import torch.
+//! (`examples/train_char_lm.py --bench`) where the Python interpreter can import torch.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -65,23 +65,27 @@ pub enum TorchThroughput {
         /// `torch.get_num_threads()`.
         threads: usize,
     },
-    /// `python3` or torch is missing, or the script failed: the reason.
+    /// The interpreter or torch is missing, or the script failed: the reason.
     Unavailable(String),
 }
 
-/// Runs the PyTorch twin's benchmark over `steps` steps on `threads` threads.
-pub fn torch_tokens_per_second(args: &CharLmArgs, steps: usize, threads: usize) -> TorchThroughput {
-    let probe = Command::new("python3")
-        .args(["-c", "import torch"])
-        .output();
+/// Runs the PyTorch twin's benchmark with the interpreter `python` over `steps` steps on
+/// `threads` threads.
+pub fn torch_tokens_per_second(
+    python: &str,
+    args: &CharLmArgs,
+    steps: usize,
+    threads: usize,
+) -> TorchThroughput {
+    let probe = Command::new(python).args(["-c", "import torch"]).output();
     match probe {
-        Err(e) => return TorchThroughput::Unavailable(format!("python3 cannot run: {e}")),
+        Err(e) => return TorchThroughput::Unavailable(format!("{python} cannot run: {e}")),
         Ok(o) if !o.status.success() => {
-            return TorchThroughput::Unavailable("python3 cannot import torch".into());
+            return TorchThroughput::Unavailable(format!("{python} cannot import torch"));
         }
         Ok(_) => {}
     }
-    let output = Command::new("python3")
+    let output = Command::new(python)
         .arg(torch_script())
         .args([
             "--bench",
@@ -103,7 +107,7 @@ pub fn torch_tokens_per_second(args: &CharLmArgs, steps: usize, threads: usize) 
                 String::from_utf8_lossy(&o.stderr).trim()
             ));
         }
-        Err(e) => return TorchThroughput::Unavailable(format!("python3 cannot run: {e}")),
+        Err(e) => return TorchThroughput::Unavailable(format!("{python} cannot run: {e}")),
     };
     parse_bench_line(&String::from_utf8_lossy(&output.stdout))
         .unwrap_or_else(TorchThroughput::Unavailable)

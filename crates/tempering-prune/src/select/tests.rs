@@ -128,10 +128,11 @@ fn the_surgeries_agree() {
     }
 }
 
-/// Keys with zeros, long runs of ties and a spread of values, over three tensors (seeded).
-fn lumpy_keys() -> Vec<Vec<u32>> {
-    let mut state = 7u64;
-    [1500usize, 10, 2500]
+/// Tensors of the given sizes whose keys are `key(r)` of successive 64-bit LCG outputs r
+/// (Knuth's MMIX constants), from `seed`.
+fn seeded_tensors(seed: u64, sizes: &[usize], key: impl Fn(u64) -> u32) -> Vec<Vec<u32>> {
+    let mut state = seed;
+    sizes
         .iter()
         .map(|&n| {
             (0..n)
@@ -139,15 +140,20 @@ fn lumpy_keys() -> Vec<Vec<u32>> {
                     state = state
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
-                    match (state >> 60) % 4 {
-                        0 => 0,
-                        1 => 40,
-                        _ => (state >> 33) as u32 % 5000,
-                    }
+                    key(state)
                 })
                 .collect()
         })
         .collect()
+}
+
+/// Keys with zeros, long runs of ties and a spread of values, over three tensors (seeded).
+fn lumpy_keys() -> Vec<Vec<u32>> {
+    seeded_tensors(7, &[1500, 10, 2500], |r| match (r >> 60) % 4 {
+        0 => 0,
+        1 => 40,
+        _ => (r >> 33) as u32 % 5000,
+    })
 }
 
 fn exact_route(tensors: &[Vec<u32>], k: u64) -> Selection {
@@ -214,20 +220,7 @@ fn a_crowded_bracket_declines() {
 /// bracket far narrower than the whole range (about 2·5·√(p(1−p)/512) of the keys).
 #[test]
 fn the_sample_brackets_the_kth_key() {
-    let mut state = 11u64;
-    let tensors: Vec<Vec<u32>> = [60_000usize, 1, 39_999]
-        .iter()
-        .map(|&n| {
-            (0..n)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (state >> 40) as u32
-                })
-                .collect()
-        })
-        .collect();
+    let tensors = seeded_tensors(11, &[60_000, 1, 39_999], |r| (r >> 40) as u32);
     let sizes: Vec<u64> = tensors.iter().map(|t| t.len() as u64).collect();
     let mut all = tensors.concat();
     all.sort_unstable();

@@ -10,7 +10,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
 use crate::ImageClassifier;
-use crate::transformer::block::{BlockWidths, TransformerBlock};
+use crate::transformer::block::{BlockSettings, BlockWidths, TransformerBlock};
 use crate::transformer::gpt_init;
 
 /// How the encoder's tokens become one vector per image.
@@ -113,10 +113,15 @@ impl VitClassifierConfig {
         let d = self.d_model;
         let tokens = self.patches() + usize::from(self.pooling == VitPooling::ClassToken);
         let widths = BlockWidths::new(self.n_heads, self.d_ff.unwrap_or(2 * d));
-        let stds = (
-            self.init_std,
-            gpt_init::residual_std(self.init_std, self.n_layers),
-        );
+        let settings = BlockSettings {
+            d_model: d,
+            d_head: d / self.n_heads,
+            dropout: self.dropout,
+            init_std: self.init_std,
+            output_init_std: gpt_init::residual_std(self.init_std, self.n_layers),
+            causal: false,
+            rotary_context: None,
+        };
         let normal = gpt_init::normal(self.init_std);
         VitClassifier {
             patch_embedding: gpt_init::linear(
@@ -129,17 +134,7 @@ impl VitClassifierConfig {
                 .then(|| normal.init([1, 1, d], device)),
             position_embedding: normal.init([1, tokens, d], device),
             blocks: (0..self.n_layers)
-                .map(|_| {
-                    TransformerBlock::new(
-                        d,
-                        d / self.n_heads,
-                        &widths,
-                        self.dropout,
-                        stds,
-                        false,
-                        device,
-                    )
-                })
+                .map(|_| TransformerBlock::new(&settings, &widths, device))
                 .collect(),
             final_norm: LayerNormConfig::new(d).init(device),
             head: gpt_init::linear(d, self.classes, self.init_std, device),

@@ -27,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tempering_core::atomic_write::write_atomically;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{CharTokenizer, TextCorpus};
-use tempering_models::transformer::Sampling;
+use tempering_models::transformer::{Positions, Sampling};
 use tempering_models::{TransformerLm, TransformerLmConfig};
 use tempering_train::{Panel, Series, plot_panels};
 
@@ -74,6 +74,10 @@ pub struct CharLmArgs {
     /// Dropout.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Rotary positions in every attention layer instead of learned position embeddings (the
+    /// PyTorch twin has learned ones only).
+    #[arg(long)]
+    pub rotary: bool,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -181,6 +185,11 @@ impl CharLmArgs {
             .with_n_layers(self.layers)
             .with_n_heads(self.heads)
             .with_dropout(self.dropout)
+            .with_positions(if self.rotary {
+                Positions::Rotary
+            } else {
+                Positions::Learned
+            })
     }
 }
 

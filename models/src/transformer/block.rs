@@ -30,30 +30,39 @@ pub struct TransformerBlock {
     pub feed_forward: FeedForward,
 }
 
+/// What a model decides for all of its blocks alike.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockSettings {
+    pub d_model: usize,
+    pub d_head: usize,
+    pub dropout: f64,
+    /// Standard deviation of the input-side weights.
+    pub init_std: f64,
+    /// Standard deviation of the projections into the residual stream.
+    pub output_init_std: f64,
+    /// Causal mask (a decoder) or none (an encoder).
+    pub causal: bool,
+    /// Rotary positions for inputs of up to this many tokens.
+    pub rotary_context: Option<usize>,
+}
+
 impl TransformerBlock {
     /// A block of the given widths.
-    pub(crate) fn new(
-        d_model: usize,
-        d_head: usize,
-        widths: &BlockWidths,
-        dropout: f64,
-        (init_std, output_init_std): (f64, f64),
-        causal: bool,
-        device: &Device,
-    ) -> Self {
+    pub(crate) fn new(s: &BlockSettings, widths: &BlockWidths, device: &Device) -> Self {
         Self {
-            attention_norm: LayerNormConfig::new(d_model).init(device),
-            attention: CausalSelfAttentionConfig::new(d_model, widths.n_heads, d_head)
-                .with_dropout(dropout)
-                .with_init_std(init_std)
-                .with_output_init_std(output_init_std)
-                .with_causal(causal)
+            attention_norm: LayerNormConfig::new(s.d_model).init(device),
+            attention: CausalSelfAttentionConfig::new(s.d_model, widths.n_heads, s.d_head)
+                .with_dropout(s.dropout)
+                .with_init_std(s.init_std)
+                .with_output_init_std(s.output_init_std)
+                .with_causal(s.causal)
+                .with_rotary_context(s.rotary_context)
                 .init(device),
-            feed_forward_norm: LayerNormConfig::new(d_model).init(device),
-            feed_forward: FeedForwardConfig::new(d_model, widths.d_ff)
-                .with_dropout(dropout)
-                .with_init_std(init_std)
-                .with_output_init_std(output_init_std)
+            feed_forward_norm: LayerNormConfig::new(s.d_model).init(device),
+            feed_forward: FeedForwardConfig::new(s.d_model, widths.d_ff)
+                .with_dropout(s.dropout)
+                .with_init_std(s.init_std)
+                .with_output_init_std(s.output_init_std)
                 .init(device),
         }
     }

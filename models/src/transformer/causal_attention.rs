@@ -2,7 +2,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding, RotaryEncodingConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
@@ -31,6 +31,11 @@ pub struct CausalSelfAttentionConfig {
     /// encoder, as in a ViT).
     #[config(default = true)]
     pub causal: bool,
+    /// Rotate queries and keys by position (rotary encoding, Su et al., "RoFormer", 2021, with
+    /// Burn's `RotaryEncoding`) for inputs of up to this many tokens; `None` leaves positions to
+    /// the caller (learned position embeddings).
+    #[config(default = "None")]
+    pub rotary_context: Option<usize>,
 }
 
 impl CausalSelfAttentionConfig {
@@ -43,6 +48,11 @@ impl CausalSelfAttentionConfig {
             self.d_model > 0 && self.n_heads > 0 && self.d_head > 0,
             "CausalSelfAttentionConfig: d_model, n_heads and d_head must be positive"
         );
+        assert!(
+            self.rotary_context.is_none() || self.d_head.is_multiple_of(2),
+            "CausalSelfAttentionConfig: rotary positions need an even d_head, not {}",
+            self.d_head
+        );
         let inner = self.n_heads * self.d_head;
         let projection = || gpt_init::linear(self.d_model, inner, self.init_std, device);
         CausalSelfAttention {
@@ -54,6 +64,9 @@ impl CausalSelfAttentionConfig {
             n_heads: self.n_heads,
             d_head: self.d_head,
             causal: self.causal,
+            rotary: self
+                .rotary_context
+                .map(|context| RotaryEncodingConfig::new(context, self.d_head).init(device)),
         }
     }
 }
@@ -77,6 +90,8 @@ pub struct CausalSelfAttention {
     pub d_head: usize,
     /// Whether the mask is causal (see [`CausalSelfAttentionConfig::causal`]).
     pub causal: bool,
+    /// The rotary encoding of queries and keys, if positions are rotary.
+    pub rotary: Option<RotaryEncoding>,
 }
 
 impl CausalSelfAttention {
@@ -88,8 +103,12 @@ impl CausalSelfAttention {
             y.reshape([batch, time, self.n_heads, self.d_head])
                 .swap_dims(1, 2)
         };
-        let query = heads(self.query.forward(x.clone()));
-        let key = heads(self.key.forward(x.clone()));
+        let mut query = heads(self.query.forward(x.clone()));
+        let mut key = heads(self.key.forward(x.clone()));
+        if let Some(rotary) = &self.rotary {
+            query = rotary.forward(query);
+            key = rotary.forward(key);
+        }
         let value = heads(self.value.forward(x));
         let options = AttentionModuleOptions {
             is_causal: self.causal,

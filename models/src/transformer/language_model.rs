@@ -9,8 +9,18 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Int, Tensor};
 
-use super::block::{BlockWidths, TransformerBlock};
+use super::block::{BlockSettings, BlockWidths, TransformerBlock};
 use super::gpt_init;
+
+/// How a [`TransformerLm`] knows where each token is.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// A learned vector per position, added to the token embedding (GPT-2, nanoGPT).
+    Learned,
+    /// Queries and keys rotated by position in every attention layer (rotary encoding, Su et
+    /// al., "RoFormer", 2021); no position parameters.
+    Rotary,
+}
 
 /// Configuration of a [`TransformerLm`]; the defaults are nanoGPT's small CPU scale (4 layers,
 /// 4 heads, d 128, context 64, tied embeddings).
@@ -51,6 +61,9 @@ pub struct TransformerLmConfig {
     /// projections get it divided by √(2·n_layers), biases start at zero).
     #[config(default = 0.02)]
     pub init_std: f64,
+    /// Learned position embeddings or rotary encoding.
+    #[config(default = "Positions::Learned")]
+    pub positions: Positions,
 }
 
 impl TransformerLmConfig {
@@ -100,6 +113,12 @@ impl TransformerLmConfig {
         if !(self.init_std.is_finite() && self.init_std > 0.0) {
             return Err(format!("init_std must be positive, got {}", self.init_std));
         }
+        if self.positions == Positions::Rotary && !self.head_width().is_multiple_of(2) {
+            return Err(format!(
+                "rotary positions need an even head width, not {}",
+                self.head_width()
+            ));
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} is not in [0, 1)", self.dropout));
         }
@@ -114,25 +133,29 @@ impl TransformerLmConfig {
         if let Err(problem) = self.check() {
             panic!("TransformerLmConfig: {problem}");
         }
-        let d_head = self.head_width();
+        let settings = BlockSettings {
+            d_model: self.d_model,
+            d_head: self.head_width(),
+            dropout: self.dropout,
+            init_std: self.init_std,
+            output_init_std: gpt_init::residual_std(self.init_std, self.n_layers),
+            causal: true,
+            rotary_context: (self.positions == Positions::Rotary).then_some(self.context),
+        };
         TransformerLm {
             token_embedding: EmbeddingConfig::new(self.vocab_size, self.d_model)
                 .with_initializer(gpt_init::normal(self.init_std))
                 .init(device),
-            position_embedding: EmbeddingConfig::new(self.context, self.d_model)
-                .with_initializer(gpt_init::normal(self.init_std))
-                .init(device),
+            position_embedding: (self.positions == Positions::Learned).then(|| {
+                EmbeddingConfig::new(self.context, self.d_model)
+                    .with_initializer(gpt_init::normal(self.init_std))
+                    .init(device)
+            }),
             dropout: DropoutConfig::new(self.dropout).init(),
             blocks: self
                 .widths()
                 .iter()
-                .map(|w| {
-                    let stds = (
-                        self.init_std,
-                        gpt_init::residual_std(self.init_std, self.n_layers),
-                    );
-                    TransformerBlock::new(self.d_model, d_head, w, self.dropout, stds, true, device)
-                })
+                .map(|w| TransformerBlock::new(&settings, w, device))
                 .collect(),
             final_norm: LayerNormConfig::new(self.d_model).init(device),
             head: (!self.tie_embeddings).then(|| {
@@ -151,8 +174,8 @@ impl TransformerLmConfig {
 pub struct TransformerLm {
     /// `[vocab, d_model]`; also the output head when tied.
     pub token_embedding: Embedding,
-    /// `[context, d_model]`.
-    pub position_embedding: Embedding,
+    /// `[context, d_model]`, with learned positions (`None` with rotary ones).
+    pub position_embedding: Option<Embedding>,
     dropout: Dropout,
     /// The blocks, input side first.
     pub blocks: Vec<TransformerBlock>,
@@ -176,8 +199,15 @@ impl TransformerLm {
             self.context
         );
         let device = tokens.device();
-        let positions = Tensor::<1, Int>::arange(0..time as i64, &device).reshape([1, time]);
-        let x = self.token_embedding.forward(tokens) + self.position_embedding.forward(positions);
+        let x = self.token_embedding.forward(tokens);
+        let x = match &self.position_embedding {
+            Some(table) => {
+                let positions =
+                    Tensor::<1, Int>::arange(0..time as i64, &device).reshape([1, time]);
+                x + table.forward(positions)
+            }
+            None => x,
+        };
         let x = self
             .blocks
             .iter()
@@ -267,6 +297,42 @@ mod tests {
             .max()
             .into_scalar::<f32>();
         assert!(later > 1e-4, "position 3 should depend on its own token");
+    }
+
+    /// Rotary positions: no position table, still causal, and order-aware (attention alone
+    /// is blind to the order of what it attends to, so swapping two earlier tokens changes the
+    /// last output only through the rotation). Large weights make the effect plain.
+    #[test]
+    fn rotary_positions_are_causal_and_order_aware() {
+        let device = Device::default();
+        let model = small(true)
+            .with_positions(Positions::Rotary)
+            .with_init_std(0.5)
+            .init(&device);
+        assert!(model.position_embedding.is_none());
+        assert!(model.blocks.iter().all(|b| b.attention.rotary.is_some()));
+        let a = model.forward(tokens(&[1, 2, 3, 4, 5, 6], &device));
+        let b = model.forward(tokens(&[1, 2, 3, 4, 5, 7], &device));
+        a.clone()
+            .slice([0..1, 0..5])
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &b.slice([0..1, 0..5]).into_data(),
+                Tolerance::absolute(1e-5),
+            );
+        let swapped = model.forward(tokens(&[2, 1, 3, 4, 5, 6], &device));
+        let change = (a.slice([0..1, 5..6]) - swapped.slice([0..1, 5..6]))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(
+            change > 1e-3,
+            "the order of earlier tokens was ignored: {change}"
+        );
+        let odd = small(true)
+            .with_d_head(Some(3))
+            .with_positions(Positions::Rotary);
+        assert!(odd.check().unwrap_err().contains("even head width"));
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub mod sampling;
 pub use block::{BlockWidths, TransformerBlock};
 pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
-pub use language_model::{TransformerLm, TransformerLmConfig};
+pub use language_model::{Positions, TransformerLm, TransformerLmConfig};
 pub use sampling::Sampling;

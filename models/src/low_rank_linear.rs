@@ -27,13 +27,20 @@ pub struct LowRankLinearConfig {
     pub bias: bool,
 }
 
+/// ALDS's split of `inputs` input channels into chunks: `j·n/k .. (j+1)·n/k` for
+/// `k = min(chunks, n)` (at least 1). The compression pass ranks and factorizes over the same
+/// ranges, so its factors fit the layer built here.
+pub fn input_chunks(inputs: usize, chunks: usize) -> Vec<std::ops::Range<usize>> {
+    let k = chunks.min(inputs).max(1);
+    (0..k)
+        .map(|j| j * inputs / k..(j + 1) * inputs / k)
+        .collect()
+}
+
 impl LowRankLinearConfig {
-    /// The input ranges of the chunks: `j·d_in/k .. (j+1)·d_in/k` for `k = min(chunks, d_in)`.
+    /// The input ranges of the chunks (see [`input_chunks`]).
     pub fn chunk_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        let k = self.chunks.min(self.d_input).max(1);
-        (0..k)
-            .map(|j| j * self.d_input / k..(j + 1) * self.d_input / k)
-            .collect()
+        input_chunks(self.d_input, self.chunks)
     }
 
     /// Builds the layer on `device` (Burn's default initialization; load or set the factors).

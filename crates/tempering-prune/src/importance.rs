@@ -2,7 +2,7 @@
 
 use tempering_core::split_mix::{at, mix};
 
-use crate::element::{ElementType, NAN_KEY_MIN, for_each_magnitude_key};
+use crate::element::{ElementType, NAN_KEY_MIN, f32_magnitude_key, for_each_magnitude_key};
 use crate::error::PruneError;
 
 /// How elements are ranked.
@@ -72,7 +72,7 @@ impl Importance {
             buf.resize(block.len() / 4, 0);
             let mut flags = 0u32;
             for (key, c) in buf.iter_mut().zip(block.chunks_exact(4)) {
-                *key = u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF;
+                *key = f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes")));
                 flags |= key.wrapping_add(0x007F_FFFF);
             }
             if flags & 0x8000_0000 != 0
@@ -118,7 +118,7 @@ impl Importance {
             Self::Magnitude if element == ElementType::F32 => keys.extend(
                 bytes
                     .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF),
+                    .map(|c| f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes")))),
             ),
             Self::Magnitude => for_each_magnitude_key(element, bytes, |_, k| keys.push(k)),
             Self::Random { seed } => {

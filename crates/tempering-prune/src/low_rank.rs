@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use burn::linalg::svd;
 use burn::tensor::{Device, Tensor, TensorData};
+use tempering_models::low_rank_linear::input_chunks;
 
 use crate::checkpoint::Checkpoint;
 use crate::element::ElementType;
@@ -317,9 +318,9 @@ fn folded(
         );
         (t, shape[1], shape[2..].iter().product())
     };
-    let groups = chunks.min(inputs).max(1);
-    let ranges = (0..groups)
-        .map(|j| (j * inputs / groups) * per_input..((j + 1) * inputs / groups) * per_input)
+    let ranges = input_chunks(inputs, chunks)
+        .into_iter()
+        .map(|r| r.start * per_input..r.end * per_input)
         .collect();
     (matrix, ranges)
 }

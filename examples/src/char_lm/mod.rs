@@ -296,17 +296,47 @@ fn mean_loss(
     total / batches as f64
 }
 
-/// Trains, evaluates, samples and writes the outputs; progress goes to stderr.
-pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
-    args.validate()?;
-    let device = device_for(args.backend)?;
-    device.seed(args.seed);
+/// The corpus of `--text` (the shipped Shakespeare without it), its tokenizer and its tokens.
+pub(crate) fn corpus_tokens(
+    args: &CharLmArgs,
+) -> Result<(TextCorpus, CharTokenizer, Vec<u32>), Box<dyn Error>> {
     let corpus = match &args.text {
         Some(path) => TextCorpus::from_file(path)?,
         None => TextCorpus::shakespeare()?,
     };
     let tokenizer = CharTokenizer::from_text(corpus.text());
     let tokens = tokenizer.encode(corpus.text())?;
+    Ok((corpus, tokenizer, tokens))
+}
+
+/// One optimizer step at `lr` on a random batch of `tokens`, on the model's device. The batch's
+/// loss is read first (which waits for the forward pass); if it is not finite the step is not
+/// taken and the loss is the error.
+pub(crate) fn train_step(
+    model: TransformerLm,
+    optim: &mut ModuleOptimizer,
+    tokens: &[u32],
+    args: &CharLmArgs,
+    lr: f64,
+    rng: &mut SplitMix64,
+) -> Result<(TransformerLm, f64), f64> {
+    let device = model.token_embedding.weight.device();
+    let (x, y) = batch(tokens, args.batch_size, args.context, rng, &device);
+    let loss = model.loss(x, y);
+    let value = loss.clone().into_scalar::<f64>();
+    if !value.is_finite() {
+        return Err(value);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok((optim.step(lr, model, grads), value))
+}
+
+/// Trains, evaluates, samples and writes the outputs; progress goes to stderr.
+pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
+    args.validate()?;
+    let device = device_for(args.backend)?;
+    device.seed(args.seed);
+    let (corpus, tokenizer, tokens) = corpus_tokens(args)?;
     // nanoGPT's split: the first 90 % trains, the last 10 % validates.
     let cut = tokens.len() * 9 / 10;
     let (train_tokens, valid_tokens) = tokens.split_at(cut);
@@ -377,21 +407,16 @@ pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
         }
         let started = Instant::now();
         lr = nanogpt_lr(step, args.lr, args.min_lr, args.warmup, args.steps);
-        let (x, y) = batch(
-            train_tokens,
-            args.batch_size,
-            args.context,
-            &mut rng,
-            &autodiff,
-        );
-        let loss = model.loss(x, y);
-        let value = loss.clone().into_scalar::<f64>();
-        if !value.is_finite() {
-            bar.abandon();
-            return Err(format!("the training loss is {value} at step {step}; lower --lr").into());
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
+        let value;
+        (model, value) = match train_step(model, &mut optim, train_tokens, args, lr, &mut rng) {
+            Ok(stepped) => stepped,
+            Err(value) => {
+                bar.abandon();
+                return Err(
+                    format!("the training loss is {value} at step {step}; lower --lr").into(),
+                );
+            }
+        };
         seconds += started.elapsed().as_secs_f64();
         step_losses.push(value);
         bar.set_message(format!("loss {value:.3}"));

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use tempering_core::split_mix::SplitMix64;
-use tempering_data::{CharTokenizer, TextCorpus};
 
-use super::{CharLmArgs, batch, optimizer};
+use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
 use crate::backend_choice::device_for;
 
 /// Untimed steps before timing (allocator and caches warm up).
@@ -25,11 +23,10 @@ pub fn burn_tokens_per_second(args: &CharLmArgs, steps: usize) -> Result<f64, Bo
     }
     let device = device_for(args.backend)?;
     device.seed(args.seed);
-    let corpus = TextCorpus::shakespeare()?;
-    let tokenizer = CharTokenizer::from_text(corpus.text());
-    let tokens = tokenizer.encode(corpus.text())?;
-    let autodiff = device.autodiff();
-    let mut model = args.model_config(tokenizer.vocab_size()).init(&autodiff);
+    let (_, tokenizer, tokens) = corpus_tokens(args)?;
+    let mut model = args
+        .model_config(tokenizer.vocab_size())
+        .init(&device.autodiff());
     let mut optim = optimizer(args)?;
     let mut rng = SplitMix64::new(args.seed);
     let mut started = Instant::now();
@@ -37,12 +34,9 @@ pub fn burn_tokens_per_second(args: &CharLmArgs, steps: usize) -> Result<f64, Bo
         if step == WARMUP_STEPS {
             started = Instant::now();
         }
-        let (x, y) = batch(&tokens, args.batch_size, args.context, &mut rng, &autodiff);
-        let loss = model.loss(x, y);
-        // Reading the loss waits for the step, as the training loop does.
-        let _ = loss.clone().into_scalar::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(args.lr, model, grads);
+        model = train_step(model, &mut optim, &tokens, args, args.lr, &mut rng)
+            .map_err(|loss| format!("the training loss is {loss} at step {step}"))?
+            .0;
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok((steps * args.batch_size * args.context) as f64 / seconds)

@@ -3,11 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::tensor::AllocationProperty;
 use burn_pack::{Bytes, DType, Reader, Scalar, Tensor, Writer};
-
-use std::sync::Arc;
 
 use super::lookahead::Lookahead;
 use super::{TensorEntry, Transform};

@@ -31,6 +31,17 @@ pub(super) struct Bracket {
     pub hi: u32,
 }
 
+impl Bracket {
+    /// `(first, width)` such that `lo < key < hi` is the one unsigned comparison
+    /// `key.wrapping_sub(first) < width`.
+    fn interior(self) -> (u32, u32) {
+        (
+            self.lo.wrapping_add(1),
+            self.hi.saturating_sub(self.lo).saturating_sub(1),
+        )
+    }
+}
+
 /// The bracket around the `k`-th smallest key (1-based) of the tensors of `sizes` elements,
 /// from `samples` keys read by `key_at(tensor, index)` at stratified random positions (every
 /// key when there are no more than `samples`).
@@ -107,10 +118,9 @@ const BLOCK: usize = 4096;
 /// Per block of at most [`BLOCK`] keys: how many lie below `lo`, equal `lo`, equal `hi`, are
 /// zero, and lie strictly between `lo` and `hi`. Plain values in, so the loop vectorizes.
 #[inline(never)]
-fn count_block(block: &[u32], Bracket { lo, hi }: Bracket) -> [u32; 5] {
-    // `lo < key < hi` as one unsigned comparison.
-    let first = lo.wrapping_add(1);
-    let width = hi.saturating_sub(lo).saturating_sub(1);
+fn count_block(block: &[u32], bracket: Bracket) -> [u32; 5] {
+    let Bracket { lo, hi } = bracket;
+    let (first, width) = bracket.interior();
     let (mut below, mut at_lo, mut at_hi, mut zeros, mut inside) = (0u32, 0u32, 0u32, 0u32, 0u32);
     // Wrapping adds (a block cannot overflow a `u32`): the overflow checks of a debug build
     // would keep the loop from vectorizing, at 4× the time.
@@ -158,8 +168,7 @@ pub(super) fn select_within<E: Send>(
 ) -> Result<Option<Selection>, E> {
     let Bracket { lo, hi } = bracket;
     debug_assert!(lo <= hi);
-    let first = lo.wrapping_add(1);
-    let width = hi.saturating_sub(lo).saturating_sub(1);
+    let (first, width) = bracket.interior();
     let kept = AtomicU64::new(0);
     let overflow = AtomicBool::new(false);
     let tallies: Vec<Tally> = (0..count)

@@ -23,7 +23,7 @@ pub(super) fn smallest_exact<E: Send>(
     smallest_with_limit(count, k, BIN_LIMIT, visit)
 }
 
-/// [`smallest`] with the in-memory bin limit as a parameter (the tests take the three-pass
+/// [`smallest_exact`] with the in-memory bin limit as a parameter (the tests take the three-pass
 /// route with a limit of 0).
 pub(super) fn smallest_with_limit<E: Send>(
     count: usize,

@@ -9,6 +9,8 @@ mod exact;
 
 use rayon::prelude::*;
 
+use crate::element::f32_magnitude_key;
+
 /// Which elements of one tensor to prune: every key below `threshold`, and the first `ties`
 /// elements (in index order) whose key equals it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +114,7 @@ pub(crate) fn copy_cut_f32_magnitude(cut: Cut, original: &[u8], out: &mut Vec<u8
             for (c, s) in piece.chunks_exact_mut(4).zip(source.chunks_exact(4)) {
                 let bits = u32::from_le_bytes(s.try_into().expect("4 bytes"));
                 // 1 ≤ key < threshold; a zero key wraps around and is kept as it is.
-                let cut_here = (bits & 0x7FFF_FFFF).wrapping_sub(1) < threshold - 1;
+                let cut_here = f32_magnitude_key(bits).wrapping_sub(1) < threshold - 1;
                 let value = if cut_here { 0 } else { bits };
                 c.copy_from_slice(&value.to_le_bytes());
             }
@@ -122,7 +124,7 @@ pub(crate) fn copy_cut_f32_magnitude(cut: Cut, original: &[u8], out: &mut Vec<u8
         if ties == 0 {
             break;
         }
-        if u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7FFF_FFFF == threshold {
+        if f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes"))) == threshold {
             c.fill(0);
             ties -= 1;
         }

@@ -14,10 +14,10 @@ pub(crate) fn output_unit_scores(
     width: usize,
     importance: UnitImportance,
 ) -> Vec<f64> {
-    let [d_in, d_out] = linear.weight.dims();
+    let [_, d_out] = linear.weight.dims();
     let weight = host_f32(linear.weight.val().into_data());
     let mut scores = vec![0.0; d_out / width];
-    for row in weight.chunks_exact(d_out).take(d_in) {
+    for row in weight.chunks_exact(d_out) {
         for (column, &w) in row.iter().enumerate() {
             scores[column / width] += importance.term(w);
         }

@@ -5,6 +5,7 @@
 //! - [`TextCorpus`] (Shakespeare's plays, shipped), [`CharTokenizer`] and
 //!   [`TokenWindowDataset`] for character-level language modelling.
 //! - [`KeypointPairDataset`]: seeded synthetic keypoint-matching pairs with exact ground truth.
+//! - [`TeacherStudentDataset`]: unlimited seeded teacher-student classification (μLO's toy task).
 //!
 //! ```no_run
 //! use burn::data::dataset::Dataset;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod fashion_mnist;
 pub mod idx;
 pub mod keypoint_pairs;
+pub mod teacher_student;
 pub mod text_corpus;
 
 pub use char_tokenizer::CharTokenizer;
@@ -30,5 +32,8 @@ pub use fashion_mnist::{
 };
 pub use keypoint_pairs::{
     KeypointPair, KeypointPairBatch, KeypointPairBatcher, KeypointPairConfig, KeypointPairDataset,
+};
+pub use teacher_student::{
+    TeacherStudentBatcher, TeacherStudentConfig, TeacherStudentDataset, TeacherStudentItem,
 };
 pub use text_corpus::TextCorpus;

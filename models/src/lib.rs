@@ -1,4 +1,4 @@
-//! Models for tempering: image classifiers (MLPs, low-rank MLPs, a ViT) and a decoder-only
+//! Models for tempering: image classifiers (MLPs, low-rank MLPs, a muP MLP, a ViT) and a decoder-only
 //! transformer language model now;
 //! networks for local learning ([`local`]: AugLocal, DGL and greedy heads on a small ResNet,
 //! feature reconstruction on a ViT, Mono-Forward); GNN matchers as their issue lands.
@@ -16,6 +16,7 @@ pub mod local;
 pub mod low_rank_linear;
 pub mod low_rank_mlp;
 pub mod mlp_classifier;
+pub mod mup_mlp;
 pub mod transformer;
 pub mod vit;
 
@@ -23,5 +24,6 @@ pub use image_classifier::ImageClassifier;
 pub use low_rank_linear::{LinearLayer, LowRankLinear, LowRankLinearConfig};
 pub use low_rank_mlp::{LowRankMlpClassifier, LowRankMlpClassifierConfig};
 pub use mlp_classifier::{MlpClassifier, MlpClassifierConfig};
+pub use mup_mlp::{MupMlp, MupMlpConfig};
 pub use transformer::{TransformerLm, TransformerLmConfig};
 pub use vit::{VitClassifier, VitClassifierConfig, VitPooling};

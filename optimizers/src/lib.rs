@@ -30,6 +30,7 @@ pub mod config_error;
 pub mod finite_guard;
 pub mod grams;
 pub mod host_step;
+pub mod lr_scaled;
 pub mod multi_pass;
 pub mod padam;
 pub mod seeded_noise;
@@ -43,6 +44,7 @@ pub use config_error::OptimConfigError;
 pub use finite_guard::SkipCounter;
 pub use grams::GramsConfig;
 pub use host_step::StepPath;
+pub use lr_scaled::{LrScaled, mup_module_optimizer};
 pub use multi_pass::{
     ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, OptAmsGrad,
     OptAmsGradConfig, OptAmsGradState, RunningStatistics, Sam, SamConfig, StateRecord,

@@ -3,9 +3,9 @@
 //! Now: [`atomic_write`], the one way tempering writes user-facing files (never a half-written
 //! output), and [`split_mix`], the seeded generator of everything that must not depend on
 //! Burn's process-wide random state; [`local_stages`], the face of a network cut into
-//! gradient-isolated stages that local learning trains. Next: muP (the Maximal Update Parametrization, Yang & Hu
-//! 2021, arXiv:2011.14522) layer roles, fan-ins and width multipliers that models declare and the learned optimizers and
-//! muP parameter groups read.
+//! gradient-isolated stages that local learning trains; [`mup`], muP (the Maximal Update
+//! Parametrization, Yang & Hu 2021, arXiv:2011.14522): the layer roles and fan-ins models
+//! declare, and the initialization, multipliers and parameter groups they imply.
 //!
 //! ```
 //! use std::io::Write;
@@ -17,4 +17,5 @@
 
 pub mod atomic_write;
 pub mod local_stages;
+pub mod mup;
 pub mod split_mix;

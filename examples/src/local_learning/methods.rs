@@ -19,7 +19,7 @@ pub enum Method {
     Greedy,
     /// The CNN in K stages with DGL's small convolutional heads.
     Dgl,
-    /// The CNN in K stages with AugLocal's auxiliary networks (depth 2, τ 0.5).
+    /// The CNN in K stages with AugLocal's auxiliary networks (depth `--auglocal-depth`, τ 0.5).
     Auglocal,
     /// The MLP end to end (the baseline of Mono-Forward).
     MlpBackprop,
@@ -83,6 +83,8 @@ pub struct Sizes {
     pub cnn_widths: Vec<usize>,
     /// Stages of the local CNN methods.
     pub cnn_stages: usize,
+    /// AugLocal's auxiliary depth d (of the first stage; later stages decrease linearly).
+    pub auglocal_depth: usize,
     /// The MLP's hidden widths (one Mono-Forward stage each).
     pub mlp_hidden: Vec<usize>,
     /// The ViT's settings.
@@ -98,6 +100,7 @@ impl Sizes {
         Self {
             cnn_widths: vec![16, 16, 16, 32, 32, 64, 64],
             cnn_stages,
+            auglocal_depth: 2,
             mlp_hidden: vec![1024, 1024, 1024],
             vit: VitClassifierConfig::new(),
             vit_modules,
@@ -109,6 +112,7 @@ impl Sizes {
         Self {
             cnn_widths: vec![4, 4, 8, 8],
             cnn_stages: 4,
+            auglocal_depth: 2,
             mlp_hidden: vec![32, 32],
             vit: VitClassifierConfig::new()
                 .with_patch_size(7)
@@ -184,7 +188,10 @@ where
         Method::Greedy => Some((AuxiliaryKind::Greedy, sizes.cnn_stages)),
         Method::Dgl => Some((AuxiliaryKind::Dgl, sizes.cnn_stages)),
         Method::Auglocal => Some((
-            AuxiliaryKind::AugLocal { depth: 2, tau: 0.5 },
+            AuxiliaryKind::AugLocal {
+                depth: sizes.auglocal_depth,
+                tau: 0.5,
+            },
             sizes.cnn_stages,
         )),
         _ => None,

@@ -61,6 +61,10 @@ pub struct LocalLearningArgs {
     /// Channels of the CNN's 7 layers, comma-separated, each a multiple of the one before.
     #[arg(long, value_delimiter = ',', default_value = "16,16,16,32,32,64,64")]
     pub cnn_widths: Vec<usize>,
+    /// AugLocal's auxiliary depth d: layers sampled for the first stage's auxiliary network
+    /// (later stages' depths decrease linearly with τ = 0.5, as in the paper).
+    #[arg(long, default_value_t = 2)]
+    pub auglocal_depth: usize,
     /// Modules K of the ViT's feature reconstruction (1, 2 or 4).
     #[arg(long, default_value_t = 2)]
     pub vit_modules: usize,
@@ -99,6 +103,9 @@ impl LocalLearningArgs {
                 self.cnn_stages
             ));
         }
+        if self.auglocal_depth == 0 {
+            return Err("--auglocal-depth must be at least 1".into());
+        }
         if ![1, 2, 4].contains(&self.vit_modules) {
             return Err(format!(
                 "--vit-modules must be 1, 2 or 4, got {}",
@@ -114,6 +121,7 @@ impl LocalLearningArgs {
         } else {
             Sizes {
                 cnn_widths: self.cnn_widths.clone(),
+                auglocal_depth: self.auglocal_depth,
                 ..Sizes::standard(self.cnn_stages, self.vit_modules)
             }
         }

@@ -30,6 +30,7 @@ pub mod config_error;
 pub mod finite_guard;
 pub mod grams;
 pub mod host_step;
+pub mod learned;
 pub mod lr_scaled;
 pub mod multi_pass;
 pub mod padam;

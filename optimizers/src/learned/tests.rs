@@ -1,0 +1,210 @@
+use super::*;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::GradientsParams;
+use burn::tensor::Tolerance;
+use tempering_core::mup::{MupGroups, MupRole, MupTensorRole};
+
+use crate::lr_scaled::mup_module_optimizer;
+
+fn linear_grads(model: &Linear, scale: f32) -> GradientsParams {
+    let [input_size, _] = model.weight.val().dims();
+    let input = Tensor::<2>::ones([2, input_size], &model.weight.val().device());
+    GradientsParams::from_grads(model.forward(input).mul_scalar(scale).backward(), model)
+}
+
+fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.to_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+#[test]
+fn the_state_resumes_exactly_after_a_burnpack_round_trip() {
+    let device = Device::default().autodiff();
+    let create = || LearnedOptimizerConfig::new().init(LoptWeights::init(3));
+    let mut model = LinearConfig::new(6, 4).init(&device);
+    let mut original = create();
+    for scale in [1.0, 0.3] {
+        model = original.step(1.0, model.clone(), linear_grads(&model, scale));
+    }
+    let mut restored = create().from_bytes(original.into_bytes().unwrap()).unwrap();
+    let expected = original.step(1.0, model.clone(), linear_grads(&model, -0.5));
+    let actual = restored.step(1.0, model.clone(), linear_grads(&model, -0.5));
+    expected
+        .weight
+        .to_data()
+        .assert_approx_eq::<f32>(&actual.weight.to_data(), Tolerance::absolute(1e-7));
+    // The state mattered: a fresh optimizer steps differently.
+    let fresh = create().step(1.0, model.clone(), linear_grads(&model, -0.5));
+    assert_ne!(values(&fresh.weight.val()), values(&actual.weight.val()));
+}
+
+#[test]
+fn state_shapes_follow_the_factoring_rule() {
+    let device = Device::default();
+    let optimizer = LearnedOptimizerConfig::new().build(LoptWeights::init(0));
+    // A conv-like rank-4 weight: d0 = axis 3 (5), d1 = axis 2 (4).
+    let p = Tensor::<4>::ones([2, 3, 4, 5], &device);
+    let g = Tensor::<4>::ones([2, 3, 4, 5], &device).mul_scalar(0.1);
+    let (p, state) = optimizer.step(1.0, p, g, None);
+    let state = state.unwrap();
+    assert_eq!(state.rows[0].dims(), [2, 3, 4, 1]);
+    assert_eq!(state.cols[0].dims(), [2, 3, 1, 5]);
+    assert!(state.full.is_empty() && state.step == 1);
+    assert!(values(&p).iter().all(|v| v.is_finite()));
+    // Rank 1 keeps full statistics.
+    let (_, state) = optimizer.step(
+        1.0,
+        Tensor::<1>::ones([3], &device),
+        Tensor::ones([3], &device),
+        None,
+    );
+    let state = state.unwrap();
+    assert!(state.rows.is_empty() && state.full.len() == 3);
+}
+
+#[test]
+fn zero_gradients_give_no_nan() {
+    let device = Device::default();
+    let optimizer = LearnedOptimizerConfig::new().build(LoptWeights::init(1));
+    let mut p = Tensor::<2>::ones([4, 3], &device);
+    let mut state = None;
+    for _ in 0..3 {
+        let (next, s) = optimizer.step(1.0, p, Tensor::zeros([4, 3], &device), state);
+        p = next;
+        state = s;
+    }
+    assert!(values(&p).iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_non_finite_gradient_skips_the_step() {
+    let device = Device::default();
+    let optimizer = LearnedOptimizerConfig::new().build(LoptWeights::init(1));
+    let p = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+    let (p, state) = optimizer.step(1.0, p, Tensor::from_floats([0.1, 0.2, 0.3], &device), None);
+    let before = values(&p);
+    let (after, state) = optimizer.step(
+        1.0,
+        p,
+        Tensor::from_floats([0.1, f32::NAN, 0.3], &device),
+        state,
+    );
+    assert_eq!(values(&after), before);
+    assert_eq!(state.unwrap().step, 1, "the state is untouched");
+    assert_eq!(optimizer.skip_counter().skipped(), 1);
+}
+
+#[test]
+fn the_learning_rate_scales_the_step_so_mu_p_groups_scale_hidden_weights() {
+    // μLO's per-role scale: a hidden weight with fan-in 8 steps 1/8 as far as an input weight
+    // fed the same gradient (the MLP sees the same normalized features for both).
+    let device = Device::default().autodiff();
+    #[derive(Module, Debug)]
+    struct Two {
+        input: Linear,
+        hidden: Linear,
+    }
+    // A fresh leaf with the same values (a clone of the tensor would share its graph node).
+    fn copy<const D: usize>(p: &burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+        burn::module::Param::from_tensor(Tensor::from_data(p.val().to_data(), &p.val().device()))
+    }
+    let two = Two {
+        input: LinearConfig::new(8, 8).init(&device),
+        hidden: LinearConfig::new(8, 8).init(&device),
+    };
+    let two = Two {
+        hidden: Linear {
+            weight: copy(&two.input.weight),
+            bias: two.input.bias.as_ref().map(copy),
+        },
+        input: two.input,
+    };
+    let roles = [
+        MupTensorRole {
+            id: two.input.weight.id,
+            role: MupRole::Input,
+            fan_in: 8,
+        },
+        MupTensorRole {
+            id: two.hidden.weight.id,
+            role: MupRole::Hidden,
+            fan_in: 8,
+        },
+    ];
+    let groups = MupGroups::by(&roles, MupTensorRole::step_scale);
+    let mut optimizer = mup_module_optimizer(
+        &groups,
+        LearnedOptimizerConfig::mu().build(LoptWeights::init(2)),
+        None,
+    );
+    let x = Tensor::<2>::ones([2, 8], &device);
+    let loss = two.input.forward(x.clone()).sum() + two.hidden.forward(x).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &two);
+    let before = values(&two.input.weight.val());
+    let stepped = optimizer.step(1.0, two, grads);
+    let moved = |w: Vec<f32>| -> Vec<f32> { w.iter().zip(&before).map(|(a, b)| a - b).collect() };
+    let input_step = moved(values(&stepped.input.weight.val()));
+    let hidden_step = moved(values(&stepped.hidden.weight.val()));
+    for (i, h) in input_step.iter().zip(&hidden_step) {
+        assert!((h - i / 8.0).abs() <= 1e-6 + 1e-3 * i.abs(), "{h} vs {i}/8");
+    }
+    assert!(
+        input_step.iter().any(|v| v.abs() > 1e-6),
+        "the step is not empty"
+    );
+}
+
+#[test]
+fn weights_round_trip_and_bad_files_are_named() {
+    let dir = std::env::temp_dir().join(format!("tempering-lopt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lopt.json");
+    let weights = LoptWeights::init(7);
+    weights.save(&path, "made by a test").unwrap();
+    assert_eq!(LoptWeights::load(&path).unwrap(), weights);
+    assert_eq!(LoptWeights::provenance(&path).unwrap(), "made by a test");
+    assert_eq!(weights.to_flat().len(), weights::META_PARAMETERS);
+    assert_eq!(
+        weights::META_PARAMETERS,
+        2409,
+        "the reference's 2402 MLP weights + 7 decays"
+    );
+    let broken = dir.join("broken.json");
+    for (content, expected) in [
+        ("{", "invalid JSON"),
+        (r#"{"format": "other"}"#, "format"),
+        (
+            r#"{"format": "tempering-learned-optimizer-v1", "layers": [[39,32],[32,32],[32,2]], "meta_parameters": [1.0]}"#,
+            "1 meta-parameters",
+        ),
+    ] {
+        std::fs::write(&broken, content).unwrap();
+        let err = LoptWeights::load(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains(expected) && err.contains("broken.json"),
+            "{err}"
+        );
+    }
+    let err = LoptWeights::load(&dir.join("missing.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.json"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn decays_start_at_the_reference_values() {
+    let decays = LoptWeights::init(0).decays();
+    for (d, r) in decays.iter().zip(weights::INITIAL_DECAYS) {
+        assert!((*d as f64 - r).abs() < 1e-7);
+    }
+}
+
+#[test]
+fn invalid_settings_name_the_field() {
+    let err = LearnedOptimizerConfig::new()
+        .with_step_mult(0.0)
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.field, "step_mult");
+}

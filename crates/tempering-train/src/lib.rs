@@ -26,6 +26,7 @@ pub mod curves_plot;
 pub mod epoch_history;
 pub mod flatness;
 pub mod local_learning;
+pub mod meta_training;
 pub mod metrics_csv;
 pub mod optimizer_loop;
 pub mod progress;

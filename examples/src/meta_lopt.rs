@@ -163,3 +163,52 @@ impl InnerTask for MlpTask {
         10
     }
 }
+
+/// Trains `task`'s network (seeded `seed`) for `steps` with `optimizer` at learning rate `lr`
+/// and returns the training loss of every step; stops early (returning what it has, the last
+/// entry infinite) if the loss stops being finite.
+pub fn train_curve(
+    task: &MlpTask,
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    steps: usize,
+    seed: u64,
+) -> Vec<f64> {
+    let mut model = task.init(seed);
+    let mut losses = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let loss = task.loss(&model, seed, t);
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            losses.push(f64::INFINITY);
+            return losses;
+        }
+        losses.push(value);
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(lr, model, grads);
+    }
+    losses
+}
+
+/// The mean of the last tenth of `losses` (at least one value): the "final training loss".
+pub fn final_loss(losses: &[f64]) -> f64 {
+    let tail = (losses.len() / 10).max(1);
+    losses[losses.len().saturating_sub(tail)..]
+        .iter()
+        .sum::<f64>()
+        / tail as f64
+}
+
+/// AdamW for `task`'s network: under muP with the hidden layers' learning rates scaled from
+/// `base_width` (Tensor Programs V), under SP one learning rate.
+pub fn adamw_for(task: &MlpTask, model: &MupMlp, base_width: usize) -> ModuleOptimizer {
+    let adamw = burn::optim::AdamWConfig::new().build();
+    match task.parametrization {
+        Parametrization::Mup => mup_module_optimizer(
+            &MupGroups::adam(&model.mup_roles(), base_width),
+            adamw,
+            None,
+        ),
+        Parametrization::Standard => adamw.into(),
+    }
+}

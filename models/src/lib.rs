@@ -17,6 +17,7 @@ pub mod low_rank_linear;
 pub mod low_rank_mlp;
 pub mod mlp_classifier;
 pub mod mup_mlp;
+pub mod mup_roles;
 pub mod transformer;
 pub mod vit;
 

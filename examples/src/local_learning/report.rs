@@ -85,19 +85,19 @@ pub fn table(rows: &[RunRow]) -> String {
         "| method | K | test acc % | Δ vs backprop | seconds | peak MiB | peak ratio | training growth MiB | growth ratio |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let (delta, peak, growth) =
-            against_baseline(r, rows).unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        // Without its baseline in the same comparison the relative columns stay empty.
+        let (delta, peak, growth) = match against_baseline(r, rows) {
+            Some((d, p, g)) => (format!("{d:+.2}"), format!("{p:.2}"), format!("{g:.2}")),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
         t.push_str(&format!(
-            "| {} | {} | {:.2} | {:+.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |\n",
+            "| {} | {} | {:.2} | {delta} | {:.0} | {:.0} | {peak} | {:.0} | {growth} |\n",
             r.method,
             r.stages,
             r.accuracy,
-            delta,
             r.seconds,
             r.peak_kib as f64 / 1024.0,
-            peak,
             r.growth_kib as f64 / 1024.0,
-            growth
         ));
     }
     t

@@ -179,12 +179,20 @@ impl LoptWeights {
             path: name.clone(),
             source,
         })?;
+        Self::from_json(&text, &name)
+    }
+
+    /// Parses the text of a weights file; `name` says where it came from in errors.
+    ///
+    /// # Errors
+    /// [`WeightsError::Format`] naming the problem.
+    pub fn from_json(text: &str, name: &str) -> Result<Self, WeightsError> {
         let bad = |problem: String| WeightsError::Format {
-            path: name.clone(),
+            path: name.to_string(),
             problem,
         };
         let document: Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON ({e})")))?;
+            serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON ({e})")))?;
         if document["format"] != FORMAT {
             return Err(bad(format!(
                 "format is {}, expected \"{FORMAT}\"",

@@ -1,0 +1,228 @@
+//! The muP roles (tempering-core's [`MupModule`]) of this crate's classifiers and transformers,
+//! so muP learning-rate groups and μLO's per-role step scales apply to them (Yang et al. 2022,
+//! "Tensor Programs V", arXiv:2203.03466, Table 3; μLO's `mu_transformer.py`).
+//!
+//! - Embeddings (token, position, patch) are **input** weights: their fan-in (vocabulary,
+//!   positions, patch pixels) does not grow with the width.
+//! - Attention projections and feed-forward layers are **hidden** weights; their fan-in is the
+//!   width feeding them (`d_model`, or heads × head width for the output projection, `d_ff`
+//!   for the contraction).
+//! - The classifier or LM head is the **output** weight. A head tied to the token embedding is
+//!   the embedding's parameter, declared once, as an input weight.
+//! - Biases, norm scales and shifts, class tokens are **vectors**.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::Tensor;
+use tempering_core::mup::{MupModule, MupRole, MupTensorRole};
+
+use crate::mlp_classifier::MlpClassifier;
+use crate::transformer::TransformerLm;
+use crate::transformer::block::TransformerBlock;
+use crate::vit::VitClassifier;
+
+/// Collects roles in a module's visiting order.
+#[derive(Default)]
+struct Roles(Vec<MupTensorRole>);
+
+impl Roles {
+    fn tensor<const D: usize>(&mut self, param: &Param<Tensor<D>>, role: MupRole, fan_in: usize) {
+        self.0.push(MupTensorRole {
+            id: param.id,
+            role,
+            fan_in,
+        });
+    }
+
+    fn vector<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.tensor(param, MupRole::Vector, 1);
+    }
+
+    /// A linear layer's weight `[d_in, d_out]` with `role`, and its bias.
+    fn linear(&mut self, linear: &Linear, role: MupRole) {
+        self.tensor(&linear.weight, role, linear.weight.dims()[0]);
+        if let Some(bias) = &linear.bias {
+            self.vector(bias);
+        }
+    }
+
+    fn norm(&mut self, norm: &LayerNorm) {
+        self.vector(&norm.gamma);
+        if let Some(beta) = &norm.beta {
+            self.vector(beta);
+        }
+    }
+
+    fn block(&mut self, block: &TransformerBlock) {
+        self.norm(&block.attention_norm);
+        let attention = &block.attention;
+        for projection in [
+            &attention.query,
+            &attention.key,
+            &attention.value,
+            &attention.output,
+        ] {
+            self.linear(projection, MupRole::Hidden);
+        }
+        self.norm(&block.feed_forward_norm);
+        self.linear(&block.feed_forward.expand, MupRole::Hidden);
+        self.linear(&block.feed_forward.contract, MupRole::Hidden);
+    }
+}
+
+impl MupModule for MlpClassifier {
+    fn mup_roles(&self) -> Vec<MupTensorRole> {
+        let mut roles = Roles::default();
+        for (i, layer) in self.hidden.iter().enumerate() {
+            roles.linear(
+                layer,
+                if i == 0 {
+                    MupRole::Input
+                } else {
+                    MupRole::Hidden
+                },
+            );
+        }
+        roles.linear(&self.head, MupRole::Output);
+        roles.0
+    }
+}
+
+impl MupModule for TransformerLm {
+    fn mup_roles(&self) -> Vec<MupTensorRole> {
+        let mut roles = Roles::default();
+        let vocab = self.token_embedding.weight.dims()[0];
+        roles.tensor(&self.token_embedding.weight, MupRole::Input, vocab);
+        if let Some(positions) = &self.position_embedding {
+            roles.tensor(
+                &positions.weight,
+                MupRole::Input,
+                positions.weight.dims()[0],
+            );
+        }
+        for block in &self.blocks {
+            roles.block(block);
+        }
+        roles.norm(&self.final_norm);
+        if let Some(head) = &self.head {
+            roles.linear(head, MupRole::Output);
+        }
+        roles.0
+    }
+}
+
+impl MupModule for VitClassifier {
+    fn mup_roles(&self) -> Vec<MupTensorRole> {
+        let mut roles = Roles::default();
+        roles.linear(&self.patch_embedding, MupRole::Input);
+        if let Some(token) = &self.class_token {
+            roles.vector(token);
+        }
+        roles.vector(&self.position_embedding);
+        for block in &self.blocks {
+            roles.block(block);
+        }
+        roles.norm(&self.final_norm);
+        roles.linear(&self.head, MupRole::Output);
+        roles.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::{Module, ModuleVisitor, ParamId};
+    use burn::tensor::Device;
+    use std::collections::BTreeSet;
+
+    fn visited<M: Module>(model: &M) -> BTreeSet<u64> {
+        struct Ids(BTreeSet<u64>);
+        impl ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.insert(param.id.val());
+            }
+        }
+        let mut ids = Ids(BTreeSet::new());
+        model.visit(&mut ids);
+        ids.0
+    }
+
+    /// Every float parameter is declared exactly once.
+    fn declares_each_parameter_once<M: Module + MupModule>(model: &M) -> Vec<MupTensorRole> {
+        let roles = model.mup_roles();
+        let declared: Vec<u64> = roles.iter().map(|r| r.id.val()).collect();
+        let unique: BTreeSet<u64> = declared.iter().copied().collect();
+        assert_eq!(unique.len(), declared.len(), "a parameter declared twice");
+        assert_eq!(unique, visited(model));
+        roles
+    }
+
+    fn role_of(roles: &[MupTensorRole], id: ParamId) -> (MupRole, usize) {
+        let r = roles.iter().find(|r| r.id == id).unwrap();
+        (r.role, r.fan_in)
+    }
+
+    #[test]
+    fn mlp_classifier_roles() {
+        let model = crate::MlpClassifierConfig::new().init(&Device::default());
+        let roles = declares_each_parameter_once(&model);
+        assert_eq!(
+            role_of(&roles, model.hidden[0].weight.id),
+            (MupRole::Input, 784)
+        );
+        assert_eq!(
+            role_of(&roles, model.hidden[1].weight.id),
+            (MupRole::Hidden, 512)
+        );
+        assert_eq!(
+            role_of(&roles, model.head.weight.id),
+            (MupRole::Output, 256)
+        );
+    }
+
+    #[test]
+    fn language_model_roles() {
+        let device = Device::default();
+        for tied in [false, true] {
+            let model = crate::TransformerLmConfig::new(65)
+                .with_tie_embeddings(tied)
+                .init(&device);
+            let roles = declares_each_parameter_once(&model);
+            assert_eq!(
+                role_of(&roles, model.token_embedding.weight.id),
+                (MupRole::Input, 65)
+            );
+            let attention = &model.blocks[0].attention;
+            let d_model = attention.query.weight.dims()[0];
+            assert_eq!(
+                role_of(&roles, attention.query.weight.id),
+                (MupRole::Hidden, d_model)
+            );
+            let ff = &model.blocks[0].feed_forward;
+            let d_ff = ff.contract.weight.dims()[0];
+            assert_eq!(
+                role_of(&roles, ff.contract.weight.id),
+                (MupRole::Hidden, d_ff)
+            );
+            if let Some(head) = &model.head {
+                assert_eq!(role_of(&roles, head.weight.id), (MupRole::Output, d_model));
+            }
+        }
+    }
+
+    #[test]
+    fn vit_roles() {
+        let model = crate::VitClassifierConfig::new().init(&Device::default());
+        let roles = declares_each_parameter_once(&model);
+        let patch_pixels = model.patch_embedding.weight.dims()[0];
+        assert_eq!(
+            role_of(&roles, model.patch_embedding.weight.id),
+            (MupRole::Input, patch_pixels)
+        );
+        assert_eq!(role_of(&roles, model.head.weight.id).0, MupRole::Output);
+        assert_eq!(
+            role_of(&roles, model.position_embedding.id).0,
+            MupRole::Vector
+        );
+    }
+}

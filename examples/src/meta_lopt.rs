@@ -212,3 +212,4 @@ pub fn adamw_for(task: &MlpTask, model: &MupMlp, base_width: usize) -> ModuleOpt
         Parametrization::Standard => adamw.into(),
     }
 }
+

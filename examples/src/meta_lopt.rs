@@ -212,4 +212,3 @@ pub fn adamw_for(task: &MlpTask, model: &MupMlp, base_width: usize) -> ModuleOpt
         Parametrization::Standard => adamw.into(),
     }
 }
-

@@ -489,9 +489,15 @@ mod tests {
         for (f, p) in fast.iter().zip(&portable) {
             for k in 0..2 {
                 // Fused multiply-adds round once instead of twice: ~1e-6 on outputs of ~1.
-                assert!((f[k] - p[k]).abs() <= 1e-5 * (1.0 + p[k].abs()), "{f:?} vs {p:?}");
+                assert!(
+                    (f[k] - p[k]).abs() <= 1e-5 * (1.0 + p[k].abs()),
+                    "{f:?} vs {p:?}"
+                );
             }
         }
-        assert!(portable.iter().any(|o| o[0].abs() > 0.01), "a non-trivial output");
+        assert!(
+            portable.iter().any(|o| o[0].abs() > 0.01),
+            "a non-trivial output"
+        );
     }
 }

@@ -144,6 +144,20 @@ struct MetaParameters {
 
 const THETA_ID: u64 = 0x6c6f_7074; // "lopt"
 
+impl MetaParameters {
+    /// The current meta-parameters as optimizer weights.
+    fn weights(&self) -> LoptWeights {
+        LoptWeights::from_flat(
+            &self
+                .theta
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32"),
+        )
+    }
+}
+
 impl<T: InnerTask> MetaTrainer<T> {
     /// A run of `config` over `tasks`.
     pub fn new(config: MetaTrainConfig, tasks: Vec<T>) -> Self {
@@ -301,26 +315,12 @@ impl<T: InnerTask> MetaTrainer<T> {
             if let Some(dir) = &self.output_dir
                 && (done || (c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0))
             {
-                weights = LoptWeights::from_flat(
-                    &params
-                        .theta
-                        .val()
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .expect("f32"),
-                );
+                weights = params.weights();
                 save(dir, &weights, &optimizer, &losses, step + 1).map_err(files)?;
             }
         }
         progress.finish();
-        weights = LoptWeights::from_flat(
-            &params
-                .theta
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32"),
-        );
+        weights = params.weights();
         Ok(MetaOutcome {
             weights,
             meta_losses: losses.iter().map(|l| l.0).collect(),

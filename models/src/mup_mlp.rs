@@ -11,7 +11,7 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor, TensorData};
-use tempering_core::mup::{self, MupModule, MupRole, MupTensorRole, Parametrization};
+use tempering_core::mup::{self, Parametrization};
 use tempering_core::split_mix::standard_normal;
 
 use crate::image_classifier::ImageClassifier;
@@ -156,39 +156,6 @@ impl MupMlp {
     }
 }
 
-impl MupModule for MupMlp {
-    fn mup_roles(&self) -> Vec<MupTensorRole> {
-        let mut roles = Vec::new();
-        let mut push = |linear: &Linear, role: MupRole| {
-            let fan_in = linear.weight.dims()[0];
-            roles.push(MupTensorRole {
-                id: linear.weight.id,
-                role,
-                fan_in,
-            });
-            if let Some(bias) = &linear.bias {
-                roles.push(MupTensorRole {
-                    id: bias.id,
-                    role: MupRole::Vector,
-                    fan_in: 1,
-                });
-            }
-        };
-        for (i, layer) in self.layers.iter().enumerate() {
-            push(
-                layer,
-                if i == 0 {
-                    MupRole::Input
-                } else {
-                    MupRole::Hidden
-                },
-            );
-        }
-        push(&self.head, MupRole::Output);
-        roles
-    }
-}
-
 impl ImageClassifier for MupMlp {
     fn logits(&self, images: Tensor<3>) -> Tensor<2> {
         self.forward(images.flatten(1, 2))
@@ -198,6 +165,7 @@ impl ImageClassifier for MupMlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tempering_core::mup::{MupModule, MupRole};
 
     fn roles_of(model: &MupMlp) -> Vec<(MupRole, usize)> {
         model

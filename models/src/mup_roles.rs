@@ -17,6 +17,7 @@ use burn::tensor::Tensor;
 use tempering_core::mup::{MupModule, MupRole, MupTensorRole};
 
 use crate::mlp_classifier::MlpClassifier;
+use crate::mup_mlp::MupMlp;
 use crate::transformer::TransformerLm;
 use crate::transformer::block::TransformerBlock;
 use crate::vit::VitClassifier;
@@ -53,6 +54,22 @@ impl Roles {
         }
     }
 
+    /// A multilayer perceptron: the first layer takes the input, the others are hidden, then
+    /// the head.
+    fn mlp(&mut self, layers: &[Linear], head: &Linear) {
+        for (i, layer) in layers.iter().enumerate() {
+            self.linear(
+                layer,
+                if i == 0 {
+                    MupRole::Input
+                } else {
+                    MupRole::Hidden
+                },
+            );
+        }
+        self.linear(head, MupRole::Output);
+    }
+
     fn block(&mut self, block: &TransformerBlock) {
         self.norm(&block.attention_norm);
         let attention = &block.attention;
@@ -73,17 +90,15 @@ impl Roles {
 impl MupModule for MlpClassifier {
     fn mup_roles(&self) -> Vec<MupTensorRole> {
         let mut roles = Roles::default();
-        for (i, layer) in self.hidden.iter().enumerate() {
-            roles.linear(
-                layer,
-                if i == 0 {
-                    MupRole::Input
-                } else {
-                    MupRole::Hidden
-                },
-            );
-        }
-        roles.linear(&self.head, MupRole::Output);
+        roles.mlp(&self.hidden, &self.head);
+        roles.0
+    }
+}
+
+impl MupModule for MupMlp {
+    fn mup_roles(&self) -> Vec<MupTensorRole> {
+        let mut roles = Roles::default();
+        roles.mlp(&self.layers, &self.head);
         roles.0
     }
 }

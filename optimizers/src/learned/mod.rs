@@ -182,7 +182,7 @@ impl Optimizer for LearnedOptimizer {
         let dtype = tensor.dtype();
         let shape = tensor.dims();
         let state = state.unwrap_or_else(|| LearnedOptimizerState::zeros(shape, &device));
-        let factored = !state.rows.is_empty();
+        let dims = factored_dims(&shape);
         // Everything on the host: parameter, gradient, momenta ×3, second moment, statistics.
         let mut data: Vec<TensorData> = [tensor, grad]
             .into_iter()
@@ -199,14 +199,10 @@ impl Optimizer for LearnedOptimizer {
         let g: &[f32] = next();
         let momenta = [next(), next(), next()];
         let second = next();
-        let factored = if factored {
+        let factored = if let Some(dims) = dims {
             let rows = [next(), next(), next()];
             let cols = [next(), next(), next()];
-            Factored::Factored {
-                dims: factored_dims(&shape).expect("rank ≥ 2"),
-                rows,
-                cols,
-            }
+            Factored::Factored { dims, rows, cols }
         } else {
             Factored::Full([next(), next(), next()])
         };
@@ -235,7 +231,7 @@ impl Optimizer for LearnedOptimizer {
         let _gradient = take();
         let momenta = vec![take(), take(), take()];
         let second_moment = take();
-        let (rows, cols, full) = if factored_dims(&shape).is_some() {
+        let (rows, cols, full) = if dims.is_some() {
             (
                 vec![take(), take(), take()],
                 vec![take(), take(), take()],

@@ -40,6 +40,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use tempering_core::atomic_write::write_atomically;
 use tempering_optim::learned::LoptWeights;
+use tempering_optim::learned::weights::META_PARAMETERS;
 
 use crate::curves_plot::{Panel, Series, plot_panels};
 use crate::progress::LoopProgress;
@@ -255,7 +256,7 @@ impl<T: InnerTask> MetaTrainer<T> {
             theta: Param::initialized(
                 ParamId::from(THETA_ID),
                 Tensor::from_data(
-                    TensorData::new(weights.to_flat(), [weights.to_flat().len()]),
+                    TensorData::new(weights.to_flat(), [META_PARAMETERS]),
                     &device,
                 ),
             ),
@@ -267,7 +268,7 @@ impl<T: InnerTask> MetaTrainer<T> {
             min_horizon: c.min_horizon,
             max_horizon: c.max_horizon,
         };
-        let dimension = weights.to_flat().len();
+        let dimension = META_PARAMETERS;
         let start_step = losses.len();
         let mut estimators: Vec<PesEstimator<LoptUnroll<T>>> = self
             .tasks

@@ -7,6 +7,7 @@ pub mod char_lm;
 pub mod compare_optimizers;
 pub mod fashion_classifier;
 pub mod local_learning;
+pub mod matcher_training;
 pub mod meta_lopt;
 pub mod mup_sweep;
 pub mod optimizer_choice;

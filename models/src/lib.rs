@@ -1,7 +1,8 @@
 //! Models for tempering: image classifiers (MLPs, low-rank MLPs, a muP MLP, a ViT) and a decoder-only
 //! transformer language model now;
 //! networks for local learning ([`local`]: AugLocal, DGL and greedy heads on a small ResNet,
-//! feature reconstruction on a ViT, Mono-Forward); GNN matchers as their issue lands.
+//! feature reconstruction on a ViT, Mono-Forward); keypoint matchers ([`matcher`]: GIMS,
+//! SuperGlue, LightGlue-style).
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
@@ -15,6 +16,7 @@ pub mod image_classifier;
 pub mod local;
 pub mod low_rank_linear;
 pub mod low_rank_mlp;
+pub mod matcher;
 pub mod mlp_classifier;
 pub mod mup_mlp;
 pub mod mup_roles;

@@ -16,6 +16,8 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
 use tempering_core::mup::{MupModule, MupRole, MupTensorRole};
 
+use crate::matcher::Matcher;
+use crate::matcher::layers::{AttentionalPropagation, MessageUpdate};
 use crate::mlp_classifier::MlpClassifier;
 use crate::mup_mlp::MupMlp;
 use crate::transformer::TransformerLm;
@@ -85,6 +87,25 @@ impl Roles {
         self.linear(&block.feed_forward.expand, MupRole::Hidden);
         self.linear(&block.feed_forward.contract, MupRole::Hidden);
     }
+
+    fn update(&mut self, update: &MessageUpdate) {
+        self.linear(&update.expand, MupRole::Hidden);
+        self.norm(&update.norm);
+        self.linear(&update.contract, MupRole::Hidden);
+    }
+
+    fn attentional(&mut self, layer: &AttentionalPropagation) {
+        let attention = &layer.attention;
+        for projection in [
+            &attention.query,
+            &attention.key,
+            &attention.value,
+            &attention.output,
+        ] {
+            self.linear(projection, MupRole::Hidden);
+        }
+        self.update(&layer.update);
+    }
 }
 
 impl MupModule for MlpClassifier {
@@ -143,6 +164,55 @@ impl MupModule for VitClassifier {
     }
 }
 
+/// The matcher: layers reading descriptors or positions (fixed widths) are input weights,
+/// everything of width `d` inside is hidden (attention, message updates, GraphSAGE past its first
+/// layer, the final projection whose dot products score matches), the matchability head is the
+/// output; the dustbin score is a vector.
+impl MupModule for Matcher {
+    fn mup_roles(&self) -> Vec<MupTensorRole> {
+        let mut roles = Roles::default();
+        if let Some(input) = &self.input {
+            roles.linear(input, MupRole::Input);
+        }
+        for (i, layer) in self.sage.iter().enumerate() {
+            let role = if i == 0 {
+                MupRole::Input
+            } else {
+                MupRole::Hidden
+            };
+            roles.linear(&layer.self_weight, role);
+            roles.linear(&layer.neighbour_weight, role);
+        }
+        if let Some(encoder) = &self.keypoint_encoder {
+            for layer in &encoder.layers {
+                roles.linear(layer, MupRole::Input);
+            }
+        }
+        if let Some(frequencies) = &self.rotary_frequencies {
+            roles.linear(frequencies, MupRole::Input);
+        }
+        for layer in &self.self_attention {
+            roles.attentional(layer);
+        }
+        for layer in &self.rotary_attention {
+            roles.linear(&layer.qkv, MupRole::Hidden);
+            roles.linear(&layer.output, MupRole::Hidden);
+            roles.update(&layer.update);
+        }
+        for layer in &self.cross_attention {
+            roles.attentional(layer);
+        }
+        roles.linear(&self.final_projection, MupRole::Hidden);
+        if let Some(head) = &self.matchability {
+            roles.linear(head, MupRole::Output);
+        }
+        if let Some(dustbin) = &self.dustbin {
+            roles.vector(dustbin);
+        }
+        roles.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +245,33 @@ mod tests {
     fn role_of(roles: &[MupTensorRole], id: ParamId) -> (MupRole, usize) {
         let r = roles.iter().find(|r| r.id == id).unwrap();
         (r.role, r.fan_in)
+    }
+
+    #[test]
+    fn matcher_roles_cover_every_preset() {
+        use crate::matcher::MatcherConfig;
+        let device = Device::default();
+        for config in [
+            MatcherConfig::gims(),
+            MatcherConfig::superglue(),
+            MatcherConfig::lightglue(),
+        ] {
+            let model = config.init(&device);
+            let roles = declares_each_parameter_once(&model);
+            assert_eq!(
+                role_of(&roles, model.final_projection.weight.id),
+                (MupRole::Hidden, 64)
+            );
+            if let Some(sage) = model.sage.first() {
+                assert_eq!(
+                    role_of(&roles, sage.self_weight.weight.id),
+                    (MupRole::Input, 32)
+                );
+            }
+            if let Some(head) = &model.matchability {
+                assert_eq!(role_of(&roles, head.weight.id), (MupRole::Output, 64));
+            }
+        }
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl MetricsRenderer for ProgressRenderer {
 /// A loop's progress over `total` units (`evals`, `steps`): a bar on a terminal, and where
 /// standard error is not one (a log file, a parent process), a plain line at every tenth of the
 /// run, so that long runs show progress there too.
-pub(crate) struct LoopProgress {
+pub struct LoopProgress {
     bar: ProgressBar,
     lines: Option<ProgressLines>,
 }
@@ -256,7 +256,7 @@ struct ProgressLines {
 
 impl LoopProgress {
     /// Progress of a loop named `label`, starting at `done`; silent when `show` is false.
-    pub(crate) fn new(show: bool, label: &str, total: usize, done: usize, unit: &str) -> Self {
+    pub fn new(show: bool, label: &str, total: usize, done: usize, unit: &str) -> Self {
         use std::io::IsTerminal;
         if !show {
             return Self {
@@ -286,7 +286,7 @@ impl LoopProgress {
     }
 
     /// The loop reached `position`; `message` says how it goes (the loss).
-    pub(crate) fn update(&mut self, position: usize, message: String) {
+    pub fn update(&mut self, position: usize, message: String) {
         if let Some(lines) = &mut self.lines
             && (position >= lines.next || position == lines.total)
         {
@@ -305,12 +305,12 @@ impl LoopProgress {
     }
 
     /// The loop stopped with an error: leave the bar where it is.
-    pub(crate) fn abandon(&self) {
+    pub fn abandon(&self) {
         self.bar.abandon();
     }
 
     /// The loop is done: clear the bar.
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -93,15 +93,14 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let base_task = task(base, args.hidden_layers, Parametrization::Mup);
     let mut best = (f64::INFINITY, 0);
     for &e in &args.adamw_exponents {
-        let model = base_task.init(args.seed);
-        let mut adamw = adamw_for(&base_task, &model, base);
-        let loss = final_loss(&train_curve(
+        let (_, losses) = train_curve(
             &base_task,
-            &mut adamw,
+            |model| adamw_for(&base_task, model, base),
             2f64.powi(e),
             args.steps,
             args.seed,
-        ));
+        );
+        let loss = final_loss(&losses);
         eprintln!("AdamW (muP) at width {base}, lr 2^{e}: final loss {loss:.4}");
         if loss < best.0 {
             best = (loss, e);
@@ -134,12 +133,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 ),
                 _ => (task(*width, *layers, Parametrization::Mup), None),
             };
-            let model = t.init(args.seed);
-            let (mut optimizer, lr) = match weights {
-                Some(w) => (t.optimizer(w.clone(), &model), 1.0),
-                None => (adamw_for(&t, &model, base), adamw_lr),
+            let lr = if weights.is_some() { 1.0 } else { adamw_lr };
+            let optimizer_for = |model: &_| match weights {
+                Some(w) => t.optimizer(w.clone(), model),
+                None => adamw_for(&t, model, base),
             };
-            let loss = final_loss(&train_curve(&t, &mut optimizer, lr, args.steps, args.seed));
+            let (_, losses) = train_curve(&t, optimizer_for, lr, args.steps, args.seed);
+            let loss = final_loss(&losses);
             eprintln!(
                 "{name} at width {label}: final loss {loss:.4} ({:.0} s)",
                 started.elapsed().as_secs_f64()

@@ -41,8 +41,8 @@ struct Args {
     /// Images per inner step.
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// Outer steps.
-    #[arg(long, default_value_t = 250)]
+    /// Outer steps (the shipped weights: 600).
+    #[arg(long, default_value_t = 600)]
     outer_steps: usize,
     /// Antithetic pairs per width.
     #[arg(long, default_value_t = 4)]
@@ -50,11 +50,11 @@ struct Args {
     /// Inner steps per truncation.
     #[arg(long, default_value_t = 20)]
     truncation: usize,
-    /// Shortest inner horizon.
-    #[arg(long, default_value_t = 50)]
+    /// Shortest inner horizon (log-uniform; the paper's range is 100–1000).
+    #[arg(long, default_value_t = 100)]
     min_horizon: usize,
     /// Longest inner horizon.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1000)]
     max_horizon: usize,
     /// Seed of everything.
     #[arg(long, default_value_t = 0)]

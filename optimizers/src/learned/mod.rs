@@ -17,14 +17,18 @@
 //! [`SkipCounter`]). The step runs on host memory (zero-copy on Flex, one copy each way on other
 //! devices).
 //!
+//! Meta-trained weights ship with the crate ([`pretrained`]): [`mulo_optimizer`] for a muP
+//! network, [`splo_optimizer`] for a standard one.
+//!
 //! ```
 //! use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights};
-//! let weights = LoptWeights::init(0); // or LoptWeights::load(path)? for trained ones
+//! let weights = LoptWeights::init(0); // untrained; LoptWeights::splo() ships trained
 //! let optimizer = LearnedOptimizerConfig::new().init(weights); // step it with lr 1.0
 //! # let _ = optimizer;
 //! ```
 
 pub mod host_update;
+pub mod pretrained;
 #[cfg(test)]
 mod tests;
 pub mod weights;
@@ -40,6 +44,7 @@ use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, finite_or_skip};
 use crate::host_step::StepPath;
 use host_update::{Accumulators, Factored, UpdateScales, factored_dims, reduced_shape, update};
+pub use pretrained::{mulo_optimizer, splo_optimizer};
 pub use weights::{LoptWeights, WeightsError};
 
 /// Configuration of a [`LearnedOptimizer`].

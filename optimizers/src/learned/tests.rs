@@ -208,3 +208,16 @@ fn invalid_settings_name_the_field() {
         .unwrap_err();
     assert_eq!(err.field, "step_mult");
 }
+
+/// The shipped weights parse, are not the untrained initialization, and name the command that
+/// made them.
+#[test]
+fn shipped_weights_load_with_their_provenance() {
+    for (name, weights) in [("mulo", LoptWeights::mulo()), ("splo", LoptWeights::splo())] {
+        assert_ne!(weights.to_flat(), LoptWeights::init(0).to_flat(), "{name}");
+        assert!(weights.to_flat().iter().all(|v| v.is_finite()));
+        let provenance = LoptWeights::shipped_provenance(name).unwrap();
+        assert!(provenance.contains("meta_train_lopt"), "{provenance}");
+    }
+    assert_eq!(LoptWeights::shipped_provenance("adam"), None);
+}

@@ -72,17 +72,17 @@ impl Roles {
         self.linear(head, MupRole::Output);
     }
 
+    /// Linear layers that are all hidden (attention projections, feed-forward layers).
+    fn hidden(&mut self, layers: &[&Linear]) {
+        for layer in layers {
+            self.linear(layer, MupRole::Hidden);
+        }
+    }
+
     fn block(&mut self, block: &TransformerBlock) {
         self.norm(&block.attention_norm);
-        let attention = &block.attention;
-        for projection in [
-            &attention.query,
-            &attention.key,
-            &attention.value,
-            &attention.output,
-        ] {
-            self.linear(projection, MupRole::Hidden);
-        }
+        let a = &block.attention;
+        self.hidden(&[&a.query, &a.key, &a.value, &a.output]);
         self.norm(&block.feed_forward_norm);
         self.linear(&block.feed_forward.expand, MupRole::Hidden);
         self.linear(&block.feed_forward.contract, MupRole::Hidden);
@@ -95,15 +95,8 @@ impl Roles {
     }
 
     fn attentional(&mut self, layer: &AttentionalPropagation) {
-        let attention = &layer.attention;
-        for projection in [
-            &attention.query,
-            &attention.key,
-            &attention.value,
-            &attention.output,
-        ] {
-            self.linear(projection, MupRole::Hidden);
-        }
+        let a = &layer.attention;
+        self.hidden(&[&a.query, &a.key, &a.value, &a.output]);
         self.update(&layer.update);
     }
 }

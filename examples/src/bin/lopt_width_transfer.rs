@@ -3,7 +3,8 @@
 //! learning rate tuned at the base width only; prints the final training loss per width and
 //! optimizer and plots it. See `--help`.
 //!
-//! `cargo run -p tempering-examples --bin lopt_width_transfer -- --mulo weights/mulo.json --splo weights/splo.json`
+//! `cargo run -p tempering-examples --bin lopt_width_transfer` (the shipped weights; about 25
+//! minutes on 2 cores, most of it the learned optimizers at width 1024)
 
 use std::path::PathBuf;
 
@@ -22,14 +23,14 @@ use tempering_train::meta_training::lopt_unroll::InnerTask;
     about = "Final training loss against width: μLO, SP-LO and muP AdamW tuned at the base width."
 )]
 struct Args {
-    /// μLO's weights (from meta_train_lopt --parametrization mup).
+    /// μLO's weights (from meta_train_lopt --parametrization mup) [default: the shipped ones].
     #[arg(long)]
-    mulo: PathBuf,
-    /// SP-LO's weights (from meta_train_lopt --parametrization sp).
+    mulo: Option<PathBuf>,
+    /// SP-LO's weights (from meta_train_lopt --parametrization sp) [default: the shipped ones].
     #[arg(long)]
-    splo: PathBuf,
+    splo: Option<PathBuf>,
     /// Widths; the first is the base width where AdamW's learning rate is tuned.
-    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512")]
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512,1024")]
     widths: Vec<usize>,
     /// Hidden layers.
     #[arg(long, default_value_t = 3)]
@@ -37,8 +38,8 @@ struct Args {
     /// Also train a deeper network of this many hidden layers at the base width ×4 (0: none).
     #[arg(long, default_value_t = 6)]
     deep_layers: usize,
-    /// Inner steps per run (the meta-training horizons were at most 300).
-    #[arg(long, default_value_t = 1000)]
+    /// Inner steps per run (the shipped weights' meta-training horizons were at most 1,000).
+    #[arg(long, default_value_t = 1500)]
     steps: usize,
     /// Images per step.
     #[arg(long, default_value_t = 128)]
@@ -77,8 +78,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     {
         return Err("--widths, --steps and --hidden-layers must be positive".into());
     }
-    let mulo = LoptWeights::load(&args.mulo)?;
-    let splo = LoptWeights::load(&args.splo)?;
+    let load = |path: &Option<PathBuf>, shipped: fn() -> LoptWeights| match path {
+        Some(path) => LoptWeights::load(path),
+        None => Ok(shipped()),
+    };
+    let mulo = load(&args.mulo, LoptWeights::mulo)?;
+    let splo = load(&args.splo, LoptWeights::splo)?;
     let data = FashionMnist::load(args.data.as_deref())?;
     let images = PooledImages::fashion_mnist(&data.train(), 4);
     let base = args.widths[0];

@@ -15,7 +15,7 @@ use tempering_examples::backend_choice::{BackendChoice, device_for};
 use tempering_examples::matcher_training::{
     ComparisonRow, evaluate, evaluate_mutual_nearest_neighbour, plot_losses, table, train,
 };
-use tempering_models::matcher::MatcherConfig;
+use tempering_models::matcher::{AdaptiveGraphConfig, MatcherConfig};
 
 /// A matcher configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -63,7 +63,7 @@ struct Args {
     )]
     variants: Vec<Variant>,
     /// Training steps per matcher.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 800)]
     steps: usize,
     /// Pairs per step.
     #[arg(long, default_value_t = 16)]
@@ -77,6 +77,15 @@ struct Args {
     /// (self, cross) attention layer pairs.
     #[arg(long, default_value_t = 3)]
     layers: usize,
+    /// GIMS's graph: candidate edges join keypoints closer than this (keypoint units).
+    #[arg(long, default_value_t = 0.35)]
+    graph_radius: f32,
+    /// GIMS's graph: percentile of descriptor similarity an edge must reach.
+    #[arg(long, default_value_t = 7.0)]
+    graph_percentile: f64,
+    /// GIMS's graph: components smaller than this leave the graph.
+    #[arg(long, default_value_t = 4)]
+    graph_min_size: usize,
     /// Held-out pairs for evaluation.
     #[arg(long, default_value_t = 256)]
     eval_pairs: usize,
@@ -122,10 +131,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }];
     let mut curves = Vec::new();
     for &variant in &args.variants {
-        let config = variant
+        let mut config = variant
             .config()
             .with_d_model(args.d_model)
             .with_layers(args.layers);
+        if config.graph.is_some() {
+            config.graph = Some(
+                AdaptiveGraphConfig::new()
+                    .with_radius(args.graph_radius)
+                    .with_percentile(args.graph_percentile)
+                    .with_min_size(args.graph_min_size),
+            );
+        }
         config.validate()?;
         let trained = train(
             variant.name(),

@@ -8,7 +8,7 @@ use tempering_models::{VitClassifierConfig, VitPooling};
 
 use crate::backend_choice::{BackendChoice, device_for};
 use crate::optimizer_choice::OptimizerChoice;
-use crate::quickstart::{QuickstartReport, TrainingPlan, train_classifier};
+use crate::quickstart::{LrSchedule, QuickstartReport, TrainingPlan, train_classifier};
 
 /// Command-line options of `train_vit`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct VitArgs {
     /// Learning rate [default: the optimizer's].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule (cosine: annealed to 0 over the run, usual for ViTs).
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: LrSchedule,
     /// Patch side in pixels (must divide 28).
     #[arg(long, default_value_t = 4)]
     pub patch: usize,
@@ -116,6 +119,7 @@ pub fn run(args: &VitArgs) -> Result<QuickstartReport, Box<dyn Error>> {
         batch_size: args.batch_size,
         seed: args.seed,
         limit: args.limit,
+        schedule: args.schedule,
     };
     train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
 }

@@ -17,6 +17,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::RecordState;
 use crate::cautious::CautiousNormalization;
+use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip};
 use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
 
@@ -290,7 +291,7 @@ impl AdaptiveOptimizer {
         let (x, m, v, vm, applied) = match max_moment_2 {
             Some(v_max) => {
                 let tensors = [tensor, grad, moment_1, moment_2, v_max];
-                let ([x, _, m, v, vm], applied) = match (self.max_mode, grams) {
+                let ([x, g, m, v, vm], applied) = match (self.max_mode, grams) {
                     (MaxOfSecondMoment::BiasCorrected, false) => {
                         k.run_max::<D, true, false>(tensors)
                     }
@@ -298,15 +299,17 @@ impl AdaptiveOptimizer {
                     (_, false) => k.run_max::<D, false, false>(tensors),
                     (_, true) => k.run_max::<D, false, true>(tensors),
                 };
+                release_tensor(g);
                 (x, m, v, Some(vm), applied)
             }
             None => {
                 let tensors = [tensor, grad, moment_1, moment_2];
-                let ([x, _, m, v], applied) = if grams {
+                let ([x, g, m, v], applied) = if grams {
                     k.run::<D, true>(tensors)
                 } else {
                     k.run::<D, false>(tensors)
                 };
+                release_tensor(g);
                 (x, m, v, None, applied)
             }
         };
@@ -500,9 +503,46 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
         };
         let n = slices[0].len();
         let tally = par_sum(slices, &|_, chunk| {
-            CautiousTally::count::<N, 1>(chunk, &agrees)
+            CautiousTally::count_dispatched::<N, 1>(chunk, &agrees)
         });
         (!tally.non_finite).then(|| Some(normalization.scale(tally.kept, n)))
+    }
+
+    /// The cautious scale by C-Optim's own test, `1[m·g > 0]` on the new first moment (for
+    /// Grams its direction `sign(g)·|m|`), read from the gradient and `m` alone (and the
+    /// parameter under coupled L2 decay): two or three arrays instead of all of them, and no
+    /// square root or division. Used when the kernel has no decoupled decay of its own: then the
+    /// update is `dir·h` with `h > 0`, whose sign is `dir`'s, so this keeps exactly the
+    /// components the full rule keeps, save updates so small they round away (which change
+    /// nothing either way, but count here as in C-Optim). Returns as
+    /// [`cautious_scale`](Self::cautious_scale) does.
+    fn momentum_scale<const GRAMS: bool>(
+        &self,
+        x: &[f32],
+        g: &[f32],
+        m: &[f32],
+    ) -> Option<Option<f32>> {
+        let Some(normalization) = self.cautious else {
+            return Some(None);
+        };
+        let k = *self;
+        let agrees = move |xd: f32, g: f32, m: f32| {
+            let m = k.b1 * m + (1.0 - k.b1) * (g + k.coupled * xd);
+            let dir = if GRAMS { sign(g) * m.abs() } else { m };
+            dir * g > 0.0
+        };
+        let tally = if k.coupled == 0.0 {
+            par_sum([g, m], &|_, c| {
+                CautiousTally::count_dispatched::<2, 0>(c, |[g, m]| agrees(0.0, g, m))
+            })
+        } else {
+            par_sum([x, g, m], &|_, c| {
+                CautiousTally::count_dispatched::<3, 1>(c, |[x, g, m]| {
+                    agrees(x * k.pre_decay, g, m)
+                })
+            })
+        };
+        (!tally.non_finite).then(|| Some(normalization.scale(tally.kept, g.len())))
     }
 
     /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking). The flag
@@ -515,11 +555,15 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
         let tensors = with_host_slices(tensors, |[x, g, m, v]| {
             // `k` by value (`move`): the loop keeps the constants in registers and vectorizes.
             let k = *self;
-            let scale = self.cautious_scale([&*x, &*g, &*m, &*v], move |[x, g, mut m, mut v]| {
-                let xd = x * k.pre_decay;
-                k.moments(xd, g, &mut m, &mut v);
-                (xd - k.update::<GRAMS>(xd, g, m, v)) * g > 0.0
-            });
+            let scale = if k.decay == 1.0 {
+                self.momentum_scale::<GRAMS>(x, g, m)
+            } else {
+                self.cautious_scale([&*x, &*g, &*m, &*v], move |[x, g, mut m, mut v]| {
+                    let xd = x * k.pre_decay;
+                    k.moments(xd, g, &mut m, &mut v);
+                    (xd - k.update::<GRAMS>(xd, g, m, v)) * g > 0.0
+                })
+            };
             // The mask is a const parameter so the plain loop carries no trace of it.
             match scale {
                 None => return,
@@ -547,12 +591,16 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
         let tensors = with_host_slices(tensors, |[x, g, m, v, vm]| {
             let slices = [&*x, &*g, &*m, &*v, &*vm];
             let k = *self;
-            let scale = self.cautious_scale(slices, move |[x, g, mut m, mut v, vm]| {
-                let xd = x * k.pre_decay;
-                k.moments(xd, g, &mut m, &mut v);
-                let x_new = k.update::<GRAMS>(xd, g, m, v_hat(v, vm));
-                (xd - x_new) * g > 0.0
-            });
+            let scale = if k.decay == 1.0 {
+                self.momentum_scale::<GRAMS>(x, g, m)
+            } else {
+                self.cautious_scale(slices, move |[x, g, mut m, mut v, vm]| {
+                    let xd = x * k.pre_decay;
+                    k.moments(xd, g, &mut m, &mut v);
+                    let x_new = k.update::<GRAMS>(xd, g, m, v_hat(v, vm));
+                    (xd - x_new) * g > 0.0
+                })
+            };
             match scale {
                 None => return,
                 Some(None) => par_chunks([x, g, m, v, vm], &|_, c| {

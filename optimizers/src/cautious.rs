@@ -34,6 +34,7 @@ use burn::tensor::{Device, Tensor};
 use crate::adaptive::{AdaptiveOptimizer, CautiousMask, sign};
 
 use crate::config_error::{Check, OptimConfigError};
+use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip, report_skip};
 use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
 
@@ -215,11 +216,11 @@ impl<O: Optimizer> Cautious<O> {
                 let n = tensor.shape().num_elements();
                 let lr = lr as f32;
                 let mut applied = false;
-                let [x, _, m] = with_host_slices([tensor, grad, momentum], |[x, g, m]| {
+                let [x, g, m] = with_host_slices([tensor, grad, momentum], |[x, g, m]| {
                     // Branch-free: u = sign(β₁m + (1-β₁)g), kept when u·g > 0.
                     let agrees = |m: f32, g: f32| sign(beta_1 * m + (1.0 - beta_1) * g) * g > 0.0;
                     let tally = par_sum([&*g, &*m], &|_, chunk| {
-                        CautiousTally::count::<2, 0>(chunk, |[g, m]| agrees(m, g))
+                        CautiousTally::count_dispatched::<2, 0>(chunk, |[g, m]| agrees(m, g))
                     });
                     if tally.non_finite {
                         return;
@@ -240,6 +241,7 @@ impl<O: Optimizer> Cautious<O> {
                     });
                     applied = true;
                 });
+                release_tensor(g);
                 if !applied {
                     report_skip(&self.skips, "Cautious", &shape);
                 }
@@ -278,7 +280,7 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
         let (inner, state) = self.inner.step(lr, decayed.clone(), grad.clone(), state);
         let n = decayed.shape().num_elements();
         let tensor = if fused {
-            let [decayed, _, _] = with_host_slices([decayed, grad, inner], |[x, g, inner]| {
+            let [decayed, g, inner] = with_host_slices([decayed, grad, inner], |[x, g, inner]| {
                 let kept = x
                     .iter()
                     .zip(inner.iter())
@@ -293,6 +295,8 @@ impl<O: Optimizer> Optimizer for Cautious<O> {
                     }
                 }
             });
+            release_tensor(g);
+            release_tensor(inner);
             decayed
         } else {
             let update = decayed.clone() - inner;

@@ -117,6 +117,25 @@ pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
     go(0, slices, f)
 }
 
+/// Runs `f` compiled with AVX2 and FMA where the CPU has them (chosen at run time), so that the
+/// loop inside it, once inlined, runs on 8 lanes instead of SSE2's 4. The features change no
+/// result: Rust never fuses `a * b + c` on its own.
+#[inline(always)]
+pub fn wide_dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn wide<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { wide(f) };
+        }
+    }
+    f()
+}
+
 /// What the read-only pass of a cautious step finds: how many components agree with their
 /// gradient, and whether any gradient entry is NaN or ±∞ (then the step is skipped).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,6 +181,15 @@ impl CautiousTally {
             kept: kept as usize,
             non_finite: bad != 0,
         }
+    }
+
+    /// [`count`](Self::count) through [`wide_dispatch`]: the agreement test on 8 lanes where
+    /// the CPU has AVX2.
+    pub fn count_dispatched<const N: usize, const GRAD: usize>(
+        slices: [&[f32]; N],
+        agrees: impl Fn([f32; N]) -> bool,
+    ) -> Self {
+        wide_dispatch(|| Self::count::<N, GRAD>(slices, agrees))
     }
 }
 

@@ -27,6 +27,7 @@ pub mod adaptive;
 pub mod amsgrad;
 pub mod cautious;
 pub mod config_error;
+pub mod deferred_release;
 pub mod finite_guard;
 pub mod grams;
 pub mod host_step;

@@ -511,7 +511,12 @@ fn cautious_fused_kernels_match_the_generic_path() {
     let run = |optimizer: &dyn Fn(StepPath) -> Vec<f32>| {
         (optimizer(StepPath::Auto), optimizer(StepPath::TensorOps))
     };
-    for (name, inner, lr) in optimizers() {
+    // Coupled L2 decay makes the fused count read the parameter too.
+    let coupled = AmsGradConfig::new().with_weight_decay(1e-2).build();
+    for (name, inner, lr) in optimizers()
+        .into_iter()
+        .chain([("AMSGrad + L2", coupled, 0.05)])
+    {
         let (fused, generic) = run(&|path| {
             let c = CautiousConfig::new()
                 .with_weight_decay(0.01)

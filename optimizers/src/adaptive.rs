@@ -19,6 +19,8 @@ use crate::RecordState;
 use crate::cautious::CautiousNormalization;
 use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip};
+#[cfg(target_arch = "x86_64")]
+use crate::host_step::wide_simd;
 use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
 
 /// Which running maximum of the second moment the denominator uses.
@@ -614,13 +616,6 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
         });
         (tensors, applied)
     }
-}
-
-/// True when the CPU runs the AVX2+FMA builds of the loops (detected by std, then cached).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn wide_simd() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 /// Generates a chunk loop twice, for the baseline target and, on x86-64, with AVX2 and FMA

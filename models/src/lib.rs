@@ -12,6 +12,7 @@
 //! assert_eq!(model.logits(Tensor::zeros([2, 28, 28], &device)).dims(), [2, 10]);
 //! ```
 
+pub mod activation;
 pub mod image_classifier;
 pub mod local;
 pub mod low_rank_linear;

@@ -117,31 +117,9 @@ pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
     go(0, slices, f)
 }
 
-/// True when the CPU runs the AVX2+FMA builds of the loops (detected by std, then cached).
+pub use tempering_core::simd_dispatch::wide_dispatch;
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub fn wide_simd() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
-
-/// Runs `f` compiled with AVX2 and FMA where the CPU has them (chosen at run time), so that the
-/// loop inside it, once inlined, runs on 8 lanes instead of SSE2's 4. The features change no
-/// result: Rust never fuses `a * b + c` on its own.
-#[inline(always)]
-pub fn wide_dispatch<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn wide<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if wide_simd() {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { wide(f) };
-        }
-    }
-    f()
-}
+pub use tempering_core::simd_dispatch::wide_simd;
 
 /// What the read-only pass of a cautious step finds: how many components agree with their
 /// gradient, and whether any gradient entry is NaN or ±∞ (then the step is skipped).

@@ -18,4 +18,5 @@
 pub mod atomic_write;
 pub mod local_stages;
 pub mod mup;
+pub mod simd_dispatch;
 pub mod split_mix;

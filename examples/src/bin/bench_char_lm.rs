@@ -8,6 +8,7 @@
 
 use clap::Parser;
 use tempering_examples::char_lm::CharLmArgs;
+use tempering_examples::char_lm::breakdown::step_breakdown;
 use tempering_examples::char_lm::throughput::{
     TorchThroughput, burn_tokens_per_second, torch_tokens_per_second,
 };
@@ -22,6 +23,10 @@ struct Args {
     /// The Python interpreter that runs the PyTorch twin (a virtual environment's, say).
     #[arg(long, default_value = "python3")]
     python: String,
+    /// Also time each kind of layer alone (forward and backward at the step's shapes) and print
+    /// its share of a training step.
+    #[arg(long)]
+    breakdown: bool,
     /// The model and recipe (train_char_lm's flags).
     #[command(flatten)]
     model: CharLmArgs,
@@ -37,6 +42,15 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.breakdown {
+        match step_breakdown(&args.model, args.timed_steps) {
+            Ok(b) => println!("Where a Burn training step goes:\n\n{}", b.table()),
+            Err(e) => {
+                eprintln!("bench_char_lm: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let m = &args.model;
     println!(
         "model: {} layers, {} heads, d {}, context {}, batch {}; {} timed steps, {threads} cores",

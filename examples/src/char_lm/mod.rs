@@ -11,6 +11,7 @@
 //! global norm, which Burn's `ModuleOptimizer` does not offer); biases are on (nanoGPT's
 //! `bias=False` default has none).
 
+pub mod breakdown;
 pub mod saved;
 pub mod schedule;
 pub mod throughput;

@@ -8,6 +8,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::gpt_init;
+use super::token_linear::token_linear;
 
 /// Configuration of a [`CausalSelfAttention`].
 #[derive(Config, Debug)]
@@ -103,13 +104,13 @@ impl CausalSelfAttention {
             y.reshape([batch, time, self.n_heads, self.d_head])
                 .swap_dims(1, 2)
         };
-        let mut query = heads(self.query.forward(x.clone()));
-        let mut key = heads(self.key.forward(x.clone()));
+        let mut query = heads(token_linear(&self.query, x.clone()));
+        let mut key = heads(token_linear(&self.key, x.clone()));
         if let Some(rotary) = &self.rotary {
             query = rotary.forward(query);
             key = rotary.forward(key);
         }
-        let value = heads(self.value.forward(x));
+        let value = heads(token_linear(&self.value, x));
         let options = AttentionModuleOptions {
             is_causal: self.causal,
             ..Default::default()
@@ -117,6 +118,6 @@ impl CausalSelfAttention {
         let context = attention(query, key, value, None, None, options)
             .swap_dims(1, 2)
             .reshape([batch, time, self.n_heads * self.d_head]);
-        self.dropout.forward(self.output.forward(context))
+        self.dropout.forward(token_linear(&self.output, context))
     }
 }

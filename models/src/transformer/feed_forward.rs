@@ -2,10 +2,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Gelu, Linear};
+use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
 use super::gpt_init;
+use super::token_linear::token_linear;
+use crate::activation::Gelu;
 
 /// Configuration of a [`FeedForward`].
 #[derive(Config, Debug)]
@@ -58,7 +60,7 @@ pub struct FeedForward {
 impl FeedForward {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let hidden = self.activation.forward(self.expand.forward(x));
-        self.dropout.forward(self.contract.forward(hidden))
+        let hidden = self.activation.forward(token_linear(&self.expand, x));
+        self.dropout.forward(token_linear(&self.contract, hidden))
     }
 }

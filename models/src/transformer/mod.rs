@@ -15,6 +15,7 @@ pub mod feed_forward;
 pub mod gpt_init;
 pub mod language_model;
 pub mod sampling;
+pub mod token_linear;
 
 pub use block::{BlockWidths, TransformerBlock};
 pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};

@@ -16,6 +16,8 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation;
 
+use super::host_kernel_applies;
+
 /// Backends that run the exact GELU and its input gradient as their own operations.
 ///
 /// The default bodies are Burn's (`gelu`, `gelu_backward`); Flex overrides them with the
@@ -118,33 +120,11 @@ impl Gelu {
 
     /// Applies GELU to `x` of any shape.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        if uses_the_host_kernel(&x) {
+        if host_kernel_applies(&x) {
             Tensor::from_dispatch(<Dispatch as GeluBackend>::gelu_exact(x.into_dispatch()))
         } else {
             activation::gelu(x)
         }
-    }
-}
-
-/// True for Flex tensors, with or without autodiff: the backends the extension is built for.
-fn uses_the_host_kernel<const D: usize>(x: &Tensor<D>) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        use burn::tensor::DType;
-        fn flex(device: &burn_dispatch::DispatchDevice) -> bool {
-            match device {
-                burn_dispatch::DispatchDevice::Flex(_) => true,
-                burn_dispatch::DispatchDevice::Autodiff(inner) => flex(&inner.clone().inner()),
-                #[allow(unreachable_patterns)]
-                _ => false,
-            }
-        }
-        x.dtype() == DType::F32 && flex(x.device().as_dispatch())
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = x;
-        false
     }
 }
 
@@ -172,7 +152,7 @@ mod tests {
     fn forward_matches_burns_gelu_contiguous_or_not() {
         let device = Device::default();
         let x = inputs(&device);
-        assert!(uses_the_host_kernel(&x) == cfg!(feature = "flex"));
+        assert!(host_kernel_applies(&x) == cfg!(feature = "flex"));
         let worst = worst_scaled(
             Gelu::new().forward(x.clone()),
             activation::gelu(x.clone()),
@@ -200,7 +180,7 @@ mod tests {
             let grads = (f(x.clone() * 2.0) * w.clone()).sum().backward();
             x.grad(&grads).unwrap()
         };
-        assert!(uses_the_host_kernel(&x0) == cfg!(feature = "flex"));
+        assert!(host_kernel_applies(&x0) == cfg!(feature = "flex"));
         let ours = grad_of(&|x| Gelu::new().forward(x));
         let burns = grad_of(&|x| activation::gelu(x));
         let worst = worst_scaled(ours.clone(), burns, x0.inner() * 2.0);

@@ -23,7 +23,7 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// polynomial, `2^n` assembled in the exponent bits. Inputs are clamped to [-87, 88], inside
 /// the normal range, so the result is never ∞ nor subnormal (GELU needs neither).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     // 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
     const ROUNDER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);

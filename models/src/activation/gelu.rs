@@ -38,12 +38,12 @@ pub trait GeluBackend: Backend {
 
 #[cfg(feature = "flex")]
 mod flex {
-    use burn::backend::ops::{ActivationOps, FloatTensorOps};
+    use burn::backend::ops::ActivationOps;
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Flex, TensorMetadata};
-    use burn::tensor::TensorData;
 
     use super::super::gelu_kernel::{gelu_backward_slice, gelu_slice};
+    use super::super::host_tensor;
     use super::GeluBackend;
 
     impl GeluBackend for Flex {
@@ -54,7 +54,7 @@ mod flex {
             };
             let mut out = vec![0.0f32; input.len()];
             gelu_slice(input, &mut out);
-            Self::float_from_data(TensorData::new(out, x.shape()), &Default::default())
+            host_tensor(out, x.shape())
         }
 
         fn gelu_input_gradient(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -67,7 +67,7 @@ mod flex {
             }
             let mut out = vec![0.0f32; input.len()];
             gelu_backward_slice(input, g, &mut out);
-            Self::float_from_data(TensorData::new(out, x.shape()), &Default::default())
+            host_tensor(out, x.shape())
         }
     }
 }

@@ -12,6 +12,19 @@ pub use softmax::attention_softmax;
 
 use burn::tensor::Tensor;
 
+/// A Flex tensor of `shape` holding `values` (moved, not copied).
+#[cfg(feature = "flex")]
+pub(crate) fn host_tensor(
+    values: Vec<f32>,
+    shape: burn::tensor::Shape,
+) -> burn::backend::tensor::FloatTensor<burn::backend::Flex> {
+    use burn::backend::ops::FloatTensorOps;
+    burn::backend::Flex::float_from_data(
+        burn::tensor::TensorData::new(values, shape),
+        &Default::default(),
+    )
+}
+
 /// True for `f32` Flex tensors, with or without autodiff: where the host kernels here run.
 pub(crate) fn host_kernel_applies<const D: usize>(x: &Tensor<D>) -> bool {
     #[cfg(feature = "flex")]

@@ -39,11 +39,10 @@ pub trait SoftmaxBackend: Backend {
 
 #[cfg(feature = "flex")]
 mod flex {
-    use burn::backend::ops::FloatTensorOps;
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Flex, TensorMetadata};
-    use burn::tensor::TensorData;
 
+    use super::super::host_tensor;
     use super::super::softmax_kernel::{softmax_rows, softmax_rows_backward};
     use super::SoftmaxBackend;
 
@@ -63,7 +62,7 @@ mod flex {
                 .expect("scores_softmax runs on f32 tensors");
             let mut out = vec![0.0f32; x.len()];
             softmax_rows(x, &mut out, t, causal);
-            Self::float_from_data(TensorData::new(out, shape), &Default::default())
+            host_tensor(out, shape)
         }
 
         fn scores_softmax_backward(
@@ -77,7 +76,7 @@ mod flex {
             let g = gc.as_slice::<f32>().expect("f32 gradient");
             let mut out = vec![0.0f32; y.len()];
             softmax_rows_backward(y, g, &mut out, t);
-            Self::float_from_data(TensorData::new(out, shape), &Default::default())
+            host_tensor(out, shape)
         }
     }
 }
@@ -145,6 +144,13 @@ pub fn attention_softmax(scores: Tensor<4>, causal: bool) -> Tensor<4> {
             causal,
         ));
     }
+    masked_softmax(scores, causal)
+}
+
+/// The same softmax as Burn's tensor operations: future keys filled with −∞ when `causal`,
+/// then `burn::tensor::activation::softmax` over the keys.
+fn masked_softmax(scores: Tensor<4>, causal: bool) -> Tensor<4> {
+    let [_, _, queries, keys] = scores.dims();
     let scores = if causal {
         let device = scores.device();
         let future = Tensor::<2, burn::tensor::Bool>::tril_mask([queries, keys], 0, &device);
@@ -161,18 +167,6 @@ mod tests {
     use super::*;
     use burn::tensor::{Device, Distribution, Tolerance};
 
-    /// Burn's masked softmax, for comparison on any device.
-    fn burns(scores: Tensor<4>, causal: bool) -> Tensor<4> {
-        let [_, _, q, k] = scores.dims();
-        let scores = if causal {
-            let future = Tensor::<2, burn::tensor::Bool>::tril_mask([q, k], 0, &scores.device());
-            scores.mask_fill(future.unsqueeze::<4>(), f32::NEG_INFINITY)
-        } else {
-            scores
-        };
-        burn::tensor::activation::softmax(scores, 3)
-    }
-
     #[test]
     fn forward_and_gradient_match_burns_masked_softmax() {
         let device = Device::default().autodiff();
@@ -187,7 +181,7 @@ mod tests {
                 (y.inner(), x.grad(&grads).unwrap())
             };
             let ours = run(&|x| attention_softmax(x, causal));
-            let theirs = run(&|x| burns(x, causal));
+            let theirs = run(&|x| masked_softmax(x, causal));
             let tol = Tolerance::<f32>::absolute(1e-6);
             ours.0
                 .into_data()

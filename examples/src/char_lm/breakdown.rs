@@ -12,7 +12,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use tempering_core::split_mix::SplitMix64;
-use tempering_models::activation::{Gelu, attention_softmax};
+use tempering_models::activation::Gelu;
+use tempering_models::transformer::causal_attention::scaled_dot_product_attention;
 use tempering_models::transformer::token_linear::token_linear;
 
 use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
@@ -170,13 +171,12 @@ pub fn step_breakdown(args: &CharLmArgs, reps: usize) -> Result<StepBreakdown, B
         });
         (ms - harness).max(0.0)
     };
-    let scale = 1.0 / (dh as f64).sqrt();
-    let ours = attention_ms(&|q, k, v| {
-        attention_softmax(q.matmul(k.swap_dims(2, 3)) * scale, true).matmul(v)
-    });
+    let ours = attention_ms(&|q, k, v| scaled_dot_product_attention(q, k, v, true));
     let burns = attention_ms(&|q, k, v| attention(q, k, v, None, None, options));
     row(
-        format!("causal attention [{b}, {h}, {t}, {dh}] (q·kᵀ, tempering's softmax, ·v)"),
+        format!(
+            "causal attention [{b}, {h}, {t}, {dh}] (the model's scaled_dot_product_attention)"
+        ),
         layers,
         ours,
     );

@@ -121,20 +121,30 @@ impl CausalSelfAttention {
         self.dropout.forward(token_linear(&self.output, context))
     }
 
-    /// `softmax(q·kᵀ / √d_head) · v` per head, masked when causal. On Flex the softmax is
-    /// tempering's fused operation ([`attention_softmax`]), measured 1.7× faster forward and
-    /// backward than Burn's `attention` op there; elsewhere it is Burn's `attention` op, which
-    /// GPU backends fuse.
     fn attend(&self, query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Tensor<4> {
-        if host_kernel_applies(&query) {
-            let scale = 1.0 / (self.d_head as f64).sqrt();
-            let scores = query.matmul(key.swap_dims(2, 3)) * scale;
-            return attention_softmax(scores, self.causal).matmul(value);
-        }
-        let options = AttentionModuleOptions {
-            is_causal: self.causal,
-            ..Default::default()
-        };
-        attention(query, key, value, None, None, options)
+        scaled_dot_product_attention(query, key, value, self.causal)
     }
+}
+
+/// `softmax(q·kᵀ / √d_head) · v` per head (`[batch, heads, time, d_head]`), masked when
+/// `causal`. On Flex the softmax is tempering's fused operation ([`attention_softmax`]),
+/// measured 1.7× faster forward and backward than Burn's `attention` op there; elsewhere it is
+/// Burn's `attention` op, which GPU backends fuse.
+pub fn scaled_dot_product_attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    causal: bool,
+) -> Tensor<4> {
+    if host_kernel_applies(&query) {
+        let d_head = query.dims()[3];
+        let scale = 1.0 / (d_head as f64).sqrt();
+        let scores = query.matmul(key.swap_dims(2, 3)) * scale;
+        return attention_softmax(scores, causal).matmul(value);
+    }
+    let options = AttentionModuleOptions {
+        is_causal: causal,
+        ..Default::default()
+    };
+    attention(query, key, value, None, None, options)
 }

@@ -612,3 +612,84 @@ fn cautious_skips_non_finite_gradients() {
         check("C-Adam", adam.with_step_path(path), &device);
     }
 }
+
+/// On tensors long enough to split across threads, a NaN or ±∞ in the last chunk still leaves
+/// parameter and state exactly as they were, though earlier chunks were checked first.
+#[test]
+fn a_bad_entry_in_the_last_parallel_chunk_skips_the_whole_step() {
+    let device = Device::default();
+    // Three chunks of host_step::PARALLEL_MIN_LEN (32,768) and a short tail.
+    let n = 3 * 32_768 + 5;
+    let x0 = Tensor::<1>::from_floats(noise(n, 41).as_slice(), &device);
+    let good = || Tensor::<1>::from_floats(noise(n, 42).as_slice(), &device);
+    let bad = |value: f32| {
+        let mut g = noise(n, 43);
+        g[n - 2] = value;
+        Tensor::<1>::from_floats(g.as_slice(), &device)
+    };
+    for (name, optimizer, lr) in optimizers() {
+        let (x1, s1) = optimizer.step(lr, x0.clone(), good(), None);
+        let s1 = s1.unwrap();
+        for value in [f32::NAN, f32::NEG_INFINITY] {
+            let (x2, s2) = optimizer.step(lr, x1.clone(), bad(value), Some(s1.clone()));
+            let s2 = s2.unwrap();
+            assert_eq!(vec1(&x2), vec1(&x1), "{name}: parameter changed");
+            assert_eq!(vec1(&s2.moment_1), vec1(&s1.moment_1), "{name}: m changed");
+            assert_eq!(vec1(&s2.moment_2), vec1(&s1.moment_2), "{name}: v changed");
+            assert_eq!(s2.step, s1.step, "{name}: step counted");
+        }
+    }
+    let lion = CautiousConfig::new()
+        .with_weight_decay(0.1)
+        .try_build_lion(&burn::optim::LionConfig::new())
+        .unwrap();
+    let (x1, s1) = lion.step(1e-2, x0.clone(), good(), None);
+    let s1 = s1.unwrap();
+    let (x2, s2) = lion.step(1e-2, x1.clone(), bad(f32::INFINITY), Some(s1.clone()));
+    assert_eq!(vec1(&x2), vec1(&x1), "C-Lion: parameter changed");
+    assert_eq!(
+        vec1(&s2.unwrap().momentum),
+        vec1(&s1.momentum),
+        "C-Lion: momentum changed"
+    );
+}
+
+/// C-Lion's fused kernel on tensors split across threads equals the generic path (Burn's Lion
+/// step, then the mask), step after step, also with a small tensor stepped in between.
+#[test]
+fn cautious_lion_fused_kernel_matches_the_generic_path_on_large_tensors() {
+    let device = Device::default();
+    let n = 100_000;
+    let build = |path: StepPath| {
+        CautiousConfig::new()
+            .with_weight_decay(0.1)
+            .try_build_lion(&burn::optim::LionConfig::new())
+            .unwrap()
+            .with_step_path(path)
+    };
+    let run = |path: StepPath| {
+        let lion = build(path);
+        let mut x = Tensor::<1>::from_floats(noise(n, 51).as_slice(), &device);
+        let mut state = None;
+        for k in 0..4 {
+            let g = Tensor::<1>::from_floats(noise(n, 60 + k).as_slice(), &device);
+            (x, state) = lion.step(3e-3, x, g, state);
+            let small = Tensor::<1>::from_floats(noise(7, 70 + k).as_slice(), &device);
+            let _ = lion.step(3e-3, small.clone(), small, None);
+        }
+        (vec1(&x), vec1(&state.unwrap().momentum))
+    };
+    let (fused, generic) = (run(StepPath::Auto), run(StepPath::TensorOps));
+    for (a, b) in fused.0.iter().zip(&generic.0) {
+        assert!(
+            (a - b).abs() < 1e-6,
+            "C-Lion parameter: fused {a} vs generic {b}"
+        );
+    }
+    for (a, b) in fused.1.iter().zip(&generic.1) {
+        assert!(
+            (a - b).abs() < 1e-7,
+            "C-Lion momentum: fused {a} vs generic {b}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Real data for tempering, as Burn [`Dataset`](burn::data::dataset::Dataset)s with batchers.
 //!
 //! - [`FashionMnist`]: Fashion-MNIST from IDX files (Debian's `dataset-fashion-mnist`, a directory
-//!   of your own, or the real sample shipped in this crate), with [`FashionMnistBatcher`].
+//!   of your own, or the real sample shipped in this crate), with [`FashionMnistBatcher`] and,
+//!   for training, [`AugmentingBatcher`] (random shifts and mirroring).
 //! - [`TextCorpus`] (Shakespeare's plays, shipped), [`CharTokenizer`] and
 //!   [`TokenWindowDataset`] for character-level language modelling.
 //! - [`KeypointPairDataset`]: seeded synthetic keypoint-matching pairs with exact ground truth.
@@ -19,6 +20,7 @@ pub mod char_windows;
 pub mod error;
 pub mod fashion_mnist;
 pub mod idx;
+pub mod image_augmentation;
 pub mod keypoint_pairs;
 pub mod teacher_student;
 pub mod text_corpus;
@@ -30,6 +32,7 @@ pub use fashion_mnist::{
     FashionMnist, FashionMnistBatch, FashionMnistBatcher, FashionMnistDataset, FashionMnistItem,
     FashionMnistSource,
 };
+pub use image_augmentation::{AugmentingBatcher, ImageAugmentation};
 pub use keypoint_pairs::{
     KeypointPair, KeypointPairBatch, KeypointPairBatcher, KeypointPairConfig, KeypointPairDataset,
 };

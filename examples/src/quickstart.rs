@@ -18,7 +18,10 @@ use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use tempering_core::atomic_write::finish_atomically;
-use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
+use tempering_data::{
+    AugmentingBatcher, FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource,
+    ImageAugmentation,
+};
 use tempering_models::{ImageClassifier, MlpClassifierConfig};
 use tempering_train::{
     EpochHistory, EpochHistoryLogger, ProgressRenderer, plot_history, write_history_csv,
@@ -140,6 +143,7 @@ pub fn run(args: &QuickstartArgs) -> Result<QuickstartReport, Box<dyn Error>> {
         seed: args.seed,
         limit: args.limit,
         schedule: LrSchedule::Constant,
+        augmentation: None,
     };
     train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
 }
@@ -161,6 +165,8 @@ pub struct TrainingPlan {
     pub limit: Option<usize>,
     /// How the learning rate moves over the run.
     pub schedule: LrSchedule,
+    /// Random changes to the training images (validation and test images are never changed).
+    pub augmentation: Option<ImageAugmentation>,
 }
 
 /// The learning-rate schedule of a [`TrainingPlan`].
@@ -201,10 +207,18 @@ pub fn train_classifier<M: ImageClassifier + 'static>(
         )
         .init()?,
     };
-    let loader_train = DataLoaderBuilder::new(FashionMnistBatcher)
-        .batch_size(plan.batch_size)
-        .shuffle(plan.seed)
-        .build(train);
+    let loader_train = match plan.augmentation.filter(|a| !a.is_identity()) {
+        Some(augmentation) => {
+            DataLoaderBuilder::new(AugmentingBatcher::new(augmentation, plan.seed))
+                .batch_size(plan.batch_size)
+                .shuffle(plan.seed)
+                .build(train)
+        }
+        None => DataLoaderBuilder::new(FashionMnistBatcher)
+            .batch_size(plan.batch_size)
+            .shuffle(plan.seed)
+            .build(train),
+    };
     let loader_valid = DataLoaderBuilder::new(FashionMnistBatcher)
         .batch_size(plan.batch_size)
         .build(valid);

@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use tempering_data::ImageAugmentation;
 use tempering_models::{VitClassifierConfig, VitPooling};
 
 use crate::backend_choice::{BackendChoice, device_for};
@@ -55,7 +56,17 @@ pub struct VitArgs {
     /// Pool with the mean of the patch tokens instead of a class token.
     #[arg(long)]
     pub mean_pool: bool,
-    /// Seed of the initialization and the shuffling.
+    /// Shift each training image by a random offset of up to N pixels along each axis (the
+    /// pad-and-crop of ViT recipes; validation and test images are unchanged).
+    #[arg(long, default_value_t = 0)]
+    pub shift: usize,
+    /// Mirror each training image left-right with probability 1/2.
+    #[arg(long)]
+    pub flip: bool,
+    /// Dropout inside the encoder blocks.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Seed of the initialization, the shuffling and the augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Use only the first N training images (for quick runs).
@@ -74,6 +85,7 @@ impl VitArgs {
             .with_d_model(self.d_model)
             .with_n_layers(self.layers)
             .with_n_heads(self.heads)
+            .with_dropout(self.dropout)
             .with_pooling(if self.mean_pool {
                 VitPooling::Mean
             } else {
@@ -89,6 +101,12 @@ impl VitArgs {
         if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(format!("--lr must be a positive number, got {lr}"));
         }
+        if self.shift > 8 {
+            return Err(format!(
+                "--shift must be at most 8 pixels, got {}",
+                self.shift
+            ));
+        }
         if self.limit.is_some_and(|n| n < 24) {
             return Err("--limit must keep at least 24 images (22 to train, 2 to validate)".into());
         }
@@ -97,6 +115,8 @@ impl VitArgs {
                 "--patch"
             } else if e.starts_with("n_heads") {
                 "--heads"
+            } else if e.starts_with("dropout") {
+                "--dropout"
             } else {
                 "--d-model/--layers/--heads"
             };
@@ -120,6 +140,10 @@ pub fn run(args: &VitArgs) -> Result<QuickstartReport, Box<dyn Error>> {
         seed: args.seed,
         limit: args.limit,
         schedule: args.schedule,
+        augmentation: Some(ImageAugmentation {
+            max_shift: args.shift,
+            horizontal_flip: args.flip,
+        }),
     };
     train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
 }
@@ -141,14 +165,16 @@ mod tests {
             (&["--heads", "3"], "--heads"),
             (&["--epochs", "0"], "--epochs"),
             (&["--lr", "0"], "--lr"),
+            (&["--dropout", "1"], "--dropout"),
+            (&["--shift", "9"], "--shift"),
         ] {
             let e = parse(args).validate().unwrap_err();
             assert!(e.contains(flag), "{args:?}: {e}");
         }
     }
 
-    /// Two epochs of a small ViT on 600 images of the shipped sample: the training loss falls
-    /// and the files are written.
+    /// Two epochs of a small ViT on 600 augmented images of the shipped sample: the training
+    /// loss falls and the files are written.
     #[test]
     fn a_short_run_learns() {
         let dir = tempfile::tempdir().unwrap();
@@ -170,6 +196,9 @@ mod tests {
             "1",
             "--heads",
             "2",
+            "--shift",
+            "1",
+            "--flip",
         ]))
         .unwrap();
         let losses = report.history.points("train", "Loss");

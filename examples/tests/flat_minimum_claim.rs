@@ -20,6 +20,16 @@
 //!
 //! The test runs in its own process (one test in this file), so Burn's process-global random
 //! generator, seeded by `compare_optimizers`, gives the same initializations every run.
+//!
+//! **Not run by default (`#[ignore]`): the outcome depends on the machine.** The numbers above
+//! were measured on an earlier CI-class machine. On an AMD EPYC machine of the same class
+//! (2026-12-03), the same commit gave, for seeds 1–4, SGD 2.77 / 2.32 / 1.63 / 3.47 (mean
+//! 2.55), GAM 3.48 / 12.19 / 1.47 / 1.80 (mean 4.74) and Entropy-SGD 2.11 / 1.95 / 3.87 / 2.14
+//! (mean 2.52): SGD itself lands at a different sharpness, GAM's training loss is still 0.47–0.67
+//! (SGD's 0.13–0.28), and one GAM seed dominates the mean. A claim that flips with the CPU is not
+//! a regression test; it stays runnable with `cargo test -p tempering-examples --test
+//! flat_minimum_claim -- --ignored` until it is restated at matched training loss over more
+//! seeds.
 
 use std::path::PathBuf;
 
@@ -35,6 +45,7 @@ fn args(out: PathBuf, seed: u64) -> CompareArgs {
 }
 
 #[test]
+#[ignore = "machine-dependent: holds on the earlier CI machine, fails for GAM on AMD EPYC (see the module docs)"]
 fn gam_and_entropy_sgd_end_flatter_than_sgd_at_the_same_budget() {
     let mut sums = [0.0f64; 3];
     for seed in SEEDS {

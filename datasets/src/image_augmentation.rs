@@ -19,8 +19,9 @@ use crate::fashion_mnist::{
     FashionMnistBatch, FashionMnistBatcher, FashionMnistItem, IMAGE_PIXELS, IMAGE_SIDE,
 };
 
-/// Which random changes an image may undergo; each image draws its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which random changes an image may undergo; each image draws its own. The default changes
+/// nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImageAugmentation {
     /// Largest translation, in pixels, along each axis (drawn uniformly in `-s..=s`); the
     /// uncovered border is background (grey level 0).
@@ -103,6 +104,9 @@ impl AugmentingBatcher {
 
 impl Batcher<FashionMnistItem, FashionMnistBatch> for AugmentingBatcher {
     fn batch(&self, items: Vec<FashionMnistItem>, device: &Device) -> FashionMnistBatch {
+        if self.augmentation.is_identity() {
+            return FashionMnistBatcher.batch(items, device);
+        }
         let index = self.batches.fetch_add(1, Ordering::Relaxed);
         // Golden-ratio stride keeps the per-batch seeds apart (SplitMix64's increment).
         let mut rng = StdRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));

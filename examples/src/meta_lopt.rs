@@ -202,6 +202,19 @@ pub fn final_loss(losses: &[f64]) -> f64 {
         / tail as f64
 }
 
+/// The mean of each consecutive `window` of `losses` (the last window may be shorter): a
+/// training curve smoothed enough to read a drift past the meta-training horizon.
+///
+/// # Panics
+/// If `window` is 0.
+pub fn window_means(losses: &[f64], window: usize) -> Vec<f64> {
+    assert!(window > 0, "window must be positive");
+    losses
+        .chunks(window)
+        .map(|w| w.iter().sum::<f64>() / w.len() as f64)
+        .collect()
+}
+
 /// AdamW for `task`'s network: under muP with the hidden layers' learning rates scaled from
 /// `base_width` (Tensor Programs V), under SP one learning rate.
 pub fn adamw_for(task: &MlpTask, model: &MupMlp, base_width: usize) -> ModuleOptimizer {
@@ -222,6 +235,16 @@ mod tests {
     use burn::optim::SgdConfig;
     use tempering_core::mup::MupRole;
     use tempering_data::fashion_mnist::{FashionMnist, FashionMnistSource};
+
+    /// Window means by hand: [1, 2, 3, 4, 5] in windows of 2 is [1.5, 3.5, 5].
+    #[test]
+    fn window_means_average_each_window_and_keep_the_short_tail() {
+        assert_eq!(
+            window_means(&[1.0, 2.0, 3.0, 4.0, 5.0], 2),
+            vec![1.5, 3.5, 5.0]
+        );
+        assert!(window_means(&[], 3).is_empty());
+    }
 
     /// `train_curve` builds the optimizer for the network it trains: groups that freeze the
     /// hidden weights (a vanishing learning-rate multiplier) do freeze them, while the input
@@ -287,10 +310,7 @@ mod tests {
                 10_000,
                 "{parametrization:?}: a loss was not finite"
             );
-            let windows: Vec<f64> = losses
-                .chunks(500)
-                .map(|w| w.iter().sum::<f64>() / w.len() as f64)
-                .collect();
+            let windows = window_means(&losses, 500);
             let chance = 10f64.ln();
             let worst_after = windows[2..].iter().copied().fold(0.0, f64::max);
             assert!(

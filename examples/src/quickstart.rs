@@ -207,18 +207,12 @@ pub fn train_classifier<M: ImageClassifier + 'static>(
         )
         .init()?,
     };
-    let loader_train = match plan.augmentation.filter(|a| !a.is_identity()) {
-        Some(augmentation) => {
-            DataLoaderBuilder::new(AugmentingBatcher::new(augmentation, plan.seed))
-                .batch_size(plan.batch_size)
-                .shuffle(plan.seed)
-                .build(train)
-        }
-        None => DataLoaderBuilder::new(FashionMnistBatcher)
-            .batch_size(plan.batch_size)
-            .shuffle(plan.seed)
-            .build(train),
-    };
+    // With no augmentation the batcher hands items straight to `FashionMnistBatcher`.
+    let augmentation = plan.augmentation.unwrap_or_default();
+    let loader_train = DataLoaderBuilder::new(AugmentingBatcher::new(augmentation, plan.seed))
+        .batch_size(plan.batch_size)
+        .shuffle(plan.seed)
+        .build(train);
     let loader_valid = DataLoaderBuilder::new(FashionMnistBatcher)
         .batch_size(plan.batch_size)
         .build(valid);

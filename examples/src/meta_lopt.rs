@@ -3,6 +3,7 @@
 //! 7×7 (49 inputs), one minibatch per step, drawn by a seeded hash so both members of an
 //! antithetic pair see the same data.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
@@ -14,7 +15,7 @@ use tempering_core::split_mix;
 use tempering_data::FashionMnistDataset;
 use tempering_data::fashion_mnist::{PIXEL_MEAN, PIXEL_STD};
 use tempering_models::{MupMlp, MupMlpConfig};
-use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights};
+use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights, WeightsError};
 use tempering_optim::mup_module_optimizer;
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
@@ -200,6 +201,21 @@ pub fn final_loss(losses: &[f64]) -> f64 {
         .iter()
         .sum::<f64>()
         / tail as f64
+}
+
+/// The weights in the file at `path` (from `meta_train_lopt`), or the `shipped` ones
+/// (`LoptWeights::mulo` or `LoptWeights::splo`) when no path is given.
+///
+/// # Errors
+/// [`WeightsError`] naming the file and the problem.
+pub fn weights_or_shipped(
+    path: Option<&Path>,
+    shipped: fn() -> LoptWeights,
+) -> Result<LoptWeights, WeightsError> {
+    match path {
+        Some(path) => LoptWeights::load(path),
+        None => Ok(shipped()),
+    }
 }
 
 /// The mean of each consecutive `window` of `losses` (the last window may be shorter): a

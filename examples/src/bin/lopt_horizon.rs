@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use tempering_core::mup::Parametrization;
 use tempering_data::FashionMnist;
-use tempering_examples::meta_lopt::{MlpTask, PooledImages, adamw_for, train_curve, window_means};
+use tempering_examples::meta_lopt::{
+    MlpTask, PooledImages, adamw_for, train_curve, weights_or_shipped, window_means,
+};
 use tempering_optim::learned::LoptWeights;
 use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
@@ -84,12 +86,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "--width, --hidden-layers, --steps, --window and --horizon must be positive".into(),
         );
     }
-    let load = |path: &Option<PathBuf>, shipped: fn() -> LoptWeights| match path {
-        Some(path) => LoptWeights::load(path),
-        None => Ok(shipped()),
-    };
-    let mulo = load(&args.mulo, LoptWeights::mulo)?;
-    let splo = load(&args.splo, LoptWeights::splo)?;
+    let mulo = weights_or_shipped(args.mulo.as_deref(), LoptWeights::mulo)?;
+    let splo = weights_or_shipped(args.splo.as_deref(), LoptWeights::splo)?;
     let data = FashionMnist::load(args.data.as_deref())?;
     let images = PooledImages::fashion_mnist(&data.train(), 4);
     let task = |parametrization| MlpTask {

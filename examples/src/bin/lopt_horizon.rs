@@ -4,16 +4,18 @@
 //! the training loss averaged over windows of steps and plots it. See `--help`.
 //!
 //! `cargo run -p tempering-examples --bin lopt_horizon` (the shipped weights, 10,000 steps at
-//! width 32; about 10 minutes on 2 cores)
+//! width 32; about 2 minutes on 2 cores)
 
 use std::path::PathBuf;
 
+use burn::optim::ModuleOptimizer;
 use clap::Parser;
 use tempering_core::mup::Parametrization;
 use tempering_data::FashionMnist;
 use tempering_examples::meta_lopt::{
     MlpTask, PooledImages, adamw_for, train_curve, weights_or_shipped, window_means,
 };
+use tempering_models::MupMlp;
 use tempering_optim::learned::LoptWeights;
 use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
@@ -97,40 +99,46 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         batch: args.batch,
         parametrization,
     };
+    // Trains `t` and reports how long it took.
+    let timed =
+        |name: String, t: &MlpTask, optimizer_for: &dyn Fn(&MupMlp) -> ModuleOptimizer, lr: f64| {
+            let started = std::time::Instant::now();
+            let (_, losses) = train_curve(t, optimizer_for, lr, args.steps, args.seed);
+            eprintln!(
+                "{name}: {} steps in {:.0} s",
+                losses.len(),
+                started.elapsed().as_secs_f64()
+            );
+            (name, losses)
+        };
     let mut runs: Vec<(String, Vec<f64>)> = Vec::new();
     for (name, parametrization, weights) in [
         ("μLO", Parametrization::Mup, &mulo),
         ("SP-LO", Parametrization::Standard, &splo),
     ] {
-        let started = std::time::Instant::now();
         let t = task(parametrization);
         let optimizer_for = |model: &_| t.optimizer(weights.clone(), model);
-        let (_, losses) = train_curve(&t, optimizer_for, 1.0, args.steps, args.seed);
-        eprintln!(
-            "{name}: {} steps in {:.0} s",
-            losses.len(),
-            started.elapsed().as_secs_f64()
-        );
-        runs.push((name.to_string(), losses));
+        runs.push(timed(name.to_string(), &t, &optimizer_for, 1.0));
     }
     if !args.no_adamw {
-        let started = std::time::Instant::now();
         let t = task(Parametrization::Mup);
-        let lr = 2f64.powi(args.adamw_exponent);
         let optimizer_for = |model: &_| adamw_for(&t, model, args.width);
-        let (_, losses) = train_curve(&t, optimizer_for, lr, args.steps, args.seed);
-        eprintln!(
-            "AdamW: {} steps in {:.0} s",
-            losses.len(),
-            started.elapsed().as_secs_f64()
-        );
-        runs.push((format!("AdamW (muP, lr 2^{})", args.adamw_exponent), losses));
+        let name = format!("AdamW (muP, lr 2^{})", args.adamw_exponent);
+        runs.push(timed(
+            name,
+            &t,
+            &optimizer_for,
+            2f64.powi(args.adamw_exponent),
+        ));
     }
     let windows: Vec<Vec<f64>> = runs
         .iter()
         .map(|(_, losses)| window_means(losses, args.window))
         .collect();
-    let rows = args.steps.div_ceil(args.window);
+    // The last step of each window.
+    let window_ends: Vec<usize> = (1..=args.steps.div_ceil(args.window))
+        .map(|k| (k * args.window).min(args.steps))
+        .collect();
     let mut md = format!(
         "Training loss, mean over each window of {} steps; width {}, {} hidden layers, \
          Fashion-MNIST 7×7, batch {}, seed {}; meta-training horizon {} steps\n\n\
@@ -143,8 +151,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     md += "\n|---|---|";
     md += &"---|".repeat(runs.len());
     md += "\n";
-    for row in 0..rows {
-        let end = ((row + 1) * args.window).min(args.steps);
+    for (row, &end) in window_ends.iter().enumerate() {
         md += &format!(
             "| {}–{end} | {:.1} |",
             row * args.window + 1,
@@ -194,14 +201,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .zip(&windows)
             .map(|((name, _), w)| Series {
                 label: name.clone(),
-                points: w
+                points: window_ends
                     .iter()
-                    .enumerate()
+                    .zip(w)
                     .filter(|(_, v)| v.is_finite())
-                    .map(|(i, &v)| {
-                        let end = ((i + 1) * args.window).min(args.steps);
-                        (end as f64 / args.horizon as f64, v)
-                    })
+                    .map(|(&end, &v)| (end as f64 / args.horizon as f64, v))
                     .collect(),
             })
             .collect(),

@@ -94,13 +94,18 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// The networks of the measured comparison: a 7-layer residual CNN (16–64 channels), a
-    /// 3×1024 MLP, a 4-block ViT of width 64 on 4×4 patches.
-    pub fn standard(cnn_stages: usize, vit_modules: usize) -> Self {
+    /// The networks of the measured comparison: the residual CNN the flags describe, a 3×1024
+    /// MLP, a 4-block ViT of width 64 on 4×4 patches.
+    pub fn standard(
+        cnn_widths: Vec<usize>,
+        cnn_stages: usize,
+        auglocal_depth: usize,
+        vit_modules: usize,
+    ) -> Self {
         Self {
-            cnn_widths: vec![16, 16, 16, 32, 32, 64, 64],
+            cnn_widths,
             cnn_stages,
-            auglocal_depth: 2,
+            auglocal_depth,
             mlp_hidden: vec![1024, 1024, 1024],
             vit: VitClassifierConfig::new(),
             vit_modules,

@@ -22,6 +22,7 @@ use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Int, Tensor};
 use tempering_core::split_mix::{self, SplitMix64};
 use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset};
+use tempering_models::local::LocalResNetConfig;
 
 use crate::backend_choice::{BackendChoice, device_for};
 use crate::train_split::train_split;
@@ -55,11 +56,13 @@ pub struct LocalLearningArgs {
     /// Adam's learning rate, for every method.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Stages K of the CNN's local methods (1–7; 7 = every layer its own stage).
-    #[arg(long, default_value_t = 7)]
-    pub cnn_stages: usize,
-    /// Channels of the CNN's 7 layers, comma-separated, each a multiple of the one before.
-    #[arg(long, value_delimiter = ',', default_value = "16,16,16,32,32,64,64")]
+    /// Stages K of the CNN's local methods, 1 to the number of layers [default: every layer
+    /// its own stage, as in AugLocal].
+    #[arg(long)]
+    pub cnn_stages: Option<usize>,
+    /// Channels of the CNN's layers (the stem, then residual blocks; a block whose width
+    /// doubles halves the resolution), comma-separated, each a multiple of the one before.
+    #[arg(long, value_delimiter = ',', default_value = "8,8,8,16,16,32,32")]
     pub cnn_widths: Vec<usize>,
     /// AugLocal's auxiliary depth d: layers sampled for the first stage's auxiliary network
     /// (later stages' depths decrease linearly with τ = 0.5, as in the paper).
@@ -97,12 +100,11 @@ impl LocalLearningArgs {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("--lr must be a positive number, got {}", self.lr));
         }
-        if !(1..=7).contains(&self.cnn_stages) {
-            return Err(format!(
-                "--cnn-stages must be 1 to 7, got {}",
-                self.cnn_stages
-            ));
-        }
+        LocalResNetConfig::new()
+            .with_widths(self.cnn_widths.clone())
+            .with_stages(self.cnn_stages())
+            .check()
+            .map_err(|e| format!("--cnn-widths / --cnn-stages: {e}"))?;
         if self.auglocal_depth == 0 {
             return Err("--auglocal-depth must be at least 1".into());
         }
@@ -115,15 +117,21 @@ impl LocalLearningArgs {
         Ok(())
     }
 
+    /// The CNN's stages: `--cnn-stages`, or one per layer of `--cnn-widths`.
+    pub fn cnn_stages(&self) -> usize {
+        self.cnn_stages.unwrap_or(self.cnn_widths.len())
+    }
+
     fn sizes(&self) -> Sizes {
         if self.small {
             Sizes::small()
         } else {
-            Sizes {
-                cnn_widths: self.cnn_widths.clone(),
-                auglocal_depth: self.auglocal_depth,
-                ..Sizes::standard(self.cnn_stages, self.vit_modules)
-            }
+            Sizes::standard(
+                self.cnn_widths.clone(),
+                self.cnn_stages(),
+                self.auglocal_depth,
+                self.vit_modules,
+            )
         }
     }
 }

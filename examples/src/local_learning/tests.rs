@@ -3,6 +3,7 @@
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::LocalLearningArgs;
 use super::methods::{Method, RunPlan, Sizes, train_method};
 
 /// 32 images whose pixels depend on their class (and a fixed ripple), labels 0..10.
@@ -70,4 +71,33 @@ fn every_method_lowers_its_loss_on_a_fixed_batch() {
             method.name()
         );
     }
+}
+
+#[test]
+fn cnn_flags_are_checked_and_stages_default_to_one_per_layer() {
+    let parse = |flags: &[&str]| {
+        <LocalLearningArgs as clap::Parser>::try_parse_from(
+            std::iter::once("local_learning").chain(flags.iter().copied()),
+        )
+        .unwrap()
+    };
+    let args = parse(&["--cnn-widths", "8,8,16"]);
+    assert_eq!(args.cnn_stages(), 3);
+    args.validate().unwrap();
+    assert_eq!(
+        parse(&["--cnn-widths", "8,8,16", "--cnn-stages", "2"]).cnn_stages(),
+        2
+    );
+    let too_many = parse(&["--cnn-widths", "8,8,16", "--cnn-stages", "4"])
+        .validate()
+        .unwrap_err();
+    assert!(
+        too_many.contains("--cnn-stages") && too_many.contains("3 layers"),
+        "{too_many}"
+    );
+    let uneven = parse(&["--cnn-widths", "8,12"]).validate().unwrap_err();
+    assert!(
+        uneven.contains("--cnn-widths") && uneven.contains("multiple"),
+        "{uneven}"
+    );
 }

@@ -60,8 +60,8 @@ pub struct LocalLearningArgs {
     /// its own stage, as in AugLocal].
     #[arg(long)]
     pub cnn_stages: Option<usize>,
-    /// Channels of the CNN's layers (the stem, then residual blocks; a block whose width
-    /// doubles halves the resolution), comma-separated, each a multiple of the one before.
+    /// Channels of the CNN's layers (the stem, then residual blocks; a block wider than the
+    /// one before halves the resolution), comma-separated, each a multiple of the one before.
     #[arg(long, value_delimiter = ',', default_value = "8,8,8,16,16,32,32")]
     pub cnn_widths: Vec<usize>,
     /// AugLocal's auxiliary depth d: layers sampled for the first stage's auxiliary network

@@ -8,6 +8,7 @@ pub mod compare_optimizers;
 pub mod fashion_classifier;
 pub mod local_learning;
 pub mod matcher_training;
+pub mod median;
 pub mod meta_lopt;
 pub mod mup_sweep;
 pub mod optimizer_choice;

@@ -16,6 +16,7 @@ use std::time::Instant;
 use burn::optim::{AdamConfig, LionConfig, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
+use tempering_examples::median::median;
 use tempering_optim::host_step::par_chunks;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
@@ -60,11 +61,6 @@ fn time_optimizer<O: Optimizer>(optimizer: &O, n: usize, steps: usize) -> f64 {
         }
     }
     median(times)
-}
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }
 
 /// The memory bound: one pass over the arrays of an optimizer step, writing `writes` of them

@@ -18,6 +18,7 @@ use tempering_models::transformer::token_linear::token_linear;
 
 use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
 use crate::backend_choice::device_for;
+use crate::median::median;
 
 /// One row of the breakdown: a part of the step, its time per call and its calls per step.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,15 +82,15 @@ impl StepBreakdown {
 fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
     f();
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
 }
 
 /// Reads one value of `t` back to the host, so that the work behind it is done.

@@ -1,6 +1,8 @@
 //! Training throughput of `train_char_lm`'s model: tokens per second of optimizer steps
 //! (forward, backward, AdamW step) on the default device, and the same for the PyTorch twin
-//! (`examples/train_char_lm.py --bench`) where the Python interpreter can import torch.
+//! (`examples/train_char_lm.py --bench`) where the Python interpreter can import torch. The two
+//! run in alternating rounds, and the ratio reported is the median of the rounds' ratios: on a
+//! shared machine a single pair can differ by 30 % from one minute to the next.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use tempering_core::split_mix::SplitMix64;
 
 use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
 use crate::backend_choice::device_for;
+use crate::median::median;
 
 /// Untimed steps before timing (allocator and caches warm up).
 const WARMUP_STEPS: usize = 3;
@@ -136,9 +139,79 @@ pub fn parse_bench_line(stdout: &str) -> Result<TorchThroughput, String> {
     })
 }
 
+/// One round of the interleaved comparison: Burn's timed steps, then PyTorch's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Round {
+    /// Burn's training tokens per second.
+    pub burn: f64,
+    /// PyTorch's, where it ran.
+    pub torch: Option<f64>,
+}
+
+impl Round {
+    /// Burn / PyTorch, where PyTorch ran.
+    pub fn ratio(&self) -> Option<f64> {
+        self.torch.map(|t| self.burn / t)
+    }
+}
+
+/// The median over the rounds of Burn / PyTorch, from the rounds where PyTorch ran.
+pub fn median_ratio(rounds: &[Round]) -> Option<f64> {
+    let ratios: Vec<f64> = rounds.iter().filter_map(Round::ratio).collect();
+    (!ratios.is_empty()).then(|| median(ratios))
+}
+
+/// The rounds as a Markdown table, one row each (`—` where PyTorch did not run).
+pub fn rounds_table(rounds: &[Round], torch_label: &str) -> String {
+    let mut out =
+        format!("| round | Burn 0.22.1 tokens/s | {torch_label} tokens/s | Burn / PyTorch |\n");
+    out.push_str("|---|---|---|---|\n");
+    for (i, r) in rounds.iter().enumerate() {
+        let (torch, ratio) = match (r.torch, r.ratio()) {
+            (Some(t), Some(q)) => (format!("{t:.0}"), format!("{q:.2}")),
+            _ => ("—".to_string(), "—".to_string()),
+        };
+        out.push_str(&format!(
+            "| {} | {:.0} | {torch} | {ratio} |\n",
+            i + 1,
+            r.burn
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_ratio_of_the_rounds_where_torch_ran() {
+        let rounds = [
+            Round {
+                burn: 100.0,
+                torch: Some(200.0),
+            },
+            Round {
+                burn: 150.0,
+                torch: None,
+            },
+            Round {
+                burn: 90.0,
+                torch: Some(100.0),
+            },
+            Round {
+                burn: 120.0,
+                torch: Some(150.0),
+            },
+        ];
+        // Ratios 0.5, 0.9 and 0.8: the median is 0.8; the round without PyTorch is left out.
+        assert_eq!(median_ratio(&rounds), Some(0.8));
+        assert_eq!(median_ratio(&rounds[1..2]), None);
+        let table = rounds_table(&rounds, "PyTorch 2.15.0 (2 threads)");
+        assert!(table.contains("| 1 | 100 | 200 | 0.50 |"), "{table}");
+        assert!(table.contains("| 2 | 150 | — | — |"), "{table}");
+        assert_eq!(table.lines().count(), 6);
+    }
 
     #[test]
     fn reads_the_scripts_json_line() {

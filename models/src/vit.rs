@@ -6,12 +6,13 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor};
 
 use crate::ImageClassifier;
 use crate::transformer::block::{BlockSettings, BlockWidths, TransformerBlock};
 use crate::transformer::gpt_init;
+use crate::transformer::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 
 /// How the encoder's tokens become one vector per image.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -136,7 +137,7 @@ impl VitClassifierConfig {
             blocks: (0..self.n_layers)
                 .map(|_| TransformerBlock::new(&settings, &widths, device))
                 .collect(),
-            final_norm: LayerNormConfig::new(d).init(device),
+            final_norm: layer_norm(d, device),
             head: gpt_init::linear(d, self.classes, self.init_std, device),
             patch_size: self.patch_size,
         }
@@ -211,7 +212,7 @@ impl VitClassifier {
     /// Class logits from the last block's tokens: the final norm, pooling, the head.
     pub fn classify_tokens(&self, x: Tensor<3>) -> Tensor<2> {
         let [batch, _, d] = x.dims();
-        let x = self.final_norm.forward(x);
+        let x = apply_layer_norm(&self.final_norm, x, NORM_EPSILON);
         let pooled = match &self.class_token {
             Some(_) => x.slice([0..batch, 0..1]).reshape([batch, d]),
             None => x.mean_dim(1).reshape([batch, d]),

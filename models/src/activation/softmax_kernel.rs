@@ -19,6 +19,32 @@ fn visible(row: usize, t: usize, causal: bool) -> usize {
     if causal { row % t + 1 } else { t }
 }
 
+/// Softmax of `row[..visible]` in place; the entries after it get probability 0. Inlined into
+/// its caller, which runs it inside `wide_dispatch` so that `exp` is vectorized.
+#[inline(always)]
+pub(crate) fn softmax_row_in_place(row: &mut [f32], visible: usize) {
+    let (keep, hidden) = row.split_at_mut(visible);
+    let max = keep.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in keep.iter_mut() {
+        *x = exp(*x - max);
+        sum += *x;
+    }
+    let scale = 1.0 / sum;
+    keep.iter_mut().for_each(|x| *x *= scale);
+    hidden.fill(0.0);
+}
+
+/// One row of the softmax's backward pass in place: `g ← y ⊙ (g − Σ g ⊙ y)` for the row's
+/// output `y` and output gradient `g`.
+#[inline(always)]
+pub(crate) fn softmax_row_gradient_in_place(y: &[f32], g: &mut [f32]) {
+    let dot: f32 = y.iter().zip(g.iter()).map(|(y, g)| y * g).sum();
+    for (g, &y) in g.iter_mut().zip(y) {
+        *g = y * (*g - dot);
+    }
+}
+
 /// Softmax over each row of `x` (rows of `t` entries; when `causal`, rows are grouped in
 /// `t × t` matrices and query `i` of a matrix sees keys `0..=i`, the rest get probability 0).
 pub fn softmax_rows(x: &[f32], out: &mut [f32], t: usize, causal: bool) {
@@ -29,18 +55,8 @@ pub fn softmax_rows(x: &[f32], out: &mut [f32], t: usize, causal: bool) {
         .for_each(|(task, (out, x))| {
             wide_dispatch(|| {
                 for (r, (o, x)) in out.chunks_exact_mut(t).zip(x.chunks_exact(t)).enumerate() {
-                    let n = visible(task * ROWS_PER_TASK + r, t, causal);
-                    let (keep, hidden) = o.split_at_mut(n);
-                    let x = &x[..n];
-                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0.0;
-                    for (o, &x) in keep.iter_mut().zip(x) {
-                        *o = exp(x - max);
-                        sum += *o;
-                    }
-                    let scale = 1.0 / sum;
-                    keep.iter_mut().for_each(|o| *o *= scale);
-                    hidden.fill(0.0);
+                    o.copy_from_slice(x);
+                    softmax_row_in_place(o, visible(task * ROWS_PER_TASK + r, t, causal));
                 }
             })
         });
@@ -62,10 +78,8 @@ pub fn softmax_rows_backward(y: &[f32], g: &[f32], out: &mut [f32], t: usize) {
                     .zip(y.chunks_exact(t))
                     .zip(g.chunks_exact(t))
                 {
-                    let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                    for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                        *o = y * (g - dot);
-                    }
+                    o.copy_from_slice(g);
+                    softmax_row_gradient_in_place(y, o);
                 }
             })
         });

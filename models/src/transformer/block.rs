@@ -2,11 +2,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
 use super::causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 use super::feed_forward::{FeedForward, FeedForwardConfig};
+use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 
 /// The widths of one block: what structured pruning changes.
 #[derive(Config, Debug, PartialEq)]
@@ -50,7 +51,7 @@ impl TransformerBlock {
     /// A block of the given widths.
     pub(crate) fn new(s: &BlockSettings, widths: &BlockWidths, device: &Device) -> Self {
         Self {
-            attention_norm: LayerNormConfig::new(s.d_model).init(device),
+            attention_norm: layer_norm(s.d_model, device),
             attention: CausalSelfAttentionConfig::new(s.d_model, widths.n_heads, s.d_head)
                 .with_dropout(s.dropout)
                 .with_init_std(s.init_std)
@@ -58,7 +59,7 @@ impl TransformerBlock {
                 .with_causal(s.causal)
                 .with_rotary_context(s.rotary_context)
                 .init(device),
-            feed_forward_norm: LayerNormConfig::new(s.d_model).init(device),
+            feed_forward_norm: layer_norm(s.d_model, device),
             feed_forward: FeedForwardConfig::new(s.d_model, widths.d_ff)
                 .with_dropout(s.dropout)
                 .with_init_std(s.init_std)
@@ -69,8 +70,10 @@ impl TransformerBlock {
 
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attention.forward(self.attention_norm.forward(x));
-        x.clone() + self.feed_forward.forward(self.feed_forward_norm.forward(x))
+        let attention_in = apply_layer_norm(&self.attention_norm, x.clone(), NORM_EPSILON);
+        let x = x + self.attention.forward(attention_in);
+        let feed_forward_in = apply_layer_norm(&self.feed_forward_norm, x.clone(), NORM_EPSILON);
+        x + self.feed_forward.forward(feed_forward_in)
     }
 
     /// The block's widths.

@@ -8,6 +8,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::gpt_init;
+use super::host_attention::attention_by_position;
 use super::token_linear::token_linear;
 use crate::activation::attention_softmax;
 use crate::activation::host_kernel_applies;
@@ -102,27 +103,20 @@ impl CausalSelfAttention {
     /// (to every position when not causal).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [batch, time, _] = x.dims();
-        let heads = |y: Tensor<3>| {
-            y.reshape([batch, time, self.n_heads, self.d_head])
-                .swap_dims(1, 2)
-        };
-        let mut query = heads(token_linear(&self.query, x.clone()));
-        let mut key = heads(token_linear(&self.key, x.clone()));
+        let inner = self.n_heads * self.d_head;
+        let by_position = |y: Tensor<3>| y.reshape([batch, time, self.n_heads, self.d_head]);
+        let mut query = by_position(token_linear(&self.query, x.clone()));
+        let mut key = by_position(token_linear(&self.key, x.clone()));
         if let Some(rotary) = &self.rotary {
-            query = rotary.forward(query);
-            key = rotary.forward(key);
+            query = rotary.forward(query.swap_dims(1, 2)).swap_dims(1, 2);
+            key = rotary.forward(key.swap_dims(1, 2)).swap_dims(1, 2);
         }
-        let value = heads(token_linear(&self.value, x));
-        let context = self.attend(query, key, value).swap_dims(1, 2).reshape([
-            batch,
-            time,
-            self.n_heads * self.d_head,
-        ]);
-        self.dropout.forward(token_linear(&self.output, context))
-    }
-
-    fn attend(&self, query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Tensor<4> {
-        scaled_dot_product_attention(query, key, value, self.causal)
+        let value = by_position(token_linear(&self.value, x));
+        let context = attention_by_position(query, key, value, self.causal);
+        self.dropout.forward(token_linear(
+            &self.output,
+            context.reshape([batch, time, inner]),
+        ))
     }
 }
 

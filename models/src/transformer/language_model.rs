@@ -4,13 +4,13 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, Linear, LinearConfig,
 };
 use burn::tensor::{Device, Int, Tensor};
 
 use super::block::{BlockSettings, BlockWidths, TransformerBlock};
 use super::gpt_init;
+use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 
 /// How a [`TransformerLm`] knows where each token is.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -157,7 +157,7 @@ impl TransformerLmConfig {
                 .iter()
                 .map(|w| TransformerBlock::new(&settings, w, device))
                 .collect(),
-            final_norm: LayerNormConfig::new(self.d_model).init(device),
+            final_norm: layer_norm(self.d_model, device),
             head: (!self.tie_embeddings).then(|| {
                 LinearConfig::new(self.d_model, self.vocab_size)
                     .with_bias(false)
@@ -212,7 +212,7 @@ impl TransformerLm {
             .blocks
             .iter()
             .fold(self.dropout.forward(x), |x, block| block.forward(x));
-        let x = self.final_norm.forward(x);
+        let x = apply_layer_norm(&self.final_norm, x, NORM_EPSILON);
         match &self.head {
             Some(head) => head.forward(x),
             None => {

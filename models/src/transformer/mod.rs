@@ -9,11 +9,20 @@
 //! `n_heads · d_head = d_model`, which is why the attention here is our own (on Burn's fused
 //! `attention` op).
 
+#[cfg(feature = "flex")]
+pub mod attention_kernel;
 pub mod block;
 pub mod causal_attention;
 pub mod feed_forward;
 pub mod gpt_init;
+pub mod host_attention;
+pub mod host_layer_norm;
+pub mod host_linear;
 pub mod language_model;
+#[cfg(feature = "flex")]
+pub mod layer_norm_kernel;
+#[cfg(feature = "flex")]
+pub mod linear_kernel;
 pub mod sampling;
 pub mod token_linear;
 

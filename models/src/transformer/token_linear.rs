@@ -3,15 +3,18 @@
 //! pass then multiplies per batch element and sums the weight gradients (12 small products
 //! and a reduction for the LM's batch of 12), which measured 1.7× slower for the feed-forward
 //! layers of `train_char_lm` than one `[batch·time, in] × [in, out]` product
-//! (`bench_char_lm --breakdown`).
+//! (`bench_char_lm --breakdown`). The 2-D product is [`linear_rows`]: on Flex, tempering's
+//! host kernels.
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
+use super::host_linear::linear_rows;
+
 /// `layer(x)` for `x` of shape `[batch, time, in]`, computed on `[batch·time, in]`.
 pub fn token_linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
     let [batch, time, features] = x.dims();
-    let y = layer.forward(x.reshape([batch * time, features]));
+    let y = linear_rows(layer, x.reshape([batch * time, features]));
     let out = y.dims()[1];
     y.reshape([batch, time, out])
 }

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod activation;
+mod host_op;
 pub mod image_classifier;
 pub mod local;
 pub mod low_rank_linear;

@@ -5,18 +5,10 @@
 //! parallel, vectorized chunks on Flex, with its own autodiff node, and Burn's `gelu` on every
 //! other backend (GPUs fuse it there).
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use crate::host_op::*;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation;
-
-use super::host_kernel_applies;
 
 /// Backends that run the exact GELU and its input gradient as their own operations.
 ///
@@ -43,8 +35,8 @@ mod flex {
     use burn::backend::{Flex, TensorMetadata};
 
     use super::super::gelu_kernel::{gelu_backward_slice, gelu_slice};
-    use super::super::host_tensor;
     use super::GeluBackend;
+    use crate::host_op::host_tensor;
 
     impl GeluBackend for Flex {
         fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -5,21 +5,8 @@
 //! clamps), each with its own backward pass.
 
 #[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::grads::Gradients;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-#[cfg(feature = "flex")]
-use burn::backend::tensor::FloatTensor;
-#[cfg(feature = "flex")]
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use crate::host_op::*;
 use burn::tensor::Tensor;
-
-#[cfg(feature = "flex")]
-use super::host_kernel_applies;
 
 /// Backends with a row softmax over the last dimension of `[.., t, t]` attention scores (built
 /// with the `flex` feature: Flex is the one backend that runs it).
@@ -42,9 +29,9 @@ mod flex {
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Flex, TensorMetadata};
 
-    use super::super::host_tensor;
     use super::super::softmax_kernel::{softmax_rows, softmax_rows_backward};
     use super::SoftmaxBackend;
+    use crate::host_op::host_tensor;
 
     fn last_dim(x: &FloatTensor<Flex>) -> usize {
         *x.shape()
@@ -163,8 +150,8 @@ fn masked_softmax(scores: Tensor<4>, causal: bool) -> Tensor<4> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::host_kernel_applies;
     use super::*;
+    use crate::host_op::host_kernel_applies;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     #[test]

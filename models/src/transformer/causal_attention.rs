@@ -11,7 +11,7 @@ use super::gpt_init;
 use super::host_attention::attention_by_position;
 use super::token_linear::token_linear;
 use crate::activation::attention_softmax;
-use crate::activation::host_kernel_applies;
+use crate::host_op::host_kernel_applies;
 
 /// Configuration of a [`CausalSelfAttention`].
 #[derive(Config, Debug)]

@@ -3,24 +3,11 @@
 //! [`attention_kernel`](super::attention_kernel), elsewhere Burn's `attention` op (which GPU
 //! backends fuse).
 
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::grads::Gradients;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-#[cfg(feature = "flex")]
-use burn::backend::tensor::FloatTensor;
-#[cfg(feature = "flex")]
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
-#[cfg(feature = "flex")]
-use crate::activation::host_kernel_applies;
-
 use super::causal_attention::scaled_dot_product_attention;
+#[cfg(feature = "flex")]
+use crate::host_op::*;
 
 /// Backends with attention over `[batch, time, heads, d_head]` tensors as their own operation
 /// (built with the `flex` feature: Flex is the one backend that runs it).
@@ -54,7 +41,7 @@ mod flex {
 
     use super::super::attention_kernel::{AttentionShape, attention_backward, attention_forward};
     use super::HostAttentionBackend;
-    use crate::activation::host_tensor;
+    use crate::host_op::host_tensor;
 
     fn layout(query: &FloatTensor<Flex>) -> AttentionShape {
         let shape = query.shape();

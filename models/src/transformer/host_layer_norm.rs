@@ -5,22 +5,9 @@
 //! with: the transformer's layers are all built with [`NORM_EPSILON`].
 
 #[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::grads::Gradients;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-#[cfg(feature = "flex")]
-use burn::backend::tensor::FloatTensor;
-#[cfg(feature = "flex")]
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, backend_extension};
+use crate::host_op::*;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor};
-
-#[cfg(feature = "flex")]
-use crate::activation::host_kernel_applies;
 
 /// The ε of every layer norm in tempering's transformers: `LayerNormConfig`'s default (and
 /// PyTorch's).
@@ -63,7 +50,7 @@ mod flex {
 
     use super::super::layer_norm_kernel::{layer_norm_backward, layer_norm_forward};
     use super::HostLayerNormBackend;
-    use crate::activation::host_tensor;
+    use crate::host_op::host_tensor;
 
     fn slice(x: &FloatTensor<Flex>) -> &[f32] {
         x.as_slice::<f32>()

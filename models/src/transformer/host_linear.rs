@@ -4,24 +4,9 @@
 //! bias addition. `bench_char_lm --breakdown` times the layers of the character LM with it.
 
 #[cfg(feature = "flex")]
-use burn::backend::autodiff::NodeId;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::grads::Gradients;
-#[cfg(feature = "flex")]
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-#[cfg(feature = "flex")]
-use burn::backend::tensor::FloatTensor;
-#[cfg(feature = "flex")]
-use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+use crate::host_op::*;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-
-#[cfg(feature = "flex")]
-use crate::activation::host_kernel_applies;
 
 /// Backends with a linear layer (`x · weight + bias`, Burn's `[inputs, outputs]` weight) and
 /// its three gradients as their own operations (built with the `flex` feature: Flex is the one
@@ -62,7 +47,7 @@ mod flex {
         linear_bias_gradient, linear_forward, linear_input_gradient, linear_weight_gradient,
     };
     use super::HostLinearBackend;
-    use crate::activation::host_tensor;
+    use crate::host_op::host_tensor;
 
     fn dims2(x: &FloatTensor<Flex>, what: &str) -> [usize; 2] {
         let shape = x.shape();

@@ -5,6 +5,10 @@
 //! (Therien et al. 2024, "μLO: Compute-Efficient Meta-Generalization of Learned Optimizers",
 //! arXiv:2405.14658; the command that reproduces each file is its `provenance`).
 //!
+//! Keep runs within about 5× that 1,000-step horizon: past it both drift up, and by 25× they
+//! are near chance where muP AdamW keeps improving (measured with the `lopt_horizon` example;
+//! the README has the table).
+//!
 //! ```
 //! use tempering_core::mup::MupModule;
 //! use tempering_optim::learned::{mulo_optimizer, splo_optimizer};

@@ -5,9 +5,9 @@
 //! (Therien et al. 2024, "μLO: Compute-Efficient Meta-Generalization of Learned Optimizers",
 //! arXiv:2405.14658; the command that reproduces each file is its `provenance`).
 //!
-//! Keep runs within about 5× that 1,000-step horizon: past it both drift up, and by 25× they
-//! are near chance where muP AdamW keeps improving (measured with the `lopt_horizon` example;
-//! the README has the table).
+//! Keep runs within about 5× that 1,000-step horizon for μLO and 3× for SP-LO: past it each
+//! drifts up, and by 25× both are near chance where muP AdamW keeps improving (measured with the
+//! `lopt_horizon` example; the README has the table).
 //!
 //! ```
 //! use tempering_core::mup::MupModule;

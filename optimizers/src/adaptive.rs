@@ -19,9 +19,9 @@ use crate::RecordState;
 use crate::cautious::CautiousNormalization;
 use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip};
-#[cfg(target_arch = "x86_64")]
-use crate::host_step::wide_simd;
 use crate::host_step::{CautiousTally, StepPath, par_chunks, par_sum, with_host_slices};
+#[cfg(target_arch = "x86_64")]
+use crate::host_step::{wide_simd, widest_simd};
 
 /// Which running maximum of the second moment the denominator uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -618,9 +618,9 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
     }
 }
 
-/// Generates a chunk loop twice, for the baseline target and, on x86-64, with AVX2 and FMA
-/// enabled (8 lanes instead of SSE2's 4: the loops are compute-bound on `sqrt` and `/`), plus a
-/// dispatcher that chooses at run time. The features change no result: Rust never fuses
+/// Generates a chunk loop three times, for the baseline target and, on x86-64, with AVX2 and FMA
+/// enabled (8 lanes instead of SSE2's 4: the loops are compute-bound on `sqrt` and `/`) and with
+/// AVX-512 (16 lanes), plus a dispatcher that chooses at run time. The features change no result: Rust never fuses
 /// `a * b + c` on its own.
 macro_rules! simd_dispatch {
     ($name:ident, $base:ident, $wide:ident, [$($c:ident),*], $n:literal,
@@ -647,6 +647,23 @@ macro_rules! simd_dispatch {
             s: [&mut [f32]; $n],
             scale: f32,
         ) {
+            // AVX-512 where the CPU has it (16 lanes; see `widest_dispatch`), declared here
+            // so each loop gets its own.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn widest<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
+                k: &Kernel<H>,
+                s: [&mut [f32]; $n],
+                scale: f32,
+            ) {
+                $base::<H, $($c),*>(k, s, scale)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if widest_simd() {
+                // SAFETY: the CPU supports AVX-512F, AVX-512VL, AVX2 and FMA, checked just
+                // above.
+                return unsafe { widest::<H, $($c),*>(k, s, scale) };
+            }
             #[cfg(target_arch = "x86_64")]
             if wide_simd() {
                 // SAFETY: the CPU supports AVX2 and FMA, checked just above.

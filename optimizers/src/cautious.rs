@@ -37,7 +37,7 @@ use crate::config_error::{Check, OptimConfigError};
 use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip, report_skip};
 use crate::host_step::{
-    CautiousTally, StepPath, par_chunks, par_sum, wide_dispatch, with_host_slices,
+    CautiousTally, StepPath, par_chunks, par_sum, widest_dispatch, with_host_slices,
 };
 
 /// How the kept components are rescaled (`n` elements, `k` of them kept).
@@ -231,10 +231,10 @@ impl<O: Optimizer> Cautious<O> {
                     // `move`: the constants are copied into the closure, so the loop keeps
                     // them in registers (read through references, they were reloaded on every
                     // element, as the stores might alias them, and the loop stayed scalar).
-                    // On 8 lanes where the CPU has AVX2 (`wide_dispatch`), like the counting
-                    // pass.
+                    // On 16 lanes where the CPU has AVX-512, 8 with AVX2 (`widest_dispatch`),
+                    // like the counting pass.
                     par_chunks([x, g, m], &move |_, chunk| {
-                        wide_dispatch(move || {
+                        widest_dispatch(move || {
                             let n = chunk[0].len();
                             let [x, g, m] = chunk.map(|s| &mut s[..n]);
                             for i in 0..n {

@@ -117,9 +117,9 @@ pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
     go(0, slices, f)
 }
 
-pub use tempering_core::simd_dispatch::wide_dispatch;
+pub use tempering_core::simd_dispatch::{wide_dispatch, widest_dispatch};
 #[cfg(target_arch = "x86_64")]
-pub use tempering_core::simd_dispatch::wide_simd;
+pub use tempering_core::simd_dispatch::{wide_simd, widest_simd};
 
 /// What the read-only pass of a cautious step finds: how many components agree with their
 /// gradient, and whether any gradient entry is NaN or ±∞ (then the step is skipped).
@@ -168,13 +168,13 @@ impl CautiousTally {
         }
     }
 
-    /// [`count`](Self::count) through [`wide_dispatch`]: the agreement test on 8 lanes where
-    /// the CPU has AVX2.
+    /// [`count`](Self::count) through [`widest_dispatch`]: the agreement test on 16 lanes where
+    /// the CPU has AVX-512, 8 where it has AVX2.
     pub fn count_dispatched<const N: usize, const GRAD: usize>(
         slices: [&[f32]; N],
         agrees: impl Fn([f32; N]) -> bool,
     ) -> Self {
-        wide_dispatch(|| Self::count::<N, GRAD>(slices, agrees))
+        widest_dispatch(|| Self::count::<N, GRAD>(slices, agrees))
     }
 }
 

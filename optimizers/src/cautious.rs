@@ -31,14 +31,13 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{LearningRate, Lion, LionConfig, LionState, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::adaptive::{AdaptiveOptimizer, CautiousMask, sign};
+use crate::adaptive::{AdaptiveOptimizer, CautiousMask};
 
+use crate::cautious_lion_kernel::CautiousLion;
 use crate::config_error::{Check, OptimConfigError};
 use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip, report_skip};
-use crate::host_step::{
-    CautiousTally, StepPath, par_chunks, par_sum, widest_dispatch, with_host_slices,
-};
+use crate::host_step::{StepPath, with_host_slices};
 
 /// How the kept components are rescaled (`n` elements, `k` of them kept).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -215,39 +214,20 @@ impl<O: Optimizer> Cautious<O> {
                 let momentum = state
                     .map(|s| cast::<_, LionState<D>>(s).expect(wrong).momentum)
                     .unwrap_or_else(|| Tensor::zeros(tensor.shape(), &tensor.device()));
-                let n = tensor.shape().num_elements();
-                let lr = lr as f32;
+                let kernel = CautiousLion {
+                    beta_1,
+                    beta_2,
+                    decay,
+                    lr: lr as f32,
+                    normalization: self.normalization,
+                };
                 let mut applied = false;
                 let [x, g, m] = with_host_slices([tensor, grad, momentum], |[x, g, m]| {
-                    // Branch-free: u = sign(β₁m + (1-β₁)g), kept when u·g > 0.
-                    let agrees = |m: f32, g: f32| sign(beta_1 * m + (1.0 - beta_1) * g) * g > 0.0;
-                    let tally = par_sum([&*g, &*m], &|_, chunk| {
-                        CautiousTally::count_dispatched::<2, 0>(chunk, |[g, m]| agrees(m, g))
-                    });
-                    if tally.non_finite {
-                        return;
-                    }
-                    let scale = self.normalization.scale(tally.kept, n) * lr;
-                    // `move`: the constants are copied into the closure, so the loop keeps
-                    // them in registers (read through references, they were reloaded on every
-                    // element, as the stores might alias them, and the loop stayed scalar).
-                    // On 16 lanes where the CPU has AVX-512, 8 with AVX2 (`widest_dispatch`),
-                    // like the counting pass.
-                    par_chunks([x, g, m], &move |_, chunk| {
-                        widest_dispatch(move || {
-                            let n = chunk[0].len();
-                            let [x, g, m] = chunk.map(|s| &mut s[..n]);
-                            for i in 0..n {
-                                let u = sign(beta_1 * m[i] + (1.0 - beta_1) * g[i]);
-                                let keep = if u * g[i] > 0.0 { scale } else { 0.0 };
-                                x[i] = x[i] * decay - u * keep;
-                                m[i] = beta_2 * m[i] + (1.0 - beta_2) * g[i];
-                            }
-                        })
-                    });
-                    applied = true;
+                    applied = kernel.step(x, g, m);
                 });
-                release_tensor(g);
+                // A step leaves the new momentum in the gradient's memory; the old is freed.
+                let (m, garbage) = if applied { (g, m) } else { (m, g) };
+                release_tensor(garbage);
                 if !applied {
                     report_skip(&self.skips, "Cautious", &shape);
                 }

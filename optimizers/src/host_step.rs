@@ -117,6 +117,39 @@ pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
     go(0, slices, f)
 }
 
+/// Like [`par_chunks`], with a byte array split at the same indices beside the slices (for
+/// two-pass kernels that leave a code per element for their second pass), combining what `f`
+/// returns for each chunk with `combine`.
+pub fn par_fold_with_codes<const N: usize, T: Send>(
+    slices: [&mut [f32]; N],
+    codes: &mut [i8],
+    f: &(impl Fn([&mut [f32]; N], &mut [i8]) -> T + Sync),
+    combine: &(impl Fn(T, T) -> T + Sync),
+) -> T {
+    let len = slices[0].len();
+    assert!(
+        slices.iter().all(|s| s.len() == len) && codes.len() == len,
+        "par_fold_with_codes: slices of different lengths"
+    );
+    if len <= PARALLEL_MIN_LEN {
+        return f(slices, codes);
+    }
+    let mid = len / 2;
+    let mut left: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    let mut right: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    for (k, s) in slices.into_iter().enumerate() {
+        let (l, r) = s.split_at_mut(mid);
+        left[k] = l;
+        right[k] = r;
+    }
+    let (codes_left, codes_right) = codes.split_at_mut(mid);
+    let (a, b) = rayon::join(
+        || par_fold_with_codes(left, codes_left, f, combine),
+        || par_fold_with_codes(right, codes_right, f, combine),
+    );
+    combine(a, b)
+}
+
 pub use tempering_core::simd_dispatch::{wide_dispatch, widest_dispatch};
 #[cfg(target_arch = "x86_64")]
 pub use tempering_core::simd_dispatch::{wide_simd, widest_simd};
@@ -225,6 +258,20 @@ mod parallel_tests {
         });
         assert!(a.iter().enumerate().all(|(i, &v)| v == i as f32));
         assert!(b.iter().enumerate().all(|(i, &v)| v == 2.0 * i as f32));
+        let mut codes = vec![0i8; n];
+        let ones = par_fold_with_codes(
+            [&mut a],
+            &mut codes,
+            &|[a], codes| {
+                for (v, c) in a.iter().zip(codes.iter_mut()) {
+                    *c = (*v as usize % 3) as i8;
+                }
+                codes.iter().filter(|&&c| c == 1).count()
+            },
+            &|x, y| x + y,
+        );
+        assert_eq!(ones, (0..n).filter(|i| i % 3 == 1).count());
+        assert!(codes.iter().enumerate().all(|(i, &c)| c == (i % 3) as i8));
         let evens = par_sum([&a], &|_, [a]| {
             a.iter()
                 .filter(|v| (**v as usize).is_multiple_of(2))

@@ -26,6 +26,7 @@ pub mod adabound;
 pub mod adaptive;
 pub mod amsgrad;
 pub mod cautious;
+mod cautious_lion_kernel;
 pub mod config_error;
 pub mod deferred_release;
 pub mod finite_guard;

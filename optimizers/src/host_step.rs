@@ -81,16 +81,25 @@ pub fn par_chunks<const N: usize>(
             return f(offset, slices);
         }
         let mid = len / 2;
-        let mut left: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
-        let mut right: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
-        for (k, s) in slices.into_iter().enumerate() {
-            let (l, r) = s.split_at_mut(mid);
-            left[k] = l;
-            right[k] = r;
-        }
+        let (left, right) = split_all(slices, mid);
         rayon::join(|| go(offset, left, f), || go(offset + mid, right, f));
     }
     go(0, slices, f)
+}
+
+/// Splits every slice at `mid`: the left parts and the right parts.
+fn split_all<const N: usize>(
+    slices: [&mut [f32]; N],
+    mid: usize,
+) -> ([&mut [f32]; N], [&mut [f32]; N]) {
+    let mut left: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    let mut right: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    for (k, s) in slices.into_iter().enumerate() {
+        let (l, r) = s.split_at_mut(mid);
+        left[k] = l;
+        right[k] = r;
+    }
+    (left, right)
 }
 
 /// Sums `f(offset, chunk)` over same-length slices in parallel, like [`par_chunks`] (for the
@@ -135,13 +144,7 @@ pub fn par_fold_with_codes<const N: usize, T: Send>(
         return f(slices, codes);
     }
     let mid = len / 2;
-    let mut left: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
-    let mut right: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
-    for (k, s) in slices.into_iter().enumerate() {
-        let (l, r) = s.split_at_mut(mid);
-        left[k] = l;
-        right[k] = r;
-    }
+    let (left, right) = split_all(slices, mid);
     let (codes_left, codes_right) = codes.split_at_mut(mid);
     let (a, b) = rayon::join(
         || par_fold_with_codes(left, codes_left, f, combine),

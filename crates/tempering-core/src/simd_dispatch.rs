@@ -42,7 +42,7 @@ pub fn widest_simd() -> bool {
 /// [`wide_dispatch`] with one more level: `f` compiled with AVX-512 (16 lanes) where the CPU
 /// has it. For loops whose arithmetic (square roots, divisions, selects) competes with their
 /// memory traffic: the fused optimizer steps of tempering-optim. On an AVX-512 Xeon (Sapphire
-/// Rapids, 2 cores) it cut AdaBound's step on 1M parameters from 0.73–0.97 ms to 0.57–0.61 ms,
+/// Rapids, 2 cores) it cut AdaBound's step on 1M parameters from 0.73–0.97 ms to 0.51–0.61 ms,
 /// the slowest kernel there, and changed no other row beyond the run-to-run spread. Like the
 /// other levels it changes no result: each lane computes exactly what the scalar loop does.
 #[inline(always)]

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod activation;
+pub mod compression;
 mod host_op;
 pub mod image_classifier;
 pub mod local;

@@ -8,6 +8,10 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
+use tempering_core::compression::FactorizedLinear;
+
+/// ALDS's split of the inputs into chunks, shared with the compression pass so its factors fit.
+pub use tempering_core::compression::input_chunks;
 
 /// Configuration of a [`LowRankLinear`] (for rebuilding a saved one; the pruning crate builds
 /// it from a dense layer's factors).
@@ -25,16 +29,6 @@ pub struct LowRankLinearConfig {
     /// Whether the layer has a bias.
     #[config(default = true)]
     pub bias: bool,
-}
-
-/// ALDS's split of `inputs` input channels into chunks: `j·n/k .. (j+1)·n/k` for
-/// `k = min(chunks, n)` (at least 1). The compression pass ranks and factorizes over the same
-/// ranges, so its factors fit the layer built here.
-pub fn input_chunks(inputs: usize, chunks: usize) -> Vec<std::ops::Range<usize>> {
-    let k = chunks.min(inputs).max(1);
-    (0..k)
-        .map(|j| j * inputs / k..(j + 1) * inputs / k)
-        .collect()
 }
 
 impl LowRankLinearConfig {
@@ -94,6 +88,26 @@ pub struct LowRankLinear {
 }
 
 impl LowRankLinear {
+    /// The layer of `factors` (one `(encoder, decoder)` pair per input chunk, in Burn's
+    /// `[in, out]` layout) with `bias`, as the compression pass cut it.
+    pub fn from_factors(factors: FactorizedLinear, bias: Option<Param<Tensor<1>>>) -> Self {
+        let fixed = |tensor: Tensor<2>| Linear {
+            weight: Param::from_tensor(tensor),
+            bias: None,
+        };
+        Self {
+            chunks: factors
+                .chunks
+                .into_iter()
+                .map(|(encoder, decoder)| LowRankChunk {
+                    encoder: fixed(encoder),
+                    decoder: fixed(decoder),
+                })
+                .collect(),
+            bias,
+        }
+    }
+
     /// Applies the layer over the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let mut start = 0;

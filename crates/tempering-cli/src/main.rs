@@ -8,8 +8,9 @@
 //! tempering verify model.bpk pruned.bpk
 //! ```
 //!
-//! Outputs are written beside their destination and moved into place when complete; the
-//! input is never overwritten, an existing output only with `--force`. Errors name the file
+//! Outputs are written beside their destination under an unguessable temporary name and moved
+//! into place when complete (an interrupt removes the temporary file); the input is never
+//! overwritten, an existing output only with `--force`. Errors name the file
 //! and the problem and exit with status 1; `verify` exits 1 when a check fails.
 
 mod compress_command;
@@ -42,8 +43,27 @@ enum Command {
     Verify(verify_command::VerifyArgs),
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written, so an interrupted
+/// run leaves nothing behind, and exit with 130 (the shell's code for an interrupt).
+fn remove_partial_outputs_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        let removed = tempering_core::atomic_write::remove_temporaries_in_flight();
+        match removed {
+            0 => eprintln!("interrupted"),
+            n => eprintln!("interrupted: removed {n} unfinished output file(s)"),
+        }
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: cannot catch interrupts ({e}); an interrupted run may leave a temporary file"
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    remove_partial_outputs_on_signal();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect_command::run(&args),
         Command::Prune(args) => prune_command::run(&args),

@@ -83,6 +83,21 @@ fn sibling_optimizer_state(checkpoint: &Path) -> Option<PathBuf> {
     sibling.is_file().then_some(sibling)
 }
 
+/// Whether two output paths name the same file, however they are spelled (`./out.bpk` and
+/// `out.bpk`, `dir/../out.bpk`, a symlinked directory): their parent directories are resolved
+/// where they exist, the file names compared.
+fn same_destination(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| -> Option<PathBuf> {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(parent.unwrap_or(Path::new("."))).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum MethodArg {
     /// One magnitude threshold over all targeted weights (Global MP).
@@ -179,8 +194,14 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
             check_output(input, dest, args.force).map_err(|e| e.to_string())?;
         }
         Checkpoint::open(optim).map_err(|e| e.to_string())?;
-        if args.output.as_deref() == Some(dest.as_path()) {
-            return Err("--optim-output: is the same file as -o".into());
+        if let Some(out) = &args.output
+            && same_destination(out, dest)
+        {
+            return Err(format!(
+                "--optim-output: {} is the same file as -o {}",
+                dest.display(),
+                out.display()
+            ));
         }
     }
     let report = prune_checkpoint_with_progress(&args.checkpoint, output, &config, &mut progress)

@@ -5,7 +5,9 @@
 //! Burn's process-wide random state; [`local_stages`], the face of a network cut into
 //! gradient-isolated stages that local learning trains; [`mup`], muP (the Maximal Update
 //! Parametrization, Yang & Hu 2021, arXiv:2011.14522): the layer roles and fan-ins models
-//! declare, and the initialization, multipliers and parameter groups they imply.
+//! declare, and the initialization, multipliers and parameter groups they imply;
+//! [`compression`], the traits through which compression passes reach a model's units, linear
+//! layers and calibration inputs without naming the model.
 //!
 //! ```
 //! use std::io::Write;
@@ -16,6 +18,7 @@
 //! ```
 
 pub mod atomic_write;
+pub mod compression;
 pub mod local_stages;
 pub mod mup;
 pub mod simd_dispatch;

@@ -16,93 +16,11 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
+pub use tempering_core::compression::{InputNorms, LinearInputs};
 use tempering_core::split_mix::SplitMix64;
-use tempering_models::MlpClassifier;
 
 use crate::error::PruneError;
 use crate::module_masks::{ModuleMasks, Weight, collect_weights};
-
-/// Per linear layer (by its weight's module path, `hidden.0.weight`), the sum of squares of
-/// each input feature over the calibration inputs.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct InputNorms {
-    squares: BTreeMap<String, Vec<f64>>,
-}
-
-impl InputNorms {
-    /// No inputs seen yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds the rows of `inputs` `[rows, d_in]`, the inputs of the layer whose weight is named
-    /// `weight`.
-    ///
-    /// # Panics
-    /// If the layer was seen before with another width.
-    pub fn record(&mut self, weight: &str, inputs: Tensor<2>) {
-        let [_, d_in] = inputs.dims();
-        let squares: Vec<f64> = (inputs.clone() * inputs)
-            .sum_dim(0)
-            .into_data()
-            .convert::<f64>()
-            .try_into_vec::<f64>()
-            .expect("f64 after convert");
-        let sums = self
-            .squares
-            .entry(weight.to_string())
-            .or_insert_with(|| vec![0.0; d_in]);
-        assert_eq!(sums.len(), d_in, "'{weight}' inputs changed width");
-        sums.iter_mut().zip(squares).for_each(|(s, x)| *s += x);
-    }
-
-    /// `‖X_i‖₂` of each input feature of the layer `weight`.
-    pub fn norms(&self, weight: &str) -> Option<Vec<f64>> {
-        self.squares
-            .get(weight)
-            .map(|s| s.iter().map(|x| x.sqrt()).collect())
-    }
-
-    /// The layers seen, by weight name.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.squares.keys().map(String::as_str)
-    }
-
-    /// The same norms with `prefix` before every name, for a model held in a field of a
-    /// bigger module (`model.` for `FashionClassifier { model }`).
-    pub fn prefixed(self, prefix: &str) -> Self {
-        Self {
-            squares: self
-                .squares
-                .into_iter()
-                .map(|(k, v)| (format!("{prefix}{k}"), v))
-                .collect(),
-        }
-    }
-}
-
-/// A model that can report what each of its linear layers receives.
-pub trait LinearInputs {
-    /// The model's input (a batch).
-    type Input;
-
-    /// Runs `input` through the model and records every linear layer's input in `norms`.
-    fn record_linear_inputs(&self, input: Self::Input, norms: &mut InputNorms);
-}
-
-impl LinearInputs for MlpClassifier {
-    /// Flat inputs `[batch, features]`.
-    type Input = Tensor<2>;
-
-    fn record_linear_inputs(&self, input: Tensor<2>, norms: &mut InputNorms) {
-        let mut x = input;
-        for (l, layer) in self.hidden.iter().enumerate() {
-            norms.record(&format!("hidden.{l}.weight"), x.clone());
-            x = burn::tensor::activation::relu(layer.forward(x));
-        }
-        norms.record("head.weight", x);
-    }
-}
 
 /// Wanda masks over the layers named in `sparsities` (each with its own sparsity in `[0, 1)`),
 /// scored with the calibration `norms`.

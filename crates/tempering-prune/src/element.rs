@@ -57,11 +57,21 @@ pub(crate) fn f32_magnitude_key(bits: u32) -> u32 {
     bits & 0x7FFF_FFFF
 }
 
+/// The magnitude key of an `f64`: |x| rounded to `f32` (monotone, so order is kept up to
+/// ties), except that a non-zero value too small for `f32` gets the smallest non-zero key, so
+/// only a true zero has key 0 (else `1e-300` would count as already pruned and never be
+/// zeroed). Values beyond `f32::MAX` get the infinity key; NaN stays NaN.
+#[inline]
+pub(crate) fn f64_magnitude_key(x: f64) -> u32 {
+    let key = f32_magnitude_key((x as f32).to_bits());
+    if key == 0 && x != 0.0 { 1 } else { key }
+}
+
 /// Keys at or above this are NaN (`f32` exponent all ones, mantissa non-zero).
 pub(crate) const NAN_KEY_MIN: u32 = 0x7F80_0001;
 
 /// Calls `f(index, key)` for every element, the key being the magnitude as ordered `f32` bits.
-/// `f64` is rounded to `f32` (monotone, so order is kept up to ties); `f16` and `bf16` widen
+/// `f64` is rounded to `f32` by [`f64_magnitude_key`]; `f16` and `bf16` widen
 /// exactly.
 pub(crate) fn for_each_magnitude_key(
     element: ElementType,
@@ -79,11 +89,9 @@ pub(crate) fn for_each_magnitude_key(
         }
         ElementType::F64 => {
             for (i, c) in bytes.chunks_exact(8).enumerate() {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
                 f(
                     i,
-                    f32_magnitude_key((f64::from_le_bytes(b) as f32).to_bits()),
+                    f64_magnitude_key(f64::from_le_bytes(c.try_into().expect("8 bytes"))),
                 );
             }
         }
@@ -126,4 +134,26 @@ pub(crate) fn host_f32(data: burn::tensor::TensorData) -> Vec<f32> {
     data.convert::<f32>()
         .try_into_vec::<f32>()
         .expect("float tensor data converts to f32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f64_bytes(values: &[f64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn only_true_zeros_of_f64_count_as_zeros() {
+        // 1e-300 rounds to 0 in f32 but is not zero: it must rank as the smallest non-zero.
+        let bytes = f64_bytes(&[1e-300, 1.0, 0.0, -0.0, 1e300]);
+        assert_eq!(count_zeros(ElementType::F64, &bytes), 2);
+        let mut keys = Vec::new();
+        for_each_magnitude_key(ElementType::F64, &bytes, |_, k| keys.push(k));
+        assert_eq!(keys[0], 1);
+        assert!(keys[0] < keys[1] && keys[1] < keys[4]);
+        assert_eq!(keys[4], f32::INFINITY.to_bits());
+        assert!(f64_magnitude_key(f64::NAN) >= NAN_KEY_MIN);
+    }
 }

@@ -67,6 +67,26 @@ pub enum PruneError {
         /// The first NaN's flat index.
         index: usize,
     },
+    /// A value is infinite, or too large for the `f32` arithmetic of the pass.
+    #[error("tensor '{tensor}' holds {value} at element {index}; {reason}")]
+    NotFinite {
+        /// The tensor.
+        tensor: String,
+        /// The first such element's flat index.
+        index: usize,
+        /// The value as stored (`inf`, `1e300`).
+        value: String,
+        /// Why the pass cannot use it.
+        reason: &'static str,
+    },
+    /// The numerical routine did not reach an answer for a tensor.
+    #[error("tensor '{tensor}': {reason}")]
+    Numerical {
+        /// The tensor.
+        tensor: String,
+        /// What failed.
+        reason: String,
+    },
     /// A tensor cannot be split into N:M groups.
     #[error("tensor '{tensor}': {reason}")]
     BadShape {
@@ -83,6 +103,16 @@ pub enum PruneError {
         /// What does not fit.
         reason: String,
     },
+}
+
+impl From<tempering_core::compression::CompressionError> for PruneError {
+    fn from(error: tempering_core::compression::CompressionError) -> Self {
+        use tempering_core::compression::CompressionError;
+        match error {
+            CompressionError::BadUnits { group, reason } => Self::BadUnits { group, reason },
+            CompressionError::BadConfig { field, reason } => Self::BadConfig { field, reason },
+        }
+    }
 }
 
 impl PruneError {

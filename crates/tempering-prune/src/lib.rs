@@ -19,6 +19,7 @@
 //! ```
 
 mod allocation;
+pub mod calibrated;
 pub mod checkpoint;
 pub mod data_aware;
 pub mod element;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use burn::linalg::svd;
 use burn::tensor::{Device, Tensor, TensorData};
-use tempering_models::low_rank_linear::input_chunks;
+use tempering_core::compression::input_chunks;
 
 use crate::checkpoint::Checkpoint;
 use crate::element::ElementType;
@@ -199,8 +199,9 @@ pub fn low_rank_allocation(
         .iter()
         .map(|&i| {
             let e = &checkpoint.entries()[i];
+            check_factorizable(&e.name, &e.shape)?;
             let values = floats(&e.name, e.element, checkpoint.data(i))?;
-            Ok(spectrum(&e.name, &e.shape, &values, config.chunks, &device))
+            spectrum(&e.name, &e.shape, &values, config.chunks, &device)
         })
         .collect::<Result<Vec<_>, PruneError>>()?;
     let layers = allocate(&spectra, config.budget)?;
@@ -264,34 +265,104 @@ pub fn allocate(
         .collect())
 }
 
-/// A tensor's elements as `f32`.
+/// A tensor's elements as `f32`, or an error naming the first value that is NaN, infinite or
+/// too large for `f32` (the SVD runs in `f32`).
 fn floats(name: &str, element: ElementType, bytes: &[u8]) -> Result<Vec<f32>, PruneError> {
-    let values: Vec<f32> = match element {
+    let as_f32 = |index: usize, wide: f64| -> Result<f32, PruneError> {
+        let narrow = wide as f32;
+        if narrow.is_finite() {
+            return Ok(narrow);
+        }
+        if wide.is_nan() {
+            return Err(PruneError::NotANumber {
+                tensor: name.to_string(),
+                index,
+            });
+        }
+        Err(PruneError::NotFinite {
+            tensor: name.to_string(),
+            index,
+            value: format!("{wide:e}"),
+            reason: "low-rank compression factorizes finite f32 values",
+        })
+    };
+    let wide: Vec<f64> = match element {
         ElementType::F32 => bytes
             .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
             .collect(),
         ElementType::F64 => bytes
             .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
             .collect(),
         ElementType::F16 => bytes
             .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
             .collect(),
         ElementType::BF16 => bytes
             .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .map(|b| f64::from(half::bf16::from_le_bytes([b[0], b[1]]).to_f32()))
             .collect(),
         ElementType::Other => unreachable!("targets are float tensors"),
     };
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(PruneError::NotANumber {
+    wide.into_iter()
+        .enumerate()
+        .map(|(i, v)| as_f32(i, v))
+        .collect()
+}
+
+/// Checks that a target is a matrix (or a convolution `[out, in, k…]`) with no empty
+/// dimension, the shapes ALDS folds into `[out, columns]`.
+fn check_factorizable(name: &str, shape: &[usize]) -> Result<(), PruneError> {
+    let reason = if shape.len() < 2 {
+        format!(
+            "shape {shape:?} has rank {}; low-rank compression needs a matrix or a \
+             convolution (rank 2 or more)",
+            shape.len()
+        )
+    } else if shape.contains(&0) {
+        format!("shape {shape:?} has an empty dimension; there is nothing to factorize")
+    } else {
+        return Ok(());
+    };
+    Err(PruneError::BadShape {
+        tensor: name.to_string(),
+        reason,
+    })
+}
+
+/// The reduced SVD `(U, S, Vᵀ)` of `matrix` (the weight `name`), computed on the matrix scaled
+/// to a largest magnitude of 1 (so squares of values near `f32::MAX` do not overflow) and
+/// scaled back; a routine that still fails is an error naming the tensor, not a panic.
+fn checked_svd(
+    name: &str,
+    matrix: Tensor<2>,
+) -> Result<(Tensor<2>, Tensor<1>, Tensor<2>), PruneError> {
+    let largest = f64::from(matrix.clone().abs().max().into_scalar::<f32>());
+    let scale = if largest > 0.0 { largest } else { 1.0 };
+    let scaled = matrix.div_scalar(scale);
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        svd::<2, 1>(scaled, SVD_SWEEPS)
+    }));
+    match attempt {
+        Ok((u, s, vt)) => Ok((u, s.mul_scalar(scale), vt)),
+        Err(panic) => Err(PruneError::Numerical {
             tensor: name.to_string(),
-            index: i,
-        });
+            reason: format!(
+                "the singular value decomposition failed: {}",
+                panic_message(panic.as_ref())
+            ),
+        }),
     }
-    Ok(values)
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// The folded `[out, columns]` matrix of a weight and its chunk column ranges.
@@ -332,53 +403,56 @@ pub fn spectrum(
     values: &[f32],
     chunks: usize,
     device: &Device,
-) -> LayerSpectrum {
+) -> Result<LayerSpectrum, PruneError> {
+    check_factorizable(name, shape)?;
     let (matrix, ranges) = folded(shape, values, chunks, device);
-    let singular = |m: Tensor<2>| -> Vec<f64> {
-        let (_, s, _) = svd::<2, 1>(m, SVD_SWEEPS);
-        s.into_data()
+    let singular = |m: Tensor<2>| -> Result<Vec<f64>, PruneError> {
+        let (_, s, _) = checked_svd(name, m)?;
+        Ok(s.into_data()
             .convert::<f64>()
             .try_into_vec::<f64>()
-            .expect("f64 after convert")
+            .expect("f64 after convert"))
     };
     let outputs = matrix.dims()[0];
-    let spectral_norm = singular(matrix.clone()).first().copied().unwrap_or(0.0);
+    let spectral_norm = singular(matrix.clone())?.first().copied().unwrap_or(0.0);
     let chunk_singular_values = ranges
         .iter()
         .map(|r| singular(matrix.clone().slice([0..outputs, r.clone()])))
-        .collect();
-    LayerSpectrum {
+        .collect::<Result<_, _>>()?;
+    Ok(LayerSpectrum {
         name: name.to_string(),
         shape: shape.to_vec(),
         outputs,
         chunk_columns: ranges.iter().map(|r| r.len()).collect(),
         chunk_singular_values,
         spectral_norm,
-    }
+    })
 }
 
-/// The rank-`rank` factorization of each chunk of a weight: `(encoder [rank, columns_j],
-/// decoder [out, rank])` with `decoder · encoder ≈ W_j` in the folded `[out, columns]` layout,
-/// the encoder carrying the singular values.
+/// The rank-`rank` factorization of each chunk of the weight `name`: `(encoder [rank,
+/// columns_j], decoder [out, rank])` with `decoder · encoder ≈ W_j` in the folded
+/// `[out, columns]` layout, the encoder carrying the singular values.
 pub fn factorize(
+    name: &str,
     shape: &[usize],
     values: &[f32],
     chunks: usize,
     rank: usize,
     device: &Device,
-) -> Vec<(Tensor<2>, Tensor<2>)> {
+) -> Result<Vec<(Tensor<2>, Tensor<2>)>, PruneError> {
+    check_factorizable(name, shape)?;
     let (matrix, ranges) = folded(shape, values, chunks, device);
     let outputs = matrix.dims()[0];
     ranges
         .into_iter()
         .map(|r| {
-            let (u, s, vt) = svd::<2, 1>(matrix.clone().slice([0..outputs, r]), SVD_SWEEPS);
+            let (u, s, vt) = checked_svd(name, matrix.clone().slice([0..outputs, r]))?;
             let k = rank.min(s.dims()[0]);
             let s = s.narrow(0, 0, k);
             let decoder = u.slice([0..outputs, 0..k]);
             let columns = vt.dims()[1];
             let encoder = vt.slice([0..k, 0..columns]) * s.unsqueeze_dim::<2>(1);
-            (encoder, decoder)
+            Ok((encoder, decoder))
         })
         .collect()
 }

@@ -1,101 +1,88 @@
-//! Export of ALDS low-rank compression into a model: a dense `Linear` becomes a
-//! [`LowRankLinear`] from its chunked SVD factors, and a whole [`MlpClassifier`] becomes a
-//! [`LowRankMlpClassifier`] at the ranks [`allocate`] picks under a parameter budget, ready to
-//! fine-tune (Liebenwein et al., "Compressing neural networks: towards determining the optimal
-//! layer-wise decomposition", NeurIPS 2021).
+//! Export of ALDS low-rank compression into a model (Liebenwein et al., "Compressing neural
+//! networks: towards determining the optimal layer-wise decomposition", NeurIPS 2021): a dense
+//! `Linear` becomes its chunked SVD factors ([`factorize_linear`]), and a whole model that
+//! implements [`LowRankExport`] becomes its factorized twin at the ranks [`allocate`] picks
+//! under a parameter budget, ready to fine-tune ([`factorize_model`]).
 //!
 //! ```
 //! use burn::tensor::Device;
 //! use tempering_models::MlpClassifierConfig;
 //! use tempering_prune::low_rank::LowRankConfig;
-//! use tempering_prune::low_rank_export::factorize_mlp;
+//! use tempering_prune::low_rank_export::factorize_model;
 //! let config = MlpClassifierConfig::new().with_hidden_sizes(vec![64, 32]);
 //! let model = config.init(&Device::default());
-//! let (small, small_config, layers) = factorize_mlp(model, &config, &LowRankConfig::new(0.3))?;
+//! let (small, small_config, layers) = factorize_model(model, &config, &LowRankConfig::new(0.3))?;
 //! assert_eq!(small_config.ranks.len(), 3);
 //! assert!(layers.iter().map(|l| l.parameters_after).sum::<u64>() <= 30_000);
 //! # Ok::<(), tempering_prune::PruneError>(())
 //! ```
 
-use burn::module::{Module, Param};
 use burn::nn::Linear;
-use tempering_models::low_rank_linear::LowRankChunk;
-use tempering_models::{
-    LinearLayer, LowRankLinear, LowRankMlpClassifier, LowRankMlpClassifierConfig, MlpClassifier,
-    MlpClassifierConfig,
-};
+pub use tempering_core::compression::{FactorizedLinear, LowRankExport};
 
 use crate::PruneError;
 use crate::element::host_f32;
 use crate::low_rank::{LayerAllocation, LowRankConfig, allocate, factorize, spectrum};
 use crate::targets::compile_pattern;
 
-fn fixed(tensor: burn::tensor::Tensor<2>) -> Linear {
-    Linear {
-        weight: Param::from_tensor(tensor),
-        bias: None,
-    }
-}
-
-/// The rank-`rank` ALDS factorization of `linear` over `chunks` input chunks (each chunk's
-/// rank capped at what its SVD has); the bias is kept as it is.
-pub fn factorize_linear(linear: &Linear, rank: usize, chunks: usize) -> LowRankLinear {
+/// The rank-`rank` ALDS factorization of `linear`'s weight (named `name` in errors) over
+/// `chunks` input chunks (each chunk's rank capped at what its SVD has), in Burn's `[in, out]`
+/// layout; the bias is not part of it.
+pub fn factorize_linear(
+    name: &str,
+    linear: &Linear,
+    rank: usize,
+    chunks: usize,
+) -> Result<FactorizedLinear, PruneError> {
     let shape = linear.weight.dims();
     let device = linear.weight.device();
     let factors = factorize(
+        name,
         &shape,
         &host_f32(linear.weight.val().into_data()),
         chunks.max(1),
         rank.max(1),
         &device,
-    );
-    LowRankLinear {
+    )?;
+    Ok(FactorizedLinear {
         // `factorize` works on the folded [out, in] matrix; Burn's Linear stores [in, out].
         chunks: factors
             .into_iter()
-            .map(|(encoder, decoder)| LowRankChunk {
-                encoder: fixed(encoder.transpose()),
-                decoder: fixed(decoder.transpose()),
-            })
+            .map(|(encoder, decoder)| (encoder.transpose(), decoder.transpose()))
             .collect(),
-        bias: linear.bias.clone(),
-    }
+    })
 }
 
-/// Factorizes the layers of `model` (named `hidden.{l}.weight` and `head.weight`, filtered by
+/// What [`factorize_model`] returns: the factorized model, the config that rebuilds it, and
+/// each selected layer's allocation.
+pub type Factorized<M> = (
+    <M as LowRankExport>::Exported,
+    <M as LowRankExport>::ExportedConfig,
+    Vec<LayerAllocation>,
+);
+
+/// Factorizes the layers of `model` (its [`LowRankExport::factorizable_layers`], filtered by
 /// the config's include and exclude patterns) at the ranks that minimize the largest relative
 /// error under `low_rank.budget`; a layer whose factors would not be smaller stays dense.
 /// Returns the model, the config that rebuilds it, and each selected layer's allocation.
-pub fn factorize_mlp(
-    model: MlpClassifier,
-    config: &MlpClassifierConfig,
+pub fn factorize_model<M: LowRankExport>(
+    model: M,
+    config: &M::Config,
     low_rank: &LowRankConfig,
-) -> Result<
-    (
-        LowRankMlpClassifier,
-        LowRankMlpClassifierConfig,
-        Vec<LayerAllocation>,
-    ),
-    PruneError,
-> {
+) -> Result<Factorized<M>, PruneError> {
     low_rank.validate()?;
     let include = compile_pattern("--include", low_rank.include.as_deref())?;
     let exclude = compile_pattern("--exclude", low_rank.exclude.as_deref())?;
-    let layers: Vec<Linear> = model.hidden.into_iter().chain([model.head]).collect();
-    let count = layers.len();
-    let names: Vec<String> = (0..count)
-        .map(|l| match l + 1 == count {
-            true => "head.weight".to_string(),
-            false => format!("hidden.{l}.weight"),
-        })
-        .collect();
-    let selected: Vec<usize> = (0..count)
+    let layers = model.factorizable_layers();
+    let selected: Vec<usize> = (0..layers.len())
         .filter(|&l| {
-            include.as_ref().is_none_or(|re| re.is_match(&names[l]))
-                && !exclude.as_ref().is_some_and(|re| re.is_match(&names[l]))
+            let name = &layers[l].0;
+            include.as_ref().is_none_or(|re| re.is_match(name))
+                && !exclude.as_ref().is_some_and(|re| re.is_match(name))
         })
         .collect();
     if selected.is_empty() {
+        let names: Vec<_> = layers.iter().map(|(name, _)| name.as_str()).collect();
         return Err(PruneError::bad(
             "--include",
             format!("selects none of the layers {}", names.join(", ")),
@@ -104,33 +91,30 @@ pub fn factorize_mlp(
     let spectra: Vec<_> = selected
         .iter()
         .map(|&l| {
-            let linear = &layers[l];
-            let device = linear.weight.device();
+            let (name, linear) = &layers[l];
             spectrum(
-                &names[l],
+                name,
                 &linear.weight.dims(),
                 &host_f32(linear.weight.val().into_data()),
                 low_rank.chunks,
-                &device,
+                &linear.weight.device(),
             )
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let allocation = allocate(&spectra, low_rank.budget)?;
-    let mut ranks = vec![None; count];
+    let mut ranks = vec![None; layers.len()];
     for (&l, a) in selected.iter().zip(&allocation) {
         ranks[l] = a.rank;
     }
-    let device = layers[0].devices()[0].clone();
-    let export_config =
-        LowRankMlpClassifierConfig::new(config.clone(), ranks.clone()).with_chunks(low_rank.chunks);
-    let mut exported = export_config.init(&device);
-    exported.layers = layers
-        .into_iter()
+    let factors: Vec<Option<FactorizedLinear>> = layers
+        .iter()
         .zip(&ranks)
-        .map(|(linear, rank)| match rank {
-            None => LinearLayer::Dense(linear),
-            Some(r) => LinearLayer::LowRank(factorize_linear(&linear, *r, low_rank.chunks)),
+        .map(|((name, linear), rank)| {
+            rank.map(|r| factorize_linear(name, linear, r, low_rank.chunks))
+                .transpose()
         })
-        .collect();
-    Ok((exported, export_config, allocation))
+        .collect::<Result<_, _>>()?;
+    let (exported, exported_config) =
+        model.export_low_rank(config, factors, &ranks, low_rank.chunks)?;
+    Ok((exported, exported_config, allocation))
 }

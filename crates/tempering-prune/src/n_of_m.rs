@@ -38,6 +38,9 @@ impl Groups {
             tensor: tensor.to_string(),
             reason,
         };
+        if m == 0 || n > m {
+            return Err(bad(format!("N:M needs 0 ≤ N ≤ M and M ≥ 1, not {n}:{m}")));
+        }
         if axis >= shape.len() {
             return Err(bad(format!("has rank {}, no axis {axis}", shape.len())));
         }
@@ -59,6 +62,9 @@ impl Groups {
 
     /// Calls `f` with the flat indices of every group.
     fn for_each_group(&self, mut f: impl FnMut(&[usize])) {
+        if self.outer == 0 || self.len == 0 || self.inner == 0 {
+            return;
+        }
         let mut group = vec![0usize; self.m];
         for o in 0..self.outer {
             for start in (0..self.len).step_by(self.m) {
@@ -75,7 +81,7 @@ impl Groups {
     /// Calls `prune(index)` for the `m - n` smallest keys of every group (ties: the earlier
     /// index goes first); returns how many.
     pub(crate) fn prune(&self, keys: &[u32], mut prune: impl FnMut(usize)) -> u64 {
-        let mut order: Vec<usize> = Vec::with_capacity(self.m);
+        let mut order: Vec<usize> = Vec::with_capacity(self.m.min(self.len));
         let mut pruned = 0;
         self.for_each_group(|group| {
             order.clear();
@@ -130,5 +136,19 @@ mod tests {
         assert!(err.to_string().contains("fc.weight"), "{err}");
         assert!(err.to_string().contains("not a multiple of M = 4"), "{err}");
         assert!(Groups::new("w", &[8], 1, 2, 4).is_err());
+    }
+
+    /// A provenance record is untrusted input to `verify`: N:M `2:0` once panicked in
+    /// `step_by(0)`, `5:4` would prune a negative count, and `M = 2^40` on an empty dimension
+    /// allocated an 8 TiB group.
+    #[test]
+    fn impossible_patterns_are_errors_and_empty_tensors_have_no_groups() {
+        for (n, m) in [(2, 0), (5, 4)] {
+            let err = Groups::new("w", &[8, 2], 0, n, m).unwrap_err().to_string();
+            assert!(err.contains(&format!("not {n}:{m}")), "{err}");
+        }
+        let empty = Groups::new("w", &[0, 3], 0, 2, 1 << 40).unwrap();
+        assert_eq!(empty.first_violation(&[]), None);
+        assert_eq!(empty.prune(&[], |_| unreachable!()), 0);
     }
 }

@@ -118,6 +118,15 @@ impl PruneConfig {
 
     /// Checks every field, naming the option at fault.
     pub fn validate(&self) -> Result<(), PruneError> {
+        // The N:M pattern first: it fixes the sparsity, so a bad pattern is the error to name.
+        if let Method::NOfM { n, m } = self.method
+            && (n == 0 || n >= m)
+        {
+            return Err(PruneError::bad(
+                "--nm",
+                format!("{n}:{m} must keep between 1 and M - 1 of every M"),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.sparsity) {
             return Err(PruneError::bad(
                 "--sparsity",
@@ -142,10 +151,6 @@ impl PruneConfig {
             }
         }
         match self.method {
-            Method::NOfM { n, m } if n == 0 || n >= m => Err(PruneError::bad(
-                "--nm",
-                format!("{n}:{m} must keep between 1 and M - 1 of every M"),
-            )),
             Method::NOfM { .. } => Ok(()),
             _ if self.axis.is_some() => {
                 Err(PruneError::bad("--axis", "applies to --method nm only"))
@@ -504,8 +509,10 @@ pub(crate) fn plan(
                     let (threshold, cut) = match &plan {
                         Plan::Cuts(cuts) => {
                             select::apply(cuts[t], keys, count);
-                            let threshold =
-                                (cuts[t].pruned > 0).then(|| key_magnitude(cuts[t].threshold));
+                            // A random key is no magnitude: random pruning has no threshold.
+                            let threshold = (cuts[t].pruned > 0
+                                && importance == Importance::Magnitude)
+                                .then(|| key_magnitude(cuts[t].threshold));
                             (threshold, Surgery::Cut(cuts[t]))
                         }
                         Plan::Groups(groups) => {

@@ -54,11 +54,11 @@ pub fn select(
         }
     }
     if targets.is_empty() {
-        let names: Vec<&str> = checkpoint
-            .entries()
+        // Name each tensor with the reason it was left out: "w (empty)" says more than "w".
+        let names: Vec<String> = skipped
             .iter()
             .take(8)
-            .map(|e| e.name.as_str())
+            .map(|s| format!("{} ({})", s.name, s.reason))
             .collect();
         let why = match &include {
             Some(p) => format!(
@@ -70,7 +70,7 @@ pub fn select(
         return Err(PruneError::NoTargets {
             path: checkpoint.path().to_path_buf(),
             reason: format!(
-                "{why} (after --exclude); {} tensors, e.g. {}",
+                "{why} (after --exclude); {} tensors: {}",
                 checkpoint.entries().len(),
                 names.join(", ")
             ),

@@ -140,11 +140,26 @@ pub fn verify(original: &Path, pruned: &Path) -> Result<VerifyReport, PruneError
         && let Some((n, m)) = r.n_of_m
     {
         for (name, &axis) in &r.n_of_m_axes {
-            let Some(j) = b.index_of(name) else { continue };
+            let Some(j) = b.index_of(name) else {
+                problems.push(format!(
+                    "the record lists an N:M axis for '{name}', which the file does not hold"
+                ));
+                continue;
+            };
             let e = &b.entries()[j];
+            if !e.element.is_float() {
+                problems.push(format!(
+                    "the record lists an N:M axis for '{name}', a {} tensor that pruning never \
+                     touches",
+                    e.dtype
+                ));
+                continue;
+            }
             match Groups::new(name, &e.shape, axis, n, m) {
                 Err(err) => problems.push(err.to_string()),
                 Ok(groups) => {
+                    // A float tensor's byte length was checked against its shape by the
+                    // reader, so this many elements are really in the file.
                     let mut keys = Vec::with_capacity(e.elements());
                     for_each_magnitude_key(e.element, b.data(j), |_, k| keys.push(k));
                     if let Some(group) = groups.first_violation(&keys) {

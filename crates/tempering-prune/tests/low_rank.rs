@@ -8,11 +8,13 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 use tempering_core::split_mix::SplitMix64;
-use tempering_models::{LinearLayer, LowRankMlpClassifierConfig, MlpClassifierConfig};
+use tempering_models::{
+    LinearLayer, LowRankLinear, LowRankMlpClassifierConfig, MlpClassifierConfig,
+};
 use tempering_prune::low_rank::{
     LayerSpectrum, LowRankConfig, allocate, factorize, folded_matrix, low_rank_allocation, spectrum,
 };
-use tempering_prune::low_rank_export::{factorize_linear, factorize_mlp};
+use tempering_prune::low_rank_export::{factorize_linear, factorize_model};
 
 fn largest_singular_value(m: Tensor<2>) -> f64 {
     let (_, s, _) = svd::<2, 1>(m, 100);
@@ -26,14 +28,14 @@ fn chunk_errors_are_exact_and_bound_the_layer_error() {
     // A Linear weight in Burn's layout [d_in = 24, d_out = 10]; three chunks of 8 inputs.
     let shape = [24, 10];
     let values: Vec<f32> = (0..240).map(|_| rng.unit() as f32 - 0.5).collect();
-    let s = spectrum("w", &shape, &values, 3, &device);
+    let s = spectrum("w", &shape, &values, 3, &device).unwrap();
     assert_eq!(s.chunk_columns, vec![8, 8, 8]);
     assert_eq!(s.dense_parameters(), 240);
     let w = folded_matrix(&shape, &values, &device);
     let norm = largest_singular_value(w.clone());
     assert!((norm - s.spectral_norm).abs() < 1e-5 * norm);
     for rank in 1..8 {
-        let factors = factorize(&shape, &values, 3, rank, &device);
+        let factors = factorize("w", &shape, &values, 3, rank, &device).unwrap();
         let mut chunk_errors = Vec::new();
         let mut residuals = Vec::new();
         for (j, (encoder, decoder)) in factors.into_iter().enumerate() {
@@ -157,16 +159,22 @@ fn an_exported_layer_applies_its_factors_and_keeps_the_bias() {
     let dense = LinearConfig::new(24, 10).init(&device);
     let shape = dense.weight.dims();
     let values = dense.weight.val().into_data().try_to_vec::<f32>().unwrap();
-    let s = spectrum("w", &shape, &values, 3, &device);
+    let s = spectrum("w", &shape, &values, 3, &device).unwrap();
     let norm = s.spectral_norm;
     // Full rank (8 per chunk of 8 inputs) is the dense layer itself.
-    let full = LinearLayer::LowRank(factorize_linear(&dense, 8, 3));
+    let full = LinearLayer::LowRank(LowRankLinear::from_factors(
+        factorize_linear("w", &dense, 8, 3).unwrap(),
+        dense.bias.clone(),
+    ));
     let x = Tensor::<2>::random([5, 24], Distribution::Normal(0.0, 1.0), &device);
     full.forward(x.clone())
         .into_data()
         .assert_approx_eq::<f32>(&dense.forward(x).into_data(), Tolerance::absolute(1e-4));
     for rank in [1, 3, 6] {
-        let layer = LinearLayer::LowRank(factorize_linear(&dense, rank, 3));
+        let layer = LinearLayer::LowRank(LowRankLinear::from_factors(
+            factorize_linear("w", &dense, rank, 3).unwrap(),
+            dense.bias.clone(),
+        ));
         let residual = dense.weight.val() - effective_matrix(&layer, 24, &device);
         let whole = largest_singular_value(residual.transpose()) / norm;
         let reported = s.error_at(rank);
@@ -186,7 +194,7 @@ fn an_exported_mlp_meets_the_budget_and_reloads_from_its_config() {
     let dense_weights = 40 * 30 + 30 * 20 + 20 * 6;
     let biases = 30 + 20 + 6;
     let (exported, exported_config, layers) =
-        factorize_mlp(model.clone(), &config, &LowRankConfig::new(0.5)).unwrap();
+        factorize_model(model.clone(), &config, &LowRankConfig::new(0.5)).unwrap();
     let names: Vec<_> = layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["hidden.0.weight", "hidden.1.weight", "head.weight"]);
     let after: u64 = layers.iter().map(|l| l.parameters_after).sum();
@@ -225,7 +233,7 @@ fn an_exported_mlp_meets_the_budget_and_reloads_from_its_config() {
         include: Some("conv".into()),
         ..LowRankConfig::new(0.5)
     };
-    let err = factorize_mlp(model, &config, &none)
+    let err = factorize_model(model, &config, &none)
         .unwrap_err()
         .to_string();
     assert!(

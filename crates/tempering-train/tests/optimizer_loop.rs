@@ -1,11 +1,12 @@
 //! The optimizer loop: equal-budget stepping, exact resume from a checkpoint for closure and
 //! per-parameter optimizers, outputs, and its errors.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, SgdConfig};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use tempering_core::split_mix::standard_normal;
 use tempering_optim::multi_pass::flat::flatten_params;
 use tempering_optim::{EntropySgdConfig, GamConfig, OptAmsGradConfig};
 use tempering_train::optimizer_loop::{
@@ -19,18 +20,38 @@ struct Mlp {
     relu: Relu,
 }
 
+/// A `[d_in, d_out]` layer drawn from the seeded generator, scaled by `1/√d_in`.
+fn seeded_linear(d_in: usize, d_out: usize, seed: u64, device: &Device) -> Linear {
+    let draw = |n: usize, stream: u64| -> Vec<f32> {
+        standard_normal(n, seed, stream)
+            .into_iter()
+            .map(|v| v / (d_in as f32).sqrt())
+            .collect()
+    };
+    let mut layer = LinearConfig::new(d_in, d_out).init(device);
+    layer.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(draw(d_in * d_out, 0), [d_in, d_out]),
+        device,
+    ));
+    layer.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(draw(d_out, 1), [d_out]),
+        device,
+    )));
+    layer
+}
+
 impl Mlp {
+    /// The same network for the same seed, whatever other tests do meanwhile: the weights come
+    /// from tempering's seeded generator, not from the device's shared one.
     fn new(device: &Device, seed: u64) -> Self {
-        device.seed(seed);
         Self {
-            hidden: LinearConfig::new(4, 8).init(device),
-            out: LinearConfig::new(8, 1).init(device),
+            hidden: seeded_linear(4, 8, 2 * seed, device),
+            out: seeded_linear(8, 1, 2 * seed + 1, device),
             relu: Relu::new(),
         }
     }
 
-    /// An independent copy (tests run in parallel and share the device's random generator, so
-    /// two `new` calls with one seed may still differ).
+    /// An independent copy.
     fn copy(&self, device: &Device) -> Self {
         Mlp::new(device, 0).load_record(self.clone().into_record())
     }
@@ -38,11 +59,12 @@ impl Mlp {
 
 type Batch = (Tensor<2>, Tensor<2>);
 
+/// Five seeded batches of 16 points, `y = sin(Σ x)`.
 fn batches(device: &Device) -> Vec<Batch> {
-    device.seed(99);
-    (0..5)
-        .map(|_| {
-            let x = Tensor::random([16, 4], Distribution::Normal(0.0, 1.0), device);
+    (0..5u64)
+        .map(|b| {
+            let values = standard_normal(16 * 4, 99, b);
+            let x = Tensor::from_data(TensorData::new(values, [16, 4]), device);
             let y = x.clone().sum_dim(1).sin();
             (x, y)
         })

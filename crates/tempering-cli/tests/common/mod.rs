@@ -1,5 +1,8 @@
 //! Running the `tempering` binary from the CLI tests.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -28,6 +28,58 @@ fn element_of(dtype: &DType) -> ElementType {
     }
 }
 
+/// Checks a tensor's byte length against its shape: exactly `elements × size` for every
+/// element type of fixed size, and at least two bits per element for quantized tensors (the
+/// narrowest quantized values, Q2, take two bits; scales only add bytes). Without this a header
+/// could claim 2^40 elements in 8 bytes, and whoever trusted the shape would allocate for them.
+fn check_byte_length(
+    name: &str,
+    dtype: &DType,
+    shape: &[usize],
+    elements: usize,
+    bytes: usize,
+) -> Result<(), String> {
+    let fits = match dtype {
+        DType::QFloat(_) => elements.div_ceil(4) <= bytes,
+        other => elements.checked_mul(other.size()) == Some(bytes),
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(match dtype {
+        DType::QFloat(_) => format!(
+            "tensor '{name}' holds {bytes} bytes, too few for {elements} quantized elements \
+             (shape {shape:?})"
+        ),
+        other => format!(
+            "tensor '{name}' holds {bytes} bytes, not {elements} elements of {} bytes (shape \
+             {shape:?})",
+            other.size()
+        ),
+    })
+}
+
+/// Refuses a written file whose metadata the reader would reject (over burn-pack's
+/// `MAX_METADATA_SIZE`, 100 MiB): huge tensor names repeated in the provenance record can get
+/// there, and a checkpoint nobody can open must not be published.
+fn check_readable_metadata(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = [0u8; burn_pack::HEADER_SIZE];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| e.to_string())?;
+    let header = burn_pack::Header::from_bytes(&head).map_err(|e| e.to_string())?;
+    if header.metadata_size > burn_pack::MAX_METADATA_SIZE {
+        return Err(format!(
+            "the output's metadata would take {} bytes, over the {} that burnpack readers \
+             accept (are the tensor names unusually long?)",
+            header.metadata_size,
+            burn_pack::MAX_METADATA_SIZE
+        ));
+    }
+    Ok(())
+}
+
 pub(super) type Parsed = (Vec<TensorEntry>, BTreeMap<String, String>, Body);
 
 pub(super) fn read(bytes: bytes::Bytes) -> Result<Parsed, String> {
@@ -46,16 +98,7 @@ pub(super) fn read(bytes: bytes::Bytes) -> Result<Parsed, String> {
             .to_bytes()
             .map_err(|e| format!("tensor '{}': {e}", t.name))?;
         let element = element_of(&t.dtype);
-        if let Some(size) = element.float_size()
-            && elements.checked_mul(size) != Some(bytes.len())
-        {
-            return Err(format!(
-                "tensor '{}' holds {} bytes, not {elements} elements of {size} bytes (shape \
-                 {shape:?})",
-                t.name,
-                bytes.len(),
-            ));
-        }
+        check_byte_length(&t.name, &t.dtype, &shape, elements, bytes.len())?;
         entries.push(TensorEntry {
             name: t.name.clone(),
             element,
@@ -96,12 +139,15 @@ impl Body {
         metadata: &BTreeMap<String, String>,
         tmp: &Path,
     ) -> Result<(), String> {
-        // `tmp` is already a private scratch file that `publish` moves into place, so the
-        // writer's own scratch file and fsync would only double the work.
+        // `tmp` is a fresh, unguessable name that `publish` moves into place, so the writer's
+        // own scratch file and fsync would only double the work. `overwrite(false)` creates it
+        // with `O_EXCL`, which never follows a symlink planted there.
         self.writer(entries, replaced, metadata)
             .auto_extension(false)
+            .overwrite(false)
             .write_to_file_in_place(tmp)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        check_readable_metadata(tmp)
     }
 
     /// The whole file in memory.
@@ -161,5 +207,35 @@ impl Body {
             writer = writer.with_scalar(k, *v);
         }
         writer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_at_the_temporary_path_is_not_followed() {
+        let values: Vec<u8> = (1..=4).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        let tensor = Tensor::new(
+            "w".into(),
+            DType::F32,
+            vec![2, 2],
+            None,
+            Bytes::from_bytes_vec(values),
+        );
+        let file = Writer::new(vec![tensor]).into_bytes().unwrap().to_vec();
+        let (entries, metadata, body) = read(bytes::Bytes::from(file)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"precious").unwrap();
+        let tmp = dir.path().join(".out.bpk.tmp.bpk");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let err = body
+            .write(&entries, HashMap::new(), &metadata, &tmp)
+            .unwrap_err();
+        assert!(err.contains("exists"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 }

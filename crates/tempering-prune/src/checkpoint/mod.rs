@@ -101,7 +101,7 @@ impl Checkpoint {
     /// more in page faults than the whole pruning pass); it must not be truncated by another
     /// process while the checkpoint is open.
     pub fn open(path: &Path) -> Result<Self, PruneError> {
-        let file = std::fs::File::open(path).map_err(|e| PruneError::io(path, e))?;
+        let file = open_regular_file(path)?;
         let len = file.metadata().map_err(|e| PruneError::io(path, e))?.len();
         if len == 0 {
             return Self::from_shared(path, bytes::Bytes::new());
@@ -244,6 +244,36 @@ impl Checkpoint {
 /// Refuses `dest` before any work is done: it is `input`, or exists and `overwrite` is off.
 pub fn check_output(input: &Path, dest: &Path, overwrite: bool) -> Result<(), PruneError> {
     publish::check_destination(input, dest, overwrite)
+}
+
+/// Opens `path` for reading if it is a regular file. Opened without blocking, so a FIFO or a
+/// device given by mistake is refused instead of waiting forever for a writer; the check is
+/// made on the opened file, so swapping the path afterwards changes nothing.
+fn open_regular_file(path: &Path) -> Result<std::fs::File, PruneError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| PruneError::io(path, e))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| PruneError::io(path, e))?
+        .file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(PruneError::io(
+            path,
+            std::io::Error::other(format!("{what}; give a checkpoint file")),
+        ));
+    }
+    Ok(file)
 }
 
 /// The element count of a shape, or an error if it overflows (a corrupt header).

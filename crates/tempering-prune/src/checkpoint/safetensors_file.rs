@@ -5,12 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 
-use std::borrow::Cow;
+use std::io::Write;
 
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 
 use super::{TensorEntry, Transform};
 use crate::element::ElementType;
+
+/// The largest JSON header the `safetensors` crate reads (its `MAX_HEADER_SIZE`).
+const MAX_HEADER_BYTES: usize = 100_000_000;
 
 pub(super) struct Body {
     bytes: bytes::Bytes,
@@ -75,6 +78,12 @@ impl Body {
         &self.bytes[self.layout[index].1.clone()]
     }
 
+    /// Writes the checkpoint to `tmp`, a fresh path created here with `O_EXCL` (never through
+    /// a symlink), streaming one tensor at a time. The layout is the one the `safetensors`
+    /// crate's `serialize` produces (tensors by descending alignment, then name; the JSON
+    /// header padded with spaces to 8 bytes); it is written here rather than through that
+    /// crate's `serialize_to_file`, whose own temporary file would escape the CLI's interrupt
+    /// cleanup.
     pub(super) fn write(
         &self,
         entries: &[TensorEntry],
@@ -82,17 +91,22 @@ impl Body {
         metadata: &BTreeMap<String, String>,
         tmp: &Path,
     ) -> Result<(), String> {
-        let views: Vec<(String, Lazy<'_>)> = entries
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| {
+            (self.layout[b].0.cmp(&self.layout[a].0)).then(entries[a].name.cmp(&entries[b].name))
+        });
+        let mut offset = 0;
+        let infos = order
             .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let view = Lazy {
+            .map(|&i| {
+                let len = self.layout[i].1.len();
+                let info = TensorInfo {
                     dtype: self.layout[i].0,
-                    shape: &e.shape,
-                    original: self.data(i),
-                    transform: replaced.get(&i),
+                    shape: entries[i].shape.clone(),
+                    data_offsets: (offset, offset + len),
                 };
-                (e.name.clone(), view)
+                offset += len;
+                (entries[i].name.clone(), info)
             })
             .collect();
         let info = (self.had_metadata || !metadata.is_empty()).then(|| {
@@ -101,39 +115,39 @@ impl Body {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<HashMap<_, _>>()
         });
-        safetensors::serialize_to_file(views, info, tmp).map_err(|e| e.to_string())
-    }
-}
-
-/// A tensor to write: its original bytes, transformed only when the writer asks for them.
-struct Lazy<'a> {
-    dtype: Dtype,
-    shape: &'a [usize],
-    original: &'a [u8],
-    transform: Option<&'a Transform>,
-}
-
-impl View for Lazy<'_> {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-
-    fn shape(&self) -> &[usize] {
-        self.shape
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        match self.transform {
-            Some(t) => {
-                let mut out = Vec::with_capacity(self.original.len());
-                t(self.original, &mut out);
-                Cow::Owned(out)
-            }
-            None => Cow::Borrowed(self.original),
+        let header = Metadata::new(info, infos).map_err(|e| e.to_string())?;
+        let mut header = serde_json::to_string(&header)
+            .map_err(|e| e.to_string())?
+            .into_bytes();
+        header.resize(header.len().next_multiple_of(8), b' ');
+        if header.len() > MAX_HEADER_BYTES {
+            return Err(format!(
+                "the output's header would take {} bytes, over the {MAX_HEADER_BYTES} that \
+                 safetensors readers accept (are the tensor names unusually long?)",
+                header.len()
+            ));
         }
-    }
-
-    fn data_len(&self) -> usize {
-        self.original.len()
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut buffer = Vec::new();
+        let mut write = || -> std::io::Result<()> {
+            out.write_all(&(header.len() as u64).to_le_bytes())?;
+            out.write_all(&header)?;
+            for &i in &order {
+                match replaced.get(&i) {
+                    Some(transform) => {
+                        transform(self.data(i), &mut buffer);
+                        out.write_all(&buffer)?;
+                    }
+                    None => out.write_all(self.data(i))?,
+                }
+            }
+            out.flush()
+        };
+        write().map_err(|e| format!("writing {}: {e}", tmp.display()))
     }
 }

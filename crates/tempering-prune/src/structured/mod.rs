@@ -3,7 +3,9 @@
 //! coupled to them, and the result is the smaller model its new config builds, which saves,
 //! loads and runs like any other. After Torch-Pruning (Fang et al., "DepGraph: Towards any
 //! structural pruning", CVPR 2023): a unit's importance is the norm of all its coupled weights;
-//! each group loses the same fraction of its least important units (layer-wise, as in PAGCP).
+//! each group loses the same fraction of its least important units (a uniform layer-wise
+//! allocation). Models take part by implementing [`ShrinkUnits`]; tempering-models does so for
+//! its MLP and transformer.
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -18,79 +20,9 @@
 //! # Ok::<(), tempering_prune::PruneError>(())
 //! ```
 
-mod linear_units;
-mod mlp;
-mod transformer;
-
 use crate::PruneError;
 use crate::targets::compile_pattern;
-use burn::module::Module;
-
-/// How a unit's coupled weights become one score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum UnitImportance {
-    /// Sum of absolute values.
-    L1,
-    /// Euclidean norm.
-    #[default]
-    L2,
-}
-
-impl UnitImportance {
-    /// One weight's contribution to the unit's sum.
-    pub(crate) fn term(self, w: f32) -> f64 {
-        let w = f64::from(w);
-        match self {
-            Self::L1 => w.abs(),
-            Self::L2 => w * w,
-        }
-    }
-}
-
-/// One group of interchangeable units (one layer's neurons, one block's heads) and their
-/// importance.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UnitGroup {
-    /// The group's name: `hidden.0`, `blocks.1.attention.heads`, `blocks.1.feed_forward.channels`.
-    pub name: String,
-    /// One importance per unit, in unit order.
-    pub scores: Vec<f64>,
-}
-
-impl UnitGroup {
-    /// A group from per-unit sums of [`UnitImportance::term`].
-    pub(crate) fn new(name: String, sums: Vec<f64>, importance: UnitImportance) -> Self {
-        let scores = match importance {
-            UnitImportance::L1 => sums,
-            UnitImportance::L2 => sums.into_iter().map(f64::sqrt).collect(),
-        };
-        Self { name, scores }
-    }
-}
-
-/// A model whose units can be removed physically.
-pub trait ShrinkUnits: Module + Sized {
-    /// The model's config type, which the shrunk model gets a new instance of.
-    type Config;
-
-    /// The model's unit groups, in a fixed order: each group's name and number of units
-    /// (read from the shapes, no weight is copied).
-    fn unit_counts(&self) -> Vec<(String, usize)>;
-
-    /// The groups of [`unit_counts`](ShrinkUnits::unit_counts), in the same order, with each
-    /// unit's importance.
-    fn unit_groups(&self, importance: UnitImportance) -> Vec<UnitGroup>;
-
-    /// The model with only the units `keep[g]` of each group `g` (in [`unit_groups`] order;
-    /// sorted, distinct, in range, at least one per group), and the config that builds it.
-    ///
-    /// [`unit_groups`]: ShrinkUnits::unit_groups
-    fn shrink_units(
-        self,
-        config: &Self::Config,
-        keep: &[Vec<usize>],
-    ) -> Result<(Self, Self::Config), PruneError>;
-}
+pub use tempering_core::compression::{ShrinkUnits, UnitGroup, UnitImportance};
 
 /// What [`shrink_structured`] removes.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,40 +160,6 @@ pub fn shrink_structured<M: ShrinkUnits>(
         parameters_after: shrunk.num_params(),
     };
     Ok((shrunk, shrunk_config, report))
-}
-
-/// Checks `keep` against the model's groups: one list per group, sorted, distinct, in range,
-/// non-empty.
-pub(crate) fn check_keep(
-    groups: &[(String, usize)],
-    keep: &[Vec<usize>],
-) -> Result<(), PruneError> {
-    if keep.len() != groups.len() {
-        return Err(PruneError::BadUnits {
-            group: "(all)".into(),
-            reason: format!("{} keep lists for {} unit groups", keep.len(), groups.len()),
-        });
-    }
-    for ((name, units), kept) in groups.iter().zip(keep) {
-        let bad = |reason: String| PruneError::BadUnits {
-            group: name.clone(),
-            reason,
-        };
-        if kept.is_empty() {
-            return Err(bad("keeps no unit; keep at least one".into()));
-        }
-        if let Some(&last) = kept.last()
-            && last >= *units
-        {
-            return Err(bad(format!(
-                "unit {last} is out of range (the group has {units})"
-            )));
-        }
-        if kept.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(bad("unit indices must be sorted and distinct".into()));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! config rebuilds it from a saved file, and the plan and its errors.
 
 use burn::config::Config;
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, Tolerance};
 use tempering_models::transformer::{BlockWidths, TransformerLm, TransformerLmConfig};
@@ -202,6 +202,6 @@ fn bad_requests_name_the_problem() {
     ];
     for (keep, expected) in cases {
         let error = model.clone().shrink_units(&config, &keep).unwrap_err();
-        assert!(message(error).contains(expected), "{expected}");
+        assert!(message(error.into()).contains(expected), "{expected}");
     }
 }

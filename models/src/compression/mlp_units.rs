@@ -2,13 +2,14 @@
 //! `j` of `hidden[l]` and row `j` of the next layer (`hidden[l + 1]` or `head`).
 
 use burn::module::Module;
-use tempering_models::{MlpClassifier, MlpClassifierConfig};
-
-use super::linear_units::{
-    input_unit_scores, keep_input_units, keep_output_units, output_unit_scores,
+use tempering_core::compression::linear_units::{
+    add_scores, input_unit_scores, keep_input_units, keep_output_units, output_unit_scores,
 };
-use super::{ShrinkUnits, UnitGroup, UnitImportance};
-use crate::PruneError;
+use tempering_core::compression::{
+    CompressionError, ShrinkUnits, UnitGroup, UnitImportance, check_keep,
+};
+
+use crate::{MlpClassifier, MlpClassifierConfig};
 
 impl ShrinkUnits for MlpClassifier {
     type Config = MlpClassifierConfig;
@@ -28,13 +29,8 @@ impl ShrinkUnits for MlpClassifier {
             .map(|(l, (name, _))| {
                 let next = self.hidden.get(l + 1).unwrap_or(&self.head);
                 let mut scores = output_unit_scores(&self.hidden[l], 1, importance);
-                for (s, t) in scores
-                    .iter_mut()
-                    .zip(input_unit_scores(next, 1, importance))
-                {
-                    *s += t;
-                }
-                UnitGroup::new(name, scores, importance)
+                add_scores(&mut scores, input_unit_scores(next, 1, importance));
+                UnitGroup::from_sums(name, scores, importance)
             })
             .collect()
     }
@@ -43,8 +39,8 @@ impl ShrinkUnits for MlpClassifier {
         self,
         config: &MlpClassifierConfig,
         keep: &[Vec<usize>],
-    ) -> Result<(Self, MlpClassifierConfig), PruneError> {
-        super::check_keep(&self.unit_counts(), keep)?;
+    ) -> Result<(Self, MlpClassifierConfig), CompressionError> {
+        check_keep(&self.unit_counts(), keep)?;
         let device = self.devices()[0].clone();
         let shrunk_config = config
             .clone()

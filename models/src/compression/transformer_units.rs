@@ -4,20 +4,23 @@
 //! `contract`. Embeddings, norms and the residual width are untouched.
 
 use burn::module::Module;
-use tempering_models::transformer::{TransformerBlock, TransformerLm, TransformerLmConfig};
-
-use super::linear_units::{
-    input_unit_scores, keep_input_units, keep_output_units, output_unit_scores,
+use tempering_core::compression::linear_units::{
+    add_scores, input_unit_scores, keep_input_units, keep_output_units, output_unit_scores,
 };
-use super::{ShrinkUnits, UnitGroup, UnitImportance};
-use crate::PruneError;
+use tempering_core::compression::{
+    CompressionError, ShrinkUnits, UnitGroup, UnitImportance, check_keep,
+};
+
+use crate::transformer::{BlockWidths, TransformerBlock, TransformerLm, TransformerLmConfig};
 
 fn head_scores(block: &TransformerBlock, importance: UnitImportance) -> Vec<f64> {
     let a = &block.attention;
     let mut scores = input_unit_scores(&a.output, a.d_head, importance);
     for projection in [&a.query, &a.key, &a.value] {
-        let more = output_unit_scores(projection, a.d_head, importance);
-        scores.iter_mut().zip(more).for_each(|(s, t)| *s += t);
+        add_scores(
+            &mut scores,
+            output_unit_scores(projection, a.d_head, importance),
+        );
     }
     scores
 }
@@ -25,8 +28,7 @@ fn head_scores(block: &TransformerBlock, importance: UnitImportance) -> Vec<f64>
 fn channel_scores(block: &TransformerBlock, importance: UnitImportance) -> Vec<f64> {
     let f = &block.feed_forward;
     let mut scores = output_unit_scores(&f.expand, 1, importance);
-    let more = input_unit_scores(&f.contract, 1, importance);
-    scores.iter_mut().zip(more).for_each(|(s, t)| *s += t);
+    add_scores(&mut scores, input_unit_scores(&f.contract, 1, importance));
     scores
 }
 
@@ -58,7 +60,7 @@ impl ShrinkUnits for TransformerLm {
         self.unit_counts()
             .into_iter()
             .zip(scores)
-            .map(|((name, _), scores)| UnitGroup::new(name, scores, importance))
+            .map(|((name, _), scores)| UnitGroup::from_sums(name, scores, importance))
             .collect()
     }
 
@@ -66,20 +68,18 @@ impl ShrinkUnits for TransformerLm {
         self,
         config: &TransformerLmConfig,
         keep: &[Vec<usize>],
-    ) -> Result<(Self, TransformerLmConfig), PruneError> {
-        super::check_keep(&self.unit_counts(), keep)?;
+    ) -> Result<(Self, TransformerLmConfig), CompressionError> {
+        check_keep(&self.unit_counts(), keep)?;
         let d_head = config.head_width();
         if self.blocks.iter().any(|b| b.attention.d_head != d_head) {
-            return Err(PruneError::bad(
-                "config",
-                format!("the config's head width {d_head} is not the model's"),
-            ));
+            return Err(CompressionError::BadConfig {
+                field: "config",
+                reason: format!("the config's head width {d_head} is not the model's"),
+            });
         }
         let widths = keep
             .chunks_exact(2)
-            .map(|pair| {
-                tempering_models::transformer::BlockWidths::new(pair[0].len(), pair[1].len())
-            })
+            .map(|pair| BlockWidths::new(pair[0].len(), pair[1].len()))
             .collect();
         let shrunk_config = config
             .clone()

@@ -1,0 +1,28 @@
+//! Calibrated pruning of linear layers: methods that see what a layer receives on calibration
+//! data, through the second moment of its inputs ([`InputHessian`], `XᵀX`).
+//!
+//! - [`sparsegpt`]: SparseGPT (Frantar & Alistarh, "SparseGPT: Massive Language Models Can Be
+//!   Accurately Pruned in One-Shot", ICML 2023), the optimal-brain-surgeon update through the
+//!   Cholesky factor of the damped inverse Hessian, with lazy column blocks and adaptive mask
+//!   selection; unstructured or N:M.
+//!
+//! The layer-level passes take a weight in PyTorch's `[out, in]` order, as the official code
+//! does; [`sparsegpt_linear`] applies them to a Burn `Linear` (stored `[in, out]`).
+//!
+//! ```
+//! use tempering_prune::calibrated::{InputHessian, SparseGptConfig, sparsegpt};
+//! // A [2, 4] weight whose inputs were seen on one calibration sequence of 3 tokens.
+//! let mut hessian = InputHessian::new(4);
+//! hessian.add_batch(&[1.0, 0.5, 0.0, 2.0, 0.5, 1.0, 1.0, 0.0, 0.0, 2.0, 0.5, 1.0], 1)?;
+//! let mut weight = vec![0.9f32, -0.1, 0.4, 0.2, -0.3, 0.8, 0.05, -0.7];
+//! let report = sparsegpt(&mut weight, 2, &hessian, &SparseGptConfig::unstructured(0.5))?;
+//! assert_eq!(weight.iter().filter(|w| **w == 0.0).count(), report.zeros);
+//! # Ok::<(), tempering_prune::PruneError>(())
+//! ```
+
+mod cholesky;
+mod hessian;
+mod sparsegpt;
+
+pub use hessian::InputHessian;
+pub use sparsegpt::{SparseGptConfig, SparseGptReport, sparsegpt, sparsegpt_linear};

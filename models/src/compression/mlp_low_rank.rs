@@ -1,0 +1,67 @@
+//! ALDS export of [`MlpClassifier`] into [`LowRankMlpClassifier`] (Liebenwein et al.,
+//! NeurIPS 2021): the factorized layers become [`LowRankLinear`]s, the others stay dense.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use tempering_core::compression::{CompressionError, FactorizedLinear, LowRankExport};
+
+use crate::low_rank_linear::{LinearLayer, LowRankLinear};
+use crate::{LowRankMlpClassifier, LowRankMlpClassifierConfig, MlpClassifier, MlpClassifierConfig};
+
+impl LowRankExport for MlpClassifier {
+    type Config = MlpClassifierConfig;
+    type Exported = LowRankMlpClassifier;
+    type ExportedConfig = LowRankMlpClassifierConfig;
+
+    /// `hidden.{l}.weight`, then `head.weight`.
+    fn factorizable_layers(&self) -> Vec<(String, &Linear)> {
+        let count = self.hidden.len() + 1;
+        self.hidden
+            .iter()
+            .chain([&self.head])
+            .enumerate()
+            .map(|(l, linear)| {
+                let name = match l + 1 == count {
+                    true => "head.weight".to_string(),
+                    false => format!("hidden.{l}.weight"),
+                };
+                (name, linear)
+            })
+            .collect()
+    }
+
+    fn export_low_rank(
+        self,
+        config: &MlpClassifierConfig,
+        factors: Vec<Option<FactorizedLinear>>,
+        ranks: &[Option<usize>],
+        chunks: usize,
+    ) -> Result<(LowRankMlpClassifier, LowRankMlpClassifierConfig), CompressionError> {
+        let count = self.hidden.len() + 1;
+        if factors.len() != count || ranks.len() != count {
+            return Err(CompressionError::BadConfig {
+                field: "ranks",
+                reason: format!(
+                    "{} factorizations and {} ranks for {count} layers",
+                    factors.len(),
+                    ranks.len()
+                ),
+            });
+        }
+        let device = self.devices()[0].clone();
+        let export_config =
+            LowRankMlpClassifierConfig::new(config.clone(), ranks.to_vec()).with_chunks(chunks);
+        let mut exported = export_config.init(&device);
+        exported.layers = self
+            .hidden
+            .into_iter()
+            .chain([self.head])
+            .zip(factors)
+            .map(|(linear, factors)| match factors {
+                None => LinearLayer::Dense(linear),
+                Some(f) => LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias)),
+            })
+            .collect();
+        Ok((exported, export_config))
+    }
+}

@@ -64,6 +64,9 @@ fn remove_partial_outputs_on_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     remove_partial_outputs_on_signal();
+    // A numerical routine that fails by panicking is reported as an error naming the tensor;
+    // its panic message would only repeat it.
+    tempering_prune::numerical_guard::install_quiet_panic_hook();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect_command::run(&args),
         Command::Prune(args) => prune_command::run(&args),

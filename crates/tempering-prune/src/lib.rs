@@ -31,6 +31,7 @@ pub mod low_rank;
 pub mod low_rank_export;
 mod module_masks;
 pub mod n_of_m;
+pub mod numerical_guard;
 mod optimizer_state;
 pub mod provenance;
 mod prune;

@@ -341,28 +341,14 @@ fn checked_svd(
     let largest = f64::from(matrix.clone().abs().max().into_scalar::<f32>());
     let scale = if largest > 0.0 { largest } else { 1.0 };
     let scaled = matrix.div_scalar(scale);
-    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        svd::<2, 1>(scaled, SVD_SWEEPS)
-    }));
-    match attempt {
-        Ok((u, s, vt)) => Ok((u, s.mul_scalar(scale), vt)),
-        Err(panic) => Err(PruneError::Numerical {
-            tensor: name.to_string(),
-            reason: format!(
-                "the singular value decomposition failed: {}",
-                panic_message(panic.as_ref())
-            ),
-        }),
-    }
-}
-
-/// The text of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "no message".into())
+    let (u, s, vt) =
+        crate::numerical_guard::guarded(|| svd::<2, 1>(scaled, SVD_SWEEPS)).map_err(|message| {
+            PruneError::Numerical {
+                tensor: name.to_string(),
+                reason: format!("the singular value decomposition failed: {message}"),
+            }
+        })?;
+    Ok((u, s.mul_scalar(scale), vt))
 }
 
 /// The folded `[out, columns]` matrix of a weight and its chunk column ranges.

@@ -8,7 +8,7 @@ fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     for j in 0..n {
         let (row_j, _) = l.split_at(j * n + j);
         let pivot = a[j * n + j] - row_j[j * n..].iter().map(|v| v * v).sum::<f64>();
-        if !(pivot > 0.0) || !pivot.is_finite() {
+        if pivot.is_nan() || pivot <= 0.0 || pivot.is_infinite() {
             return Err(j);
         }
         let d = pivot.sqrt();

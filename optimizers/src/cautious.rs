@@ -100,21 +100,30 @@ impl CautiousConfig {
     /// same rule runs fused in two passes. `lion` must have no weight decay (give it to this
     /// config, where it is not masked).
     pub fn try_build_lion(&self, lion: &LionConfig) -> Result<Cautious<Lion>, OptimConfigError> {
+        // Burn's `LionConfig` keeps its fields private and has no getters; its serialized form
+        // is the one public view of them. A field missing from it is an error, never a default.
         let json = serde_json::to_value(lion).expect("LionConfig serializes");
-        let field = |name: &str| json[name].as_f64().unwrap_or(0.0);
+        let field = |name: &'static str| -> Result<f64, OptimConfigError> {
+            json[name].as_f64().ok_or(OptimConfigError {
+                optimizer: "Cautious Lion",
+                field: name,
+                value: f64::NAN,
+                problem: "Burn's LionConfig does not serialize this field as a number",
+            })
+        };
         let check = Check("Cautious Lion");
         check.within(
             "weight_decay",
-            field("weight_decay"),
+            field("weight_decay")?,
             0.0,
             0.0,
             "the inner Lion must not decay: set the decay on CautiousConfig",
         )?;
+        let (beta_1, beta_2) = (field("beta_1")? as f32, field("beta_2")? as f32);
+        check.beta("beta_1", beta_1)?;
+        check.beta("beta_2", beta_2)?;
         let mut cautious = self.try_build(lion.build())?;
-        cautious.kernel = Some(FusedKernel::Lion {
-            beta_1: field("beta_1") as f32,
-            beta_2: field("beta_2") as f32,
-        });
+        cautious.kernel = Some(FusedKernel::Lion { beta_1, beta_2 });
         Ok(cautious)
     }
 

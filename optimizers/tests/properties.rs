@@ -560,6 +560,12 @@ fn cautious_lion_rejects_an_inner_decay() {
         .err()
         .unwrap();
     assert_eq!(err.field, "weight_decay");
+    // The fused kernel reads the betas from the config: a bad one is named, not run.
+    let err = CautiousConfig::new()
+        .try_build_lion(&burn::optim::LionConfig::new().with_beta_1(1.5))
+        .err()
+        .unwrap();
+    assert_eq!((err.field, err.value), ("beta_1", 1.5));
 }
 
 /// A cautious step on a gradient with NaN or ±∞ leaves parameter and state as they were, on the

@@ -7,7 +7,7 @@
 //! - [`AmsGradConvention::Optax`] (optax `amsgrad`): `v̂ = max(v̂, v/bc₂)`, then
 //!   `x -= lr·(m/bc₁)/(√v̂ + ε)`.
 //! - [`AmsGradConvention::Paper`] (Algorithm 2): no bias corrections, `x -= lr·m/(√v̂ + ε)`. The
-//!   reference trajectories in `shared/references/optimizers.md` include `ε = 1e-8` here;
+//!   golden trajectories (`docs/references.md`) include `ε = 1e-8` here;
 //!   set `epsilon = 0` for the algorithm exactly as printed (a coordinate with no gradient
 //!   history then takes no step instead of 0/0).
 //!

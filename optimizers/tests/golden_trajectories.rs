@@ -1,6 +1,6 @@
-//! Golden trajectories: every expected number below is copied from
-//! `shared/references/optimizers.md`, computed there in float64 by a line-by-line transcription
-//! of the official implementation named in each test. We run in f32 and compare with an absolute
+//! Golden trajectories: every expected number below was computed in float64 by a line-by-line
+//! transcription of the official implementation named in each test (`docs/references.md` lists
+//! them all). We run in f32 and compare with an absolute
 //! tolerance of 1e-5 (the reference file's advice), on both the fused host path and the
 //! tensor-operation path.
 //!

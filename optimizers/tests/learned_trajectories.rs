@@ -1,7 +1,7 @@
 //! The learned optimizer against its reference trajectory: every expected number below was
 //! printed by `tests/reference/learned_optimizer.py`, a pure-Python float64 transcription of the
-//! rules in `shared/references/learned-optimizers.md` (AdafacMLPLOpt of google/learned_optimization,
-//! `adafac_mlp_lopt.py` and `common.py`), written independently of the Rust code. The
+//! rules of AdafacMLPLOpt in google/learned_optimization (`adafac_mlp_lopt.py` and
+//! `common.py`; see `docs/references.md`), written independently of the Rust code. The
 //! meta-parameters, initial parameters and gradients are the closed-form ones both sides build.
 //! We run in f32; tolerance 2e-5 absolute on parameters of size ~0.5 after three steps of ~0.02
 //! (the f32 rounding of 28 normalized features through a 2,400-weight MLP).

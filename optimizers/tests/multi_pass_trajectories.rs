@@ -1,5 +1,5 @@
-//! Golden trajectories of the multi-pass optimizers on the reference file's quadratics
-//! (`shared/references/optimizers.md`, transcriptions of the official code in float64), a SAM
+//! Golden trajectories of the multi-pass optimizers on the quadratics QUAD and QUAD_C
+//! (float64 transcriptions of the official code, listed in `docs/references.md`), a SAM
 //! case derived here, evaluation counts and exact resume from saved state.
 
 use std::cell::Cell;

@@ -1,7 +1,7 @@
 """Reference trajectory of the learned optimizer (AdafacMLPLOpt / muLO), pure Python, float64.
 
-Written from the rule list in shared/references/learned-optimizers.md (itself read from
-google/learned_optimization `adafac_mlp_lopt.py` and `common.py`), independently of the Rust
+Written from the update rules of google/learned_optimization `adafac_mlp_lopt.py` and
+`common.py`, independently of the Rust
 implementation. Prints the parameters after each of 3 steps for the cases that
 `optimizers/tests/learned_trajectories.rs` checks. Run: python3 learned_optimizer.py
 """

@@ -1,6 +1,6 @@
 //! Synthetic keypoint-matching pairs with exact ground truth.
 //!
-//! The task of `shared/references/models.md`, built so that mutual nearest neighbour on
+//! A task built so that mutual nearest neighbour on
 //! descriptors fails and a learned matcher must use geometry and context: each view holds
 //! `num_points` keypoints in [-1, 1]²; a fraction `inlier_ratio` are the same scene points seen
 //! under a random affine map (rotation, scale, shear, translation) plus position noise; the rest

@@ -268,8 +268,8 @@ mod tests {
     use super::*;
     use tempering_data::KeypointPairConfig;
 
-    /// Mutual NN on the ambiguous pairs is as poor as the reference measured (P/R ≈ 0.38/0.23
-    /// in `shared/references/models.md`; ±0.1 for 64 pairs), and a few steps of a small matcher
+    /// Mutual NN on the ambiguous pairs is as poor as a reference prototype of this task
+    /// measured (precision / recall ≈ 0.38 / 0.23; ±0.1 for 64 pairs), and a few steps of a small matcher
     /// run end to end through training, evaluation and the table.
     #[test]
     fn baseline_and_a_tiny_run_fill_the_table() {

@@ -1,5 +1,5 @@
 //! Trains the keypoint matchers (GIMS, SuperGlue, LightGlue-style) on synthetic pairs in the
-//! ambiguous setting of `shared/references/models.md` and compares them with mutual nearest
+//! ambiguous setting of `tempering_data::keypoint_pairs` and compares them with mutual nearest
 //! neighbour: precision, recall, F1, corner-error AUC; writes `results.md`, `losses.csv` and
 //! `losses.png`; see `--help`.
 //!

@@ -90,8 +90,8 @@ mod tests {
         }
     }
 
-    /// The worked examples of `../shared/references/models.md`: ResNet-32 has 16 layers (the stem
-    /// and 15 blocks), ResNet-110 has 55 (the stem and 54 blocks).
+    /// Worked examples of the official rule (ChenxiangMA/AugLocal `networks/resnet.py`): ResNet-32
+    /// has 16 layers (the stem and 15 blocks), ResNet-110 has 55 (the stem and 54 blocks).
     #[test]
     fn sampled_layers_match_the_reference_examples() {
         assert_eq!(auxiliary_layers(0, 16, 2), vec![8, 15]);

@@ -33,8 +33,8 @@ pub enum Assignment {
 
 /// Configuration of a [`Matcher`]; see the presets [`gims`](Self::gims),
 /// [`superglue`](Self::superglue) and [`lightglue`](Self::lightglue). The widths default to the
-/// reference's small matcher for 2 CPU cores (d 64, 3 × (self, cross), 20 Sinkhorn iterations;
-/// `shared/references/models.md`), not the papers' d 256 and 9 layers.
+/// small matcher that a reference prototype trained on 2 CPU cores (d 64, 3 × (self, cross), 20
+/// Sinkhorn iterations), not the papers' d 256 and 9 layers.
 #[derive(Config, Debug)]
 pub struct MatcherConfig {
     /// Width of the input descriptors.

@@ -286,29 +286,33 @@ fn floats(name: &str, element: ElementType, bytes: &[u8]) -> Result<Vec<f32>, Pr
             reason: "low-rank compression factorizes finite f32 values",
         })
     };
-    let wide: Vec<f64> = match element {
-        ElementType::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
-            .collect(),
-        ElementType::F64 => bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect(),
-        ElementType::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
-            .collect(),
-        ElementType::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| f64::from(half::bf16::from_le_bytes([b[0], b[1]]).to_f32()))
-            .collect(),
-        ElementType::Other => unreachable!("targets are float tensors"),
+    // One pass from the stored bytes to checked f32 values, with no wide copy in between.
+    let convert = |wide: &mut dyn Iterator<Item = f64>| -> Result<Vec<f32>, PruneError> {
+        wide.enumerate().map(|(i, v)| as_f32(i, v)).collect()
     };
-    wide.into_iter()
-        .enumerate()
-        .map(|(i, v)| as_f32(i, v))
-        .collect()
+    match element {
+        ElementType::F32 => convert(
+            &mut bytes
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+        ),
+        ElementType::F64 => convert(
+            &mut bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        ),
+        ElementType::F16 => convert(
+            &mut bytes
+                .chunks_exact(2)
+                .map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())),
+        ),
+        ElementType::BF16 => convert(
+            &mut bytes
+                .chunks_exact(2)
+                .map(|b| f64::from(half::bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+        ),
+        ElementType::Other => unreachable!("targets are float tensors"),
+    }
 }
 
 /// Checks that a target is a matrix (or a convolution `[out, in, k…]`) with no empty

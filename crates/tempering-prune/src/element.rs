@@ -128,14 +128,6 @@ pub(crate) fn key_magnitude(key: u32) -> f64 {
     f64::from(f32::from_bits(key))
 }
 
-/// A float tensor's values on the host, as `f32` (what the module-level passes rank and
-/// factorize).
-pub(crate) fn host_f32(data: burn::tensor::TensorData) -> Vec<f32> {
-    data.convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("float tensor data converts to f32")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

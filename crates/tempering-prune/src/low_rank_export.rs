@@ -21,9 +21,9 @@ use burn::nn::Linear;
 pub use tempering_core::compression::{FactorizedLinear, LowRankExport};
 
 use crate::PruneError;
-use crate::element::host_f32;
 use crate::low_rank::{LayerAllocation, LowRankConfig, allocate, factorize, spectrum};
 use crate::targets::compile_pattern;
+use tempering_core::compression::linear_units::host_values;
 
 /// The rank-`rank` ALDS factorization of `linear`'s weight (named `name` in errors) over
 /// `chunks` input chunks (each chunk's rank capped at what its SVD has), in Burn's `[in, out]`
@@ -39,7 +39,7 @@ pub fn factorize_linear(
     let factors = factorize(
         name,
         &shape,
-        &host_f32(linear.weight.val().into_data()),
+        &host_values(linear.weight.val()),
         chunks.max(1),
         rank.max(1),
         &device,
@@ -95,7 +95,7 @@ pub fn factorize_model<M: LowRankExport>(
             spectrum(
                 name,
                 &linear.weight.dims(),
-                &host_f32(linear.weight.val().into_data()),
+                &host_values(linear.weight.val()),
                 low_rank.chunks,
                 &linear.weight.device(),
             )

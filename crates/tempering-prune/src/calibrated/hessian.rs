@@ -76,7 +76,7 @@ impl InputHessian {
 
     /// Adds a `[rows, d_in]` tensor of inputs (see [`add_batch`](Self::add_batch)).
     pub fn add_tensor(&mut self, inputs: Tensor<2>, sequences: usize) -> Result<(), PruneError> {
-        let values = crate::element::host_f32(inputs.into_data());
+        let values = tempering_core::compression::linear_units::host_values(inputs);
         self.add_batch(&values, sequences)
     }
 

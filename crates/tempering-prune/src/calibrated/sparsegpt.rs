@@ -24,7 +24,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::InputHessian;
 use super::cholesky::upper_cholesky_of_inverse;
 use crate::PruneError;
-use crate::element::host_f32;
+use tempering_core::compression::linear_units::host_values;
 
 /// What SparseGPT removes and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -267,7 +267,7 @@ pub fn sparsegpt_linear(
         ));
     }
     let device = linear.weight.device();
-    let stored = host_f32(linear.weight.val().into_data());
+    let stored = host_values(linear.weight.val());
     let mut rows: Vec<f32> = (0..d_out * d_in)
         .map(|k| stored[(k % d_in) * d_out + k / d_in])
         .collect();

@@ -196,6 +196,11 @@ impl VitClassifier {
         ))
     }
 
+    /// Pixels per side of a patch.
+    pub fn patch_size(&self) -> usize {
+        self.patch_size
+    }
+
     /// Tokens `[batch, tokens, d_model]` from patches `[batch, patches, patch²]`: the patch
     /// projection, the class token when there is one, and the positions.
     pub fn embed_patches(&self, patches: Tensor<3>) -> Tensor<3> {

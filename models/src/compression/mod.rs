@@ -6,7 +6,9 @@
 //!   every layer ([`LinearInputs`]), ALDS export to
 //!   [`LowRankMlpClassifier`](crate::LowRankMlpClassifier) ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm): attention heads and feed-forward channels
-//!   ([`ShrinkUnits`]).
+//!   ([`ShrinkUnits`]);
+//! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): their
+//!   blocks, one at a time, for calibrated pruning ([`SequentialBlocks`]).
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -22,8 +24,10 @@
 //! [`ShrinkUnits`]: tempering_core::compression::ShrinkUnits
 //! [`LinearInputs`]: tempering_core::compression::LinearInputs
 //! [`LowRankExport`]: tempering_core::compression::LowRankExport
+//! [`SequentialBlocks`]: tempering_core::compression::SequentialBlocks
 
 mod mlp_calibration;
 mod mlp_low_rank;
 mod mlp_units;
+mod transformer_sequential;
 mod transformer_units;

@@ -2,8 +2,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::LayerNorm;
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor};
+use tempering_core::compression::LinearObserver;
 
 use super::causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 use super::feed_forward::{FeedForward, FeedForwardConfig};
@@ -74,6 +75,38 @@ impl TransformerBlock {
         let x = x + self.attention.forward(attention_in);
         let feed_forward_in = apply_layer_norm(&self.feed_forward_norm, x.clone(), NORM_EPSILON);
         x + self.feed_forward.forward(feed_forward_in)
+    }
+
+    /// [`forward`](Self::forward), showing `observe` every linear layer's input as rows
+    /// `[batch·time, d_in]` under its path in the block (`attention.query`, …,
+    /// `feed_forward.contract`).
+    pub fn forward_observed(&self, x: Tensor<3>, observe: LinearObserver<'_>) -> Tensor<3> {
+        let attention_in = apply_layer_norm(&self.attention_norm, x.clone(), NORM_EPSILON);
+        let mut attention_observer =
+            |name: &str, rows: Tensor<2>| observe(&format!("attention.{name}"), rows);
+        let x = x + self
+            .attention
+            .forward_observed(attention_in, Some(&mut attention_observer));
+        let feed_forward_in = apply_layer_norm(&self.feed_forward_norm, x.clone(), NORM_EPSILON);
+        let mut feed_forward_observer =
+            |name: &str, rows: Tensor<2>| observe(&format!("feed_forward.{name}"), rows);
+        x + self
+            .feed_forward
+            .forward_observed(feed_forward_in, Some(&mut feed_forward_observer))
+    }
+
+    /// The block's linear layers by their path in the block, in the order it applies them.
+    pub fn linears_mut(&mut self) -> Vec<(&'static str, &mut Linear)> {
+        let a = &mut self.attention;
+        let f = &mut self.feed_forward;
+        vec![
+            ("attention.query", &mut a.query),
+            ("attention.key", &mut a.key),
+            ("attention.value", &mut a.value),
+            ("attention.output", &mut a.output),
+            ("feed_forward.expand", &mut f.expand),
+            ("feed_forward.contract", &mut f.contract),
+        ]
     }
 
     /// The block's widths.

@@ -6,6 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding, RotaryEncodingCon
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
+use tempering_core::compression::LinearObserver;
 
 use super::gpt_init;
 use super::host_attention::attention_by_position;
@@ -102,7 +103,24 @@ impl CausalSelfAttention {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`; position `t` attends to `0..=t`
     /// (to every position when not causal).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [batch, time, _] = x.dims();
+        self.forward_observed(x, None)
+    }
+
+    /// [`forward`](Self::forward), showing `observe` each projection's input as rows
+    /// `[batch·time, d_in]` under the projection's field name (`query`, `key`, `value`,
+    /// `output`), as calibrated pruning gathers them.
+    pub fn forward_observed(
+        &self,
+        x: Tensor<3>,
+        mut observe: Option<LinearObserver<'_>>,
+    ) -> Tensor<3> {
+        let [batch, time, d_model] = x.dims();
+        if let Some(observe) = observe.as_mut() {
+            let rows = x.clone().reshape([batch * time, d_model]);
+            for name in ["query", "key", "value"] {
+                observe(name, rows.clone());
+            }
+        }
         let inner = self.n_heads * self.d_head;
         let by_position = |y: Tensor<3>| y.reshape([batch, time, self.n_heads, self.d_head]);
         let mut query = by_position(token_linear(&self.query, x.clone()));
@@ -113,10 +131,11 @@ impl CausalSelfAttention {
         }
         let value = by_position(token_linear(&self.value, x));
         let context = attention_by_position(query, key, value, self.causal);
-        self.dropout.forward(token_linear(
-            &self.output,
-            context.reshape([batch, time, inner]),
-        ))
+        let context = context.reshape([batch, time, inner]);
+        if let Some(observe) = observe {
+            observe("output", context.clone().reshape([batch * time, inner]));
+        }
+        self.dropout.forward(token_linear(&self.output, context))
     }
 }
 

@@ -4,6 +4,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
+use tempering_core::compression::LinearObserver;
 
 use super::gpt_init;
 use super::token_linear::token_linear;
@@ -60,7 +61,25 @@ pub struct FeedForward {
 impl FeedForward {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_observed(x, None)
+    }
+
+    /// [`forward`](Self::forward), showing `observe` the input of `expand` and of `contract`
+    /// as rows `[batch·time, d_in]`, as calibrated pruning gathers them.
+    pub fn forward_observed(
+        &self,
+        x: Tensor<3>,
+        mut observe: Option<LinearObserver<'_>>,
+    ) -> Tensor<3> {
+        let [batch, time, d_model] = x.dims();
+        if let Some(observe) = observe.as_mut() {
+            observe("expand", x.clone().reshape([batch * time, d_model]));
+        }
         let hidden = self.activation.forward(token_linear(&self.expand, x));
+        if let Some(observe) = observe {
+            let d_ff = hidden.dims()[2];
+            observe("contract", hidden.clone().reshape([batch * time, d_ff]));
+        }
         self.dropout.forward(token_linear(&self.contract, hidden))
     }
 }

@@ -192,7 +192,20 @@ impl TransformerLm {
     /// # Panics
     /// If `time` exceeds the context the model was built for.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, time] = tokens.dims();
+        let x = self
+            .blocks
+            .iter()
+            .fold(self.embed(tokens), |x, block| block.forward(x));
+        self.logits(x)
+    }
+
+    /// The hidden state `[batch, time, d_model]` entering the first block: token embeddings,
+    /// plus learned positions when the model has them, then dropout.
+    ///
+    /// # Panics
+    /// If `time` exceeds the context the model was built for.
+    pub fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [_, time] = tokens.dims();
         assert!(
             time <= self.context,
             "TransformerLm: {time} tokens exceed the context of {}",
@@ -208,10 +221,13 @@ impl TransformerLm {
             }
             None => x,
         };
-        let x = self
-            .blocks
-            .iter()
-            .fold(self.dropout.forward(x), |x, block| block.forward(x));
+        self.dropout.forward(x)
+    }
+
+    /// Next-token logits `[batch, time, vocab]` from the last block's output: the final norm
+    /// and the output head.
+    pub fn logits(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, time, _] = x.dims();
         let x = apply_layer_norm(&self.final_norm, x, NORM_EPSILON);
         match &self.head {
             Some(head) => head.forward(x),

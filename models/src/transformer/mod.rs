@@ -15,6 +15,7 @@ pub mod block;
 pub mod causal_attention;
 pub mod feed_forward;
 pub mod gpt_init;
+mod held_out_loss;
 pub mod host_attention;
 pub mod host_layer_norm;
 pub mod host_linear;

@@ -9,7 +9,10 @@
 //!   (the input norms Wanda scores with, Sun et al., ICLR 2024);
 //! - [`LowRankExport`] to take its dense layers back as ALDS factorizations (Liebenwein et
 //!   al., "Compressing neural networks: towards determining the optimal layer-wise
-//!   decomposition", NeurIPS 2021).
+//!   decomposition", NeurIPS 2021);
+//! - [`SequentialBlocks`] to be pruned on calibration data one block at a time, each block
+//!   seeing the outputs of the blocks already pruned (SparseGPT, Frantar & Alistarh, ICML
+//!   2023; Wanda).
 //!
 //! The traits live in the bottom crate (rather than beside the passes) so that a model crate
 //! can implement them without compiling the pruning crate: the quickstart builds no pruning
@@ -25,9 +28,11 @@ mod calibration;
 mod error;
 pub mod linear_units;
 mod low_rank;
+mod sequential;
 mod units;
 
 pub use calibration::{InputNorms, LinearInputs};
 pub use error::CompressionError;
 pub use low_rank::{FactorizedLinear, LowRankExport, input_chunks};
+pub use sequential::{LinearObserver, SequentialBlocks};
 pub use units::{ShrinkUnits, UnitGroup, UnitImportance, check_keep};

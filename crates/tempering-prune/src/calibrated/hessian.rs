@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 
 use crate::PruneError;
+use tempering_core::compression::linear_units::host_values;
 
 /// `H = (2/N)·Σ_n X_nᵀ X_n` over the `N` calibration sequences seen so far, `X_n` the
 /// `[tokens, d_in]` inputs of sequence `n`, kept in `f64` (official SparseGPT `add_batch`,
@@ -74,10 +75,97 @@ impl InputHessian {
         Ok(())
     }
 
-    /// Adds a `[rows, d_in]` tensor of inputs (see [`add_batch`](Self::add_batch)).
+    /// Adds a `[rows, d_in]` tensor of inputs (see [`add_batch`](Self::add_batch)): `XᵀX` is
+    /// one matrix product on the tensor's device, in `f32` as the official code computes it,
+    /// then merged into the `f64` running mean.
     pub fn add_tensor(&mut self, inputs: Tensor<2>, sequences: usize) -> Result<(), PruneError> {
-        let values = tempering_core::compression::linear_units::host_values(inputs);
-        self.add_batch(&values, sequences)
+        let [_, d_in] = inputs.dims();
+        if d_in != self.d_in {
+            return Err(PruneError::bad(
+                "calibration",
+                format!("inputs of width {d_in} for a layer of {} inputs", self.d_in),
+            ));
+        }
+        let gram = host_values(inputs.clone().transpose().matmul(inputs));
+        self.add_gram(&gram, sequences)
+    }
+
+    /// Adds `XᵀX` (row-major `[d_in, d_in]`) of the tokens of `sequences` calibration
+    /// sequences.
+    pub fn add_gram(&mut self, gram: &[f32], sequences: usize) -> Result<(), PruneError> {
+        let d = self.d_in;
+        if gram.len() != d * d {
+            return Err(PruneError::bad(
+                "calibration",
+                format!(
+                    "{} values are not a [{d}, {d}] input Gram matrix",
+                    gram.len()
+                ),
+            ));
+        }
+        if let Some(index) = gram.iter().position(|v| !v.is_finite()) {
+            return Err(PruneError::bad(
+                "calibration",
+                format!(
+                    "the inputs' Gram matrix entry {index} is {} (the inputs overflow or are \
+                     not finite)",
+                    gram[index]
+                ),
+            ));
+        }
+        if sequences == 0 {
+            return Ok(());
+        }
+        let total = self.sequences + sequences;
+        let keep = self.sequences as f64 / total as f64;
+        let scale = 2.0 / total as f64;
+        self.sequences = total;
+        for a in 0..d {
+            for b in 0..d {
+                // The product is symmetric up to rounding; its two halves are averaged.
+                let x = (f64::from(gram[a * d + b]) + f64::from(gram[b * d + a])) / 2.0;
+                let h = &mut self.matrix[a * d + b];
+                *h = *h * keep + x * scale;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each input's sum of squares over the tokens seen, up to the common scale of `H`: the
+    /// diagonal of `H` (Wanda's statistic).
+    pub fn diagonal(&self) -> Vec<f64> {
+        (0..self.d_in)
+            .map(|i| self.matrix[i * self.d_in + i])
+            .collect()
+    }
+
+    /// `tr(Δ H Δᵀ) / tr(W H Wᵀ)` for `Δ = W − Ŵ`, weights row-major `[outputs, d_in]`: the
+    /// squared error of the pruned layer's outputs on the calibration inputs relative to the
+    /// dense outputs' squared norm (`‖WX − ŴX‖² / ‖WX‖²`). `None` when the dense outputs are
+    /// all zero.
+    pub fn relative_output_error(&self, dense: &[f32], pruned: &[f32]) -> Option<f64> {
+        let d = self.d_in;
+        let quadratic = |row: &[f64]| -> f64 {
+            (0..d)
+                .filter(|&a| row[a] != 0.0)
+                .map(|a| {
+                    let line = &self.matrix[a * d..(a + 1) * d];
+                    row[a] * line.iter().zip(row).map(|(h, x)| h * x).sum::<f64>()
+                })
+                .sum()
+        };
+        let (mut error, mut norm) = (0.0, 0.0);
+        for (w, p) in dense.chunks_exact(d).zip(pruned.chunks_exact(d)) {
+            let w64: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
+            let delta: Vec<f64> = w
+                .iter()
+                .zip(p)
+                .map(|(&a, &b)| f64::from(a) - f64::from(b))
+                .collect();
+            error += quadratic(&delta);
+            norm += quadratic(&w64);
+        }
+        (norm > 0.0).then(|| error / norm)
     }
 
     /// The layer's input count.

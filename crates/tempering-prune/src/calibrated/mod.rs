@@ -5,9 +5,14 @@
 //!   Accurately Pruned in One-Shot", ICML 2023), the optimal-brain-surgeon update through the
 //!   Cholesky factor of the damped inverse Hessian, with lazy column blocks and adaptive mask
 //!   selection; unstructured or N:M.
+//! - [`wanda`]: Wanda (Sun et al., ICLR 2024), `|W|·‖X‖` per output row, and the per-layer
+//!   [`magnitude`] baseline.
+//! - [`prune_sequentially`]: any of them over a whole model of blocks
+//!   ([`SequentialBlocks`](tempering_core::compression::SequentialBlocks)), block by block
+//!   through the already-pruned blocks, as the official loops do.
 //!
 //! The layer-level passes take a weight in PyTorch's `[out, in]` order, as the official code
-//! does; [`sparsegpt_linear`] applies them to a Burn `Linear` (stored `[in, out]`).
+//! does; [`sparsegpt_linear`] applies SparseGPT to a Burn `Linear` (stored `[in, out]`).
 //!
 //! ```
 //! use tempering_prune::calibrated::{InputHessian, SparseGptConfig, sparsegpt};
@@ -22,7 +27,12 @@
 
 mod cholesky;
 mod hessian;
+mod linear_rows;
+mod sequential;
 mod sparsegpt;
+mod wanda;
 
 pub use hessian::InputHessian;
+pub use sequential::{BlockProgress, LayerOutcome, SequentialMethod, prune_sequentially};
 pub use sparsegpt::{SparseGptConfig, SparseGptReport, sparsegpt, sparsegpt_linear};
+pub use wanda::{LayerSparsity, magnitude, wanda};

@@ -17,14 +17,12 @@
 //! Checked against a float64 transcription of the official code,
 //! `tests/reference/sparsegpt.py`.
 
-use burn::module::Param;
 use burn::nn::Linear;
-use burn::tensor::{Tensor, TensorData};
 
 use super::InputHessian;
 use super::cholesky::upper_cholesky_of_inverse;
+use super::linear_rows::edit_rows;
 use crate::PruneError;
-use tempering_core::compression::linear_units::host_values;
 
 /// What SparseGPT removes and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,7 +254,7 @@ pub fn sparsegpt_linear(
     hessian: &InputHessian,
     config: &SparseGptConfig,
 ) -> Result<SparseGptReport, PruneError> {
-    let [d_in, d_out] = linear.weight.dims();
+    let [d_in, _] = linear.weight.dims();
     if d_in != hessian.d_in() {
         return Err(PruneError::bad(
             "calibration",
@@ -266,16 +264,7 @@ pub fn sparsegpt_linear(
             ),
         ));
     }
-    let device = linear.weight.device();
-    let stored = host_values(linear.weight.val());
-    let mut rows: Vec<f32> = (0..d_out * d_in)
-        .map(|k| stored[(k % d_in) * d_out + k / d_in])
-        .collect();
-    let report = sparsegpt(&mut rows, d_out, hessian, config)?;
-    let back: Vec<f32> = (0..d_in * d_out)
-        .map(|k| rows[(k % d_out) * d_in + k / d_out])
-        .collect();
-    let tensor = Tensor::<2>::from_data(TensorData::new(back, [d_in, d_out]), &device);
-    linear.weight = Param::initialized(linear.weight.id, tensor);
-    Ok(report)
+    edit_rows(linear, |rows, outputs, _| {
+        sparsegpt(rows, outputs, hessian, config)
+    })
 }

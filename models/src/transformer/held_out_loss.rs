@@ -1,0 +1,80 @@
+//! A language model's mean next-token loss over a held-out token stream, in the evaluation
+//! protocol of the SparseGPT and Wanda papers: the stream cut into consecutive non-overlapping
+//! windows of the model's context, every position of every window predicted.
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::TransformerLm;
+
+impl TransformerLm {
+    /// Mean cross-entropy (nats per token) of `tokens` cut into consecutive windows of
+    /// `context + 1` tokens that overlap by one (the last input of a window is the first of
+    /// the next), at most `max_windows` of them, `batch` windows per forward pass. `None` when
+    /// the stream is shorter than one window.
+    pub fn held_out_loss(&self, tokens: &[u32], batch: usize, max_windows: usize) -> Option<f64> {
+        let context = self.context();
+        let windows = (tokens.len().saturating_sub(1) / context).min(max_windows);
+        if windows == 0 {
+            return None;
+        }
+        let device = self.token_embedding.weight.device();
+        let batch = batch.max(1);
+        let mut total = 0.0;
+        for first in (0..windows).step_by(batch) {
+            let count = batch.min(windows - first);
+            let mut inputs = Vec::with_capacity(count * context);
+            let mut targets = Vec::with_capacity(count * context);
+            for w in first..first + count {
+                let start = w * context;
+                inputs.extend(tokens[start..start + context].iter().map(|&t| i64::from(t)));
+                targets.extend(
+                    tokens[start + 1..start + context + 1]
+                        .iter()
+                        .map(|&t| i64::from(t)),
+                );
+            }
+            let to_tensor = |ids: Vec<i64>| {
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [count, context]), &device)
+            };
+            let loss = self.loss(to_tensor(inputs), to_tensor(targets));
+            total += loss.into_scalar::<f64>() * count as f64;
+        }
+        Some(total / windows as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::transformer::TransformerLmConfig;
+    use burn::tensor::Device;
+
+    /// The batched mean equals the mean of one-window evaluations, every window counted once
+    /// whatever the batch size; too short a stream has no loss.
+    #[test]
+    fn batching_does_not_change_the_mean() {
+        let device = Device::default();
+        let model = TransformerLmConfig::new(7)
+            .with_context(4)
+            .with_d_model(8)
+            .with_n_layers(1)
+            .with_n_heads(2)
+            .init(&device);
+        let tokens: Vec<u32> = (0..23).map(|i| (i * 5 % 7) as u32).collect();
+        // (23 − 1) / 4 = 5 windows.
+        let singles: Vec<f64> = (0..5)
+            .map(|w| {
+                model
+                    .held_out_loss(&tokens[w * 4..w * 4 + 5], 1, usize::MAX)
+                    .unwrap()
+            })
+            .collect();
+        let expected = singles.iter().sum::<f64>() / 5.0;
+        for batch in [1, 2, 3, 8] {
+            let mean = model.held_out_loss(&tokens, batch, usize::MAX).unwrap();
+            assert!((mean - expected).abs() < 1e-5, "batch {batch}: {mean}");
+        }
+        let first_two = model.held_out_loss(&tokens, 8, 2).unwrap();
+        assert!((first_two - (singles[0] + singles[1]) / 2.0).abs() < 1e-5);
+        assert_eq!(model.held_out_loss(&tokens[..4], 2, 10), None);
+    }
+}

@@ -9,8 +9,9 @@ import json
 import subprocess
 import sys
 
-# crate -> tempering crates it may depend on; a crate listed in OPTIONAL may also be used
-# behind a cargo feature (an optional dependency), never by default.
+# crate -> tempering crates it may depend on; a crate listed in OPTIONAL may also be used as an
+# optional dependency, behind a cargo feature that can be turned off (the CLI's
+# `language-models`, which calibrated pruning needs, is on by default).
 ALLOWED = {
     "tempering-core": set(),
     "tempering-optim": {"tempering-core"},

@@ -15,6 +15,7 @@
 //! # Ok::<(), tempering_data::DataError>(())
 //! ```
 
+pub mod calibration_windows;
 pub mod char_tokenizer;
 pub mod char_windows;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod keypoint_pairs;
 pub mod teacher_student;
 pub mod text_corpus;
 
+pub use calibration_windows::calibration_windows;
 pub use char_tokenizer::CharTokenizer;
 pub use char_windows::{TokenBatch, TokenBatcher, TokenWindow, TokenWindowDataset};
 pub use error::{DataError, Result};

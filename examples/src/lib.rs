@@ -5,6 +5,7 @@
 pub mod backend_choice;
 pub mod char_lm;
 pub mod compare_optimizers;
+pub mod compress_char_lm;
 pub mod fashion_classifier;
 pub mod local_learning;
 pub mod matcher_training;

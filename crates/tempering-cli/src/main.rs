@@ -1,11 +1,14 @@
 //! `tempering`: inspect, prune, compress and verify Burn checkpoints (burnpack `.bpk` and safetensors)
-//! by tensor name, without the model's code.
+//! by tensor name, without the model's code; and calibrated pruning (SparseGPT, Wanda) of the
+//! project's character language models, with their code.
 //!
 //! ```text
 //! tempering inspect model.bpk
 //! tempering prune model.bpk -o pruned.bpk --method global-magnitude --sparsity 0.9 --min-keep 0.05
 //! tempering compress model.bpk --method low-rank --budget 0.5
 //! tempering verify model.bpk pruned.bpk
+//! tempering prune runs/char_lm/model.bpk --config runs/char_lm/run.json \
+//!     --calibration input.txt --method sparsegpt --sparsity 0.5 -o runs/char_lm_sparse
 //! ```
 //!
 //! Outputs are written beside their destination under an unguessable temporary name and moved
@@ -13,6 +16,8 @@
 //! overwritten, an existing output only with `--force`. Errors name the file
 //! and the problem and exit with status 1; `verify` exits 1 when a check fails.
 
+#[cfg(feature = "language-models")]
+mod calibrated_prune;
 mod compress_command;
 mod inspect_command;
 mod prune_command;
@@ -36,7 +41,7 @@ enum Command {
     /// List every tensor: name, dtype, shape, size and sparsity, with totals.
     Inspect(inspect_command::InspectArgs),
     /// Prune a checkpoint into a new file and report what happened to each tensor.
-    Prune(prune_command::PruneArgs),
+    Prune(Box<prune_command::PruneArgs>),
     /// Low-rank compression plan: per-layer ranks and errors under a parameter budget.
     Compress(compress_command::CompressArgs),
     /// Check a pruned checkpoint against its original.

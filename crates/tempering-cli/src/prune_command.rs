@@ -17,7 +17,8 @@ use crate::render::{percent, print_json, shape, table};
 pub struct PruneArgs {
     /// The checkpoint to prune (.bpk or .safetensors); never modified.
     checkpoint: PathBuf,
-    /// Where to write the pruned checkpoint (same format).
+    /// Where to write the pruned checkpoint (same format); with --config, the directory of the
+    /// pruned run.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// How to choose the weights to remove.
@@ -30,7 +31,8 @@ pub struct PruneArgs {
     /// targeted weights (the paper uses 0.05).
     #[arg(long, value_name = "PCT")]
     min_keep: Option<f64>,
-    /// N:M pattern for --method nm: keep N of every M consecutive weights [default: 2:4].
+    /// N:M pattern: keep N of every M consecutive weights (--method nm [default: 2:4]; or with
+    /// --config, instead of --sparsity).
     #[arg(long, value_name = "N:M", value_parser = parse_n_of_m)]
     nm: Option<(usize, usize)>,
     /// The N:M grouping axis [default: 0 for rank-2 tensors (Burn's Linear is [d_in, d_out]),
@@ -64,6 +66,24 @@ pub struct PruneArgs {
     /// Where the masked optimizer checkpoint goes [default: OUT's name with `.optim.bpk`].
     #[arg(long, value_name = "FILE", requires = "optim")]
     optim_output: Option<PathBuf>,
+    /// The model's `run.json` (as `train_char_lm` writes it): prune the model's linear layers
+    /// block by block with its code, and write `-o DIR` as a run directory (`model.bpk` and
+    /// `run.json`). Needed by `sparsegpt` and `wanda`.
+    #[arg(long, value_name = "RUN_JSON")]
+    config: Option<PathBuf>,
+    /// Calibration text for `sparsegpt` and `wanda` (UTF-8, in the model's alphabet).
+    #[arg(long, value_name = "TEXT")]
+    calibration: Option<PathBuf>,
+    /// Calibration characters, drawn as windows of the model's context at seeded random
+    /// offsets (--seed) [default: 128 windows, the official SparseGPT and Wanda count].
+    #[arg(long, value_name = "N")]
+    calibration_tokens: Option<usize>,
+    /// Text to report the model's nats per character on, before and after pruning.
+    #[arg(long, value_name = "TEXT")]
+    validation: Option<PathBuf>,
+    /// Characters of --validation evaluated, in consecutive windows of the model's context.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    validation_tokens: usize,
 }
 
 /// Where the masked optimizer state goes by default: beside OUT, `<OUT stem>.optim.bpk`.
@@ -108,6 +128,12 @@ enum MethodArg {
     Random,
     /// N:M semi-structured: keep the N largest of every M along the input axis.
     Nm,
+    /// SparseGPT (Frantar & Alistarh, ICML 2023): per layer, prune and update the remaining
+    /// weights to reconstruct the layer's outputs on calibration text (needs --config).
+    Sparsegpt,
+    /// Wanda (Sun et al., ICLR 2024): per output, prune the lowest |weight| × input norm on
+    /// calibration text (needs --config).
+    Wanda,
 }
 
 fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {
@@ -134,9 +160,12 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
             let (n, m) = args.nm.unwrap_or((2, 4));
             Method::NOfM { n, m }
         }
+        MethodArg::Sparsegpt | MethodArg::Wanda => {
+            unreachable!("calibrated methods take the --config path")
+        }
     };
     if args.nm.is_some() && args.method != MethodArg::Nm {
-        return Err("--nm: applies to --method nm only".into());
+        return Err("--nm: applies to --method nm, sparsegpt and wanda".into());
     }
     let sparsity = match method {
         Method::NOfM { .. } => 0.0,
@@ -155,6 +184,18 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
 }
 
 pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
+    if args.config.is_some() || matches!(args.method, MethodArg::Sparsegpt | MethodArg::Wanda) {
+        return calibrated(args);
+    }
+    for (given, flag) in [
+        (args.calibration.is_some(), "--calibration"),
+        (args.calibration_tokens.is_some(), "--calibration-tokens"),
+        (args.validation.is_some(), "--validation"),
+    ] {
+        if given {
+            return Err(format!("{flag}: applies with --config only"));
+        }
+    }
     let config = config(args)?;
     let output = match (&args.output, args.dry_run) {
         (_, true) => Output::DryRun,
@@ -302,4 +343,100 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The calibrated path: `--config run.json` with `sparsegpt`, `wanda` or `layer-magnitude`.
+fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
+    let Some(run_json) = &args.config else {
+        return Err(format!(
+            "--method {}: needs the model's code; pass --config run.json (the run directory \
+             of train_char_lm)",
+            if args.method == MethodArg::Sparsegpt {
+                "sparsegpt"
+            } else {
+                "wanda"
+            }
+        ));
+    };
+    for (given, flag) in [
+        (args.min_keep.is_some(), "--min-keep"),
+        (args.axis.is_some(), "--axis"),
+        (args.include.is_some(), "--include"),
+        (args.exclude.is_some(), "--exclude"),
+        (args.optim.is_some(), "--optim"),
+    ] {
+        if given {
+            return Err(format!(
+                "{flag}: not with --config (every linear layer of every block is pruned)"
+            ));
+        }
+    }
+    let pattern = match (args.sparsity, args.nm) {
+        (Some(_), Some(_)) => return Err("--sparsity and --nm: give one".into()),
+        (Some(s), None) => tempering_prune::calibrated::LayerSparsity::Unstructured(s),
+        (None, Some((keep, m))) => tempering_prune::calibrated::LayerSparsity::NOfM { keep, m },
+        (None, None) => {
+            return Err("--sparsity S or --nm N:M is required, e.g. --sparsity 0.5".into());
+        }
+    };
+    if let tempering_prune::calibrated::LayerSparsity::Unstructured(s) = pattern
+        && !(0.0..1.0).contains(&s)
+    {
+        return Err(format!("--sparsity: {s} is not in [0, 1)"));
+    }
+    let method = match args.method {
+        MethodArg::Sparsegpt => tempering_prune::calibrated::SequentialMethod::sparsegpt(),
+        MethodArg::Wanda => tempering_prune::calibrated::SequentialMethod::Wanda,
+        MethodArg::LayerMagnitude => tempering_prune::calibrated::SequentialMethod::Magnitude,
+        other => {
+            return Err(format!(
+                "--method {other:?}: not with --config; use sparsegpt, wanda or layer-magnitude"
+            ));
+        }
+    };
+    let output = match (&args.output, args.dry_run) {
+        (Some(_), true) => return Err("-o and --dry-run: give one".into()),
+        (None, false) => return Err("-o DIR is required (or --dry-run)".into()),
+        (output, _) => output.as_deref(),
+    };
+    calibrated_request(args, run_json, method, pattern, output)
+}
+
+#[cfg(feature = "language-models")]
+fn calibrated_request(
+    args: &PruneArgs,
+    run_json: &Path,
+    method: tempering_prune::calibrated::SequentialMethod,
+    pattern: tempering_prune::calibrated::LayerSparsity,
+    output: Option<&Path>,
+) -> Result<ExitCode, String> {
+    crate::calibrated_prune::run(&crate::calibrated_prune::CalibratedRequest {
+        checkpoint: &args.checkpoint,
+        config: run_json,
+        calibration: args.calibration.as_deref(),
+        calibration_tokens: args.calibration_tokens,
+        validation: args.validation.as_deref(),
+        validation_tokens: args.validation_tokens,
+        method,
+        pattern,
+        output,
+        force: args.force,
+        seed: args.seed,
+        json: args.json,
+    })
+}
+
+#[cfg(not(feature = "language-models"))]
+fn calibrated_request(
+    _: &PruneArgs,
+    _: &Path,
+    _: tempering_prune::calibrated::SequentialMethod,
+    _: tempering_prune::calibrated::LayerSparsity,
+    _: Option<&Path>,
+) -> Result<ExitCode, String> {
+    Err(
+        "--config: this build of tempering has no model code; rebuild it with the \
+         `language-models` feature (on by default)"
+            .into(),
+    )
 }

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::PruneError;
+
 /// The element type of a tensor, as far as pruning cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum ElementType {
@@ -126,6 +128,64 @@ pub fn count_zeros(element: ElementType, bytes: &[u8]) -> u64 {
 /// The magnitude a key stands for.
 pub(crate) fn key_magnitude(key: u32) -> f64 {
     f64::from(f32::from_bits(key))
+}
+
+/// A float tensor's elements as `f32`, or an error naming the first value that is NaN,
+/// infinite or too large for `f32`, with `reason` saying why that matters.
+pub(crate) fn finite_f32s(
+    name: &str,
+    element: ElementType,
+    bytes: &[u8],
+    reason: &'static str,
+) -> Result<Vec<f32>, PruneError> {
+    let as_f32 = |index: usize, wide: f64| -> Result<f32, PruneError> {
+        let narrow = wide as f32;
+        if narrow.is_finite() {
+            return Ok(narrow);
+        }
+        if wide.is_nan() {
+            return Err(PruneError::NotANumber {
+                tensor: name.to_string(),
+                index,
+            });
+        }
+        Err(PruneError::NotFinite {
+            tensor: name.to_string(),
+            index,
+            value: format!("{wide:e}"),
+            reason,
+        })
+    };
+    // One pass from the stored bytes to checked f32 values, with no wide copy in between.
+    let convert = |wide: &mut dyn Iterator<Item = f64>| -> Result<Vec<f32>, PruneError> {
+        wide.enumerate().map(|(i, v)| as_f32(i, v)).collect()
+    };
+    match element {
+        ElementType::F32 => convert(
+            &mut bytes
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+        ),
+        ElementType::F64 => convert(
+            &mut bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        ),
+        ElementType::F16 => convert(
+            &mut bytes
+                .chunks_exact(2)
+                .map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())),
+        ),
+        ElementType::BF16 => convert(
+            &mut bytes
+                .chunks_exact(2)
+                .map(|b| f64::from(half::bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+        ),
+        ElementType::Other => Err(PruneError::BadShape {
+            tensor: name.to_string(),
+            reason: "is not a float tensor".into(),
+        }),
+    }
 }
 
 #[cfg(test)]

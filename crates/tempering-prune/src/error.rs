@@ -87,6 +87,14 @@ pub enum PruneError {
         /// What failed.
         reason: String,
     },
+    /// A checkpoint does not hold the parameters of the model its config describes.
+    #[error("{path} does not match the model's config: {reason}")]
+    Mismatch {
+        /// The checkpoint.
+        path: std::path::PathBuf,
+        /// What differs, naming the tensor.
+        reason: String,
+    },
     /// A tensor cannot be split into N:M groups.
     #[error("tensor '{tensor}': {reason}")]
     BadShape {

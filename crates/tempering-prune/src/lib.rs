@@ -29,6 +29,7 @@ mod importance;
 pub mod inspect;
 pub mod low_rank;
 pub mod low_rank_export;
+pub mod module_load;
 mod module_masks;
 pub mod n_of_m;
 pub mod numerical_guard;

@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use tempering_core::compression::input_chunks;
 
 use crate::checkpoint::Checkpoint;
-use crate::element::ElementType;
+use crate::element::finite_f32s;
 use crate::error::PruneError;
 use crate::targets::{Skipped, select as select_targets};
 
@@ -200,7 +200,12 @@ pub fn low_rank_allocation(
         .map(|&i| {
             let e = &checkpoint.entries()[i];
             check_factorizable(&e.name, &e.shape)?;
-            let values = floats(&e.name, e.element, checkpoint.data(i))?;
+            let values = finite_f32s(
+                &e.name,
+                e.element,
+                checkpoint.data(i),
+                "low-rank compression factorizes finite f32 values",
+            )?;
             spectrum(&e.name, &e.shape, &values, config.chunks, &device)
         })
         .collect::<Result<Vec<_>, PruneError>>()?;
@@ -263,56 +268,6 @@ pub fn allocate(
             }
         })
         .collect())
-}
-
-/// A tensor's elements as `f32`, or an error naming the first value that is NaN, infinite or
-/// too large for `f32` (the SVD runs in `f32`).
-fn floats(name: &str, element: ElementType, bytes: &[u8]) -> Result<Vec<f32>, PruneError> {
-    let as_f32 = |index: usize, wide: f64| -> Result<f32, PruneError> {
-        let narrow = wide as f32;
-        if narrow.is_finite() {
-            return Ok(narrow);
-        }
-        if wide.is_nan() {
-            return Err(PruneError::NotANumber {
-                tensor: name.to_string(),
-                index,
-            });
-        }
-        Err(PruneError::NotFinite {
-            tensor: name.to_string(),
-            index,
-            value: format!("{wide:e}"),
-            reason: "low-rank compression factorizes finite f32 values",
-        })
-    };
-    // One pass from the stored bytes to checked f32 values, with no wide copy in between.
-    let convert = |wide: &mut dyn Iterator<Item = f64>| -> Result<Vec<f32>, PruneError> {
-        wide.enumerate().map(|(i, v)| as_f32(i, v)).collect()
-    };
-    match element {
-        ElementType::F32 => convert(
-            &mut bytes
-                .chunks_exact(4)
-                .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-        ),
-        ElementType::F64 => convert(
-            &mut bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        ),
-        ElementType::F16 => convert(
-            &mut bytes
-                .chunks_exact(2)
-                .map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())),
-        ),
-        ElementType::BF16 => convert(
-            &mut bytes
-                .chunks_exact(2)
-                .map(|b| f64::from(half::bf16::from_le_bytes([b[0], b[1]]).to_f32())),
-        ),
-        ElementType::Other => unreachable!("targets are float tensors"),
-    }
 }
 
 /// Checks that a target is a matrix (or a convolution `[out, in, k…]`) with no empty

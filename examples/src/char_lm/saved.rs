@@ -9,21 +9,10 @@ use burn::module::Module;
 use burn::tensor::Device;
 use tempering_core::atomic_write::finish_atomically;
 use tempering_data::CharTokenizer;
+use tempering_models::TransformerLm;
 use tempering_models::transformer::Sampling;
-use tempering_models::{TransformerLm, TransformerLmConfig};
 
-/// What `run.json` holds: enough to rebuild the model and its tokenizer.
-#[derive(Config, Debug)]
-pub struct SavedCharLm {
-    /// The model's architecture.
-    pub model: TransformerLmConfig,
-    /// The tokenizer's alphabet, in id order.
-    pub alphabet: String,
-    /// The corpus it was trained on.
-    pub corpus: String,
-    /// Optimizer steps taken.
-    pub steps: usize,
-}
+pub use tempering_models::transformer::SavedCharLm;
 
 /// The two files of a saved run in `dir`.
 pub fn run_files(dir: &Path) -> (PathBuf, PathBuf) {
@@ -53,19 +42,9 @@ pub fn load(
         )
     })?;
     saved
-        .model
         .check()
-        .map_err(|e| format!("{}: the model config is invalid: {e}", run.display()))?;
+        .map_err(|e| format!("{}: {e}", run.display()))?;
     let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
-    if tokenizer.vocab_size() != saved.model.vocab_size {
-        return Err(format!(
-            "{}: the alphabet has {} characters but the model {} tokens",
-            run.display(),
-            tokenizer.vocab_size(),
-            saved.model.vocab_size
-        )
-        .into());
-    }
     let model = saved
         .model
         .init(device)

@@ -25,6 +25,7 @@ pub mod layer_norm_kernel;
 #[cfg(feature = "flex")]
 pub mod linear_kernel;
 pub mod sampling;
+mod saved_char_lm;
 pub mod token_linear;
 
 pub use block::{BlockWidths, TransformerBlock};
@@ -32,3 +33,4 @@ pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use language_model::{Positions, TransformerLm, TransformerLmConfig};
 pub use sampling::Sampling;
+pub use saved_char_lm::SavedCharLm;

@@ -1,0 +1,274 @@
+//! `tempering prune --config run.json --method sparsegpt|wanda|layer-magnitude --calibration
+//! TEXT`: calibrated pruning of a character transformer language model
+//! (`train_char_lm`'s `run.json` + `model.bpk`), block by block through the blocks already
+//! pruned, as the official SparseGPT and Wanda loops run it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use tempering_core::atomic_write::finish_atomically;
+use tempering_data::{CharTokenizer, calibration_windows};
+use tempering_models::TransformerLm;
+use tempering_models::transformer::SavedCharLm;
+use tempering_prune::calibrated::{
+    LayerOutcome, LayerSparsity, SequentialMethod, prune_sequentially,
+};
+use tempering_prune::checkpoint::check_output;
+use tempering_prune::module_load::{load_module, save_module};
+
+use crate::render::{percent, print_json, shape, table};
+
+/// Calibration sequences per forward pass.
+const BATCH: usize = 16;
+
+/// What the calibrated path needs from the command line.
+pub struct CalibratedRequest<'a> {
+    pub checkpoint: &'a Path,
+    pub config: &'a Path,
+    pub calibration: Option<&'a Path>,
+    pub calibration_tokens: Option<usize>,
+    pub validation: Option<&'a Path>,
+    pub validation_tokens: usize,
+    pub method: SequentialMethod,
+    pub pattern: LayerSparsity,
+    pub output: Option<&'a Path>,
+    pub force: bool,
+    pub seed: u64,
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    method: &'static str,
+    sparsity: f64,
+    n_of_m: Option<(usize, usize)>,
+    calibration_sequences: usize,
+    calibration_tokens: usize,
+    layers: &'a [LayerOutcome],
+    dense_nats_per_char: Option<f64>,
+    pruned_nats_per_char: Option<f64>,
+    seconds: f64,
+    output: Option<PathBuf>,
+}
+
+/// Reads a UTF-8 text file whole, naming it in every error.
+fn read_text(path: &Path, what: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{what} {}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    if text.is_empty() {
+        return Err(format!("{what} {}: the file is empty", path.display()));
+    }
+    Ok(text)
+}
+
+fn encode(
+    tokenizer: &CharTokenizer,
+    text: &str,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<u32>, String> {
+    tokenizer.encode(text).map_err(|e| {
+        format!(
+            "{what} {}: {e}; the model knows only the {} characters of its alphabet",
+            path.display(),
+            tokenizer.vocab_size()
+        )
+    })
+}
+
+/// The two files of the pruned run in `dir`.
+fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join("model.bpk"), dir.join("run.json"))
+}
+
+pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let saved = SavedCharLm::load(request.config)
+        .map_err(|e| format!("--config {}: {e}", request.config.display()))?;
+    saved
+        .check()
+        .map_err(|e| format!("--config {}: {e}", request.config.display()))?;
+    let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
+    let context = saved.model.context;
+    let calibration = match request.calibration {
+        Some(path) => {
+            let text = read_text(path, "--calibration")?;
+            let tokens = encode(&tokenizer, &text, path, "--calibration")?;
+            if tokens.len() < context {
+                return Err(format!(
+                    "--calibration {}: {} characters, fewer than the model's context of \
+                     {context}",
+                    path.display(),
+                    tokens.len()
+                ));
+            }
+            tokens
+        }
+        None if request.method == SequentialMethod::Magnitude => Vec::new(),
+        None => {
+            return Err(format!(
+                "--calibration TEXT is required: {} prunes by what each layer receives on \
+                 calibration text",
+                request.method.name()
+            ));
+        }
+    };
+    let calibration_tokens = request.calibration_tokens.unwrap_or(128 * context);
+    if calibration_tokens == 0 {
+        return Err("--calibration-tokens: must be at least 1".into());
+    }
+    let sequences = if calibration.is_empty() {
+        0
+    } else {
+        calibration_tokens.div_ceil(context)
+    };
+    let validation = match request.validation {
+        Some(path) => {
+            let text = read_text(path, "--validation")?;
+            let tokens = encode(&tokenizer, &text, path, "--validation")?;
+            if tokens.len() <= context {
+                return Err(format!(
+                    "--validation {}: {} characters; one window of the model's context needs {}",
+                    path.display(),
+                    tokens.len(),
+                    context + 1
+                ));
+            }
+            Some(tokens)
+        }
+        None => None,
+    };
+    if let Some(dir) = request.output {
+        let (model_path, run_path) = outputs(dir);
+        for dest in [&model_path, &run_path] {
+            for input in [request.checkpoint, request.config] {
+                check_output(input, dest, request.force).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let device = Device::default();
+    let mut model: TransformerLm =
+        load_module(saved.model.init(&device), request.checkpoint).map_err(|e| e.to_string())?;
+    let evaluate = |model: &TransformerLm| {
+        validation.as_ref().and_then(|tokens| {
+            model.held_out_loss(tokens, BATCH, request.validation_tokens.div_ceil(context))
+        })
+    };
+    let dense_loss = evaluate(&model);
+    let batches = if sequences == 0 {
+        Vec::new()
+    } else {
+        calibration_windows(
+            &calibration,
+            context,
+            sequences,
+            BATCH,
+            request.seed,
+            &device,
+        )
+        .map_err(|e| format!("--calibration: {e}"))?
+    };
+    let bar = ProgressBar::new(model.blocks.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] block {pos}/{len} {elapsed}")
+            .expect("a valid template"),
+    );
+    bar.set_message(request.method.name());
+    let layers = prune_sequentially(
+        &mut model,
+        batches,
+        &request.method,
+        request.pattern,
+        &mut |p| bar.set_position(p.done as u64),
+    )
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let pruned_loss = evaluate(&model);
+    let written = match request.output {
+        Some(dir) => {
+            let (model_path, run_path) = outputs(dir);
+            save_module(&model, request.checkpoint, &model_path, request.force)
+                .map_err(|e| e.to_string())?;
+            finish_atomically(&run_path, |tmp| saved.save(tmp))
+                .map_err(|e| format!("cannot write {}: {e}", run_path.display()))?;
+            Some(dir.to_path_buf())
+        }
+        None => None,
+    };
+    let report = Report {
+        method: request.method.name(),
+        sparsity: request.pattern.fraction(),
+        n_of_m: match request.pattern {
+            LayerSparsity::NOfM { keep, m } => Some((keep, m)),
+            LayerSparsity::Unstructured(_) => None,
+        },
+        calibration_sequences: sequences,
+        calibration_tokens: sequences * context,
+        layers: &layers,
+        dense_nats_per_char: dense_loss,
+        pruned_nats_per_char: pruned_loss,
+        seconds: started.elapsed().as_secs_f64(),
+        output: written,
+    };
+    if request.json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_report(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &Report<'_>) {
+    let rows: Vec<Vec<String>> = report
+        .layers
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                shape(&l.shape),
+                percent(l.zeros as f64 / (l.shape[0] * l.shape[1]) as f64),
+                l.relative_error
+                    .map_or_else(|| "-".into(), |e| format!("{e:.4}")),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["layer", "shape", "zeros", "output error"], &rows)
+    );
+    let pattern = match report.n_of_m {
+        Some((n, m)) => format!("{n}:{m}"),
+        None => percent(report.sparsity),
+    };
+    println!(
+        "\n{} at {pattern} over {} linear layers, calibrated on {} sequences ({} characters), \
+         in {:.1} s",
+        report.method,
+        report.layers.len(),
+        report.calibration_sequences,
+        report.calibration_tokens,
+        report.seconds
+    );
+    println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
+    if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
+        println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");
+    }
+    match &report.output {
+        Some(dir) => println!(
+            "wrote {} and {}",
+            dir.join("model.bpk").display(),
+            dir.join("run.json").display()
+        ),
+        None => println!("dry run: nothing written"),
+    }
+}

@@ -1,0 +1,353 @@
+//! `tempering prune --config run.json --method sparsegpt|wanda|layer-magnitude`: calibrated
+//! pruning of a character transformer language model from the command line, end to end on a
+//! small model saved as `train_char_lm` saves one (`model.bpk` beside `run.json`), and every
+//! bad input refused with a message naming the problem and nothing written.
+
+#![cfg(feature = "language-models")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::Device;
+use common::{s, tempering, text};
+use tempering_core::split_mix::SplitMix64;
+use tempering_models::TransformerLmConfig;
+use tempering_models::transformer::SavedCharLm;
+
+const ALPHABET: &str = "\n abcdefgh";
+
+fn config(d_ff: usize) -> TransformerLmConfig {
+    TransformerLmConfig::new(ALPHABET.chars().count())
+        .with_context(8)
+        .with_d_model(16)
+        .with_n_layers(2)
+        .with_n_heads(2)
+        .with_d_ff(Some(d_ff))
+        .with_init_std(0.3)
+}
+
+/// A run directory: `model.bpk` of a fresh model and its `run.json`; plus a text file in the
+/// model's alphabet.
+fn run_dir(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let model = config(32).init(&Device::default());
+    model.save_file(run.join("model.bpk")).unwrap();
+    SavedCharLm::new(config(32), ALPHABET.into(), "test".into(), 0)
+        .save(run.join("run.json"))
+        .unwrap();
+    let mut rng = SplitMix64::new(3);
+    let chars: Vec<char> = ALPHABET.chars().collect();
+    let corpus: String = (0..2_000).map(|_| chars[rng.below(chars.len())]).collect();
+    let text_file = dir.join("text.txt");
+    std::fs::write(&text_file, corpus).unwrap();
+    (run.join("model.bpk"), run.join("run.json"), text_file)
+}
+
+fn prune(model: &Path, run_json: &Path, rest: &[&str]) -> std::process::Output {
+    let mut args = vec!["prune", s(model), "--config", s(run_json)];
+    args.extend_from_slice(rest);
+    tempering(&args)
+}
+
+#[test]
+fn sparsegpt_two_of_four_writes_a_run_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let original = std::fs::read(&model).unwrap();
+    let out_dir = dir.path().join("pruned");
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "sparsegpt",
+            "--nm",
+            "2:4",
+            "--calibration",
+            s(&text_file),
+            "--validation",
+            s(&text_file),
+            "-o",
+            s(&out_dir),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["method"], "sparsegpt");
+    assert_eq!(report["layers"].as_array().unwrap().len(), 12);
+    // 128 windows of the context of 8, the official count of calibration sequences.
+    assert_eq!(report["calibration_tokens"], 1024);
+    assert!(report["pruned_nats_per_char"].as_f64().unwrap().is_finite());
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        original,
+        "the input changed"
+    );
+
+    // The output is a run directory: its run.json rebuilds the model and model.bpk loads.
+    let saved = SavedCharLm::load(out_dir.join("run.json")).unwrap();
+    let pruned = saved
+        .model
+        .init(&Device::default())
+        .try_load_file(out_dir.join("model.bpk"))
+        .unwrap();
+    for block in &pruned.blocks {
+        let weight = block.feed_forward.contract.weight.val();
+        let [d_in, d_out] = weight.dims();
+        let values = weight.into_data().try_into_vec::<f32>().unwrap();
+        for o in 0..d_out {
+            for g in (0..d_in).step_by(4) {
+                let kept = (g..g + 4).filter(|&i| values[i * d_out + o] != 0.0).count();
+                assert_eq!(kept, 2, "2:4 along the inputs of output {o}");
+            }
+        }
+    }
+}
+
+#[test]
+fn magnitude_needs_no_calibration_and_a_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, _) = run_dir(dir.path());
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "layer-magnitude",
+            "--sparsity",
+            "0.5",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dry run: nothing written"));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("run")).unwrap().count(),
+        2
+    );
+}
+
+/// Each bad request exits 1 with a message naming the problem, and leaves no output.
+#[test]
+fn bad_inputs_are_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let foreign = write("foreign.txt", "abc xyz abc abc abc".as_bytes());
+    let empty = write("empty.txt", b"");
+    let binary = write("binary.txt", &[0x61, 0xff, 0xfe, 0x62]);
+    let wider = dir.path().join("wider.json");
+    SavedCharLm::new(config(48), ALPHABET.into(), "test".into(), 0)
+        .save(&wider)
+        .unwrap();
+    let short_alphabet = dir.path().join("short.json");
+    SavedCharLm::new(config(32), "abc".into(), "test".into(), 0)
+        .save(&short_alphabet)
+        .unwrap();
+    let garbage_model = write("garbage.bpk", b"not a checkpoint at all");
+    let out_dir = dir.path().join("out");
+    let o = s(&out_dir);
+    let t = s(&text_file);
+    let cases: Vec<(Vec<&str>, &Path, &Path, &str)> = vec![
+        (
+            vec![
+                "--method",
+                "sparsegpt",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                t,
+                "-o",
+                o,
+            ],
+            &model,
+            &wider,
+            "blocks.0.feed_forward.contract.weight",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                s(&foreign),
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "'x'",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                s(&empty),
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "empty",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                s(&binary),
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "not UTF-8",
+        ),
+        (
+            vec![
+                "--method",
+                "sparsegpt",
+                "--sparsity",
+                "1.0",
+                "--calibration",
+                t,
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "--sparsity",
+        ),
+        (
+            vec![
+                "--method",
+                "sparsegpt",
+                "--nm",
+                "2:3",
+                "--calibration",
+                t,
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "blocks.0.attention.query",
+        ),
+        (
+            vec!["--method", "sparsegpt", "--sparsity", "0.5", "-o", o],
+            &model,
+            &run_json,
+            "--calibration",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                t,
+                "-o",
+                o,
+            ],
+            &model,
+            &short_alphabet,
+            "alphabet",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                t,
+                "-o",
+                o,
+            ],
+            &garbage_model,
+            &run_json,
+            "garbage.bpk",
+        ),
+        (
+            vec!["--method", "random", "--sparsity", "0.5", "-o", o],
+            &model,
+            &run_json,
+            "not with --config",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                t,
+                "--include",
+                "x",
+                "-o",
+                o,
+            ],
+            &model,
+            &run_json,
+            "--include",
+        ),
+    ];
+    for (rest, model, run_json, needle) in cases {
+        let out = prune(model, run_json, &rest);
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{rest:?}: {}", text(&out));
+        assert!(
+            message.contains(needle),
+            "{rest:?}: wanted {needle:?} in {message}"
+        );
+        assert!(!out_dir.exists(), "{rest:?} wrote {}", out_dir.display());
+    }
+    // Wanda without the model's code.
+    let out = tempering(&["prune", s(&model), "--method", "wanda", "--sparsity", "0.5"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--config"),
+        "{}",
+        text(&out)
+    );
+    // The run directory itself as the output: its model.bpk is the input, never replaced.
+    let run = model.parent().unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "wanda",
+            "--sparsity",
+            "0.5",
+            "--calibration",
+            t,
+            "-o",
+            s(run),
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is the input"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+}

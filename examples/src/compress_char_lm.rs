@@ -1,0 +1,364 @@
+//! `compress_char_lm`: how much of the trained character language model each compression method
+//! removes for how much validation loss. It loads the `train_char_lm` run (training it first
+//! when there is none), then measures validation nats per character after
+//!
+//! - unstructured pruning at each `--sparsities` level and 2:4 pruning of every linear layer of
+//!   every block, by magnitude (one threshold per layer), Wanda (Sun et al., ICLR 2024) and
+//!   SparseGPT (Frantar & Alistarh, ICML 2023), calibrated block by block through the blocks
+//!   already pruned (`tempering_prune::calibrated::prune_sequentially`);
+//! - structured removal of 25 % and 50 % of every block's heads and feed-forward channels by L2
+//!   norm (`tempering_prune::structured::shrink_structured`), with and without a short
+//!   fine-tune.
+//!
+//! Calibration: `--calibration-sequences` windows of the model's context at seeded random
+//! offsets of the training split (the official scripts' 128 by default). Validation: the
+//! first `--validation-tokens` characters of the held-out tenth, in consecutive windows. It
+//! prints the table and writes `results.csv`, `results.md` and `sparsity.png`.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use tempering_core::atomic_write::write_atomically;
+use tempering_core::split_mix::SplitMix64;
+use tempering_data::{TextCorpus, calibration_windows};
+use tempering_models::TransformerLm;
+use tempering_prune::calibrated::{LayerSparsity, SequentialMethod, prune_sequentially};
+use tempering_prune::structured::{StructuredConfig, shrink_structured};
+use tempering_train::{Panel, Series, plot_panels};
+
+use crate::char_lm::{CharLmArgs, optimizer, saved, train, train_step};
+
+/// Command-line options of `compress_char_lm`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "compress_char_lm",
+    about = "Prune the trained character language model by magnitude, Wanda and SparseGPT \
+             (unstructured and 2:4) and shrink it structurally, and compare validation nats \
+             per character."
+)]
+pub struct CompressArgs {
+    /// The `train_char_lm` run to compress (trained with its defaults when missing).
+    #[arg(long, default_value = "runs/char_lm")]
+    pub run: PathBuf,
+    /// Where results.csv, results.md and sparsity.png go.
+    #[arg(long, default_value = "runs/compress_char_lm")]
+    pub out: PathBuf,
+    /// Unstructured sparsities, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.6,0.7,0.8")]
+    pub sparsities: Vec<f64>,
+    /// Structured ratios (fraction of heads and channels removed), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5")]
+    pub structured: Vec<f64>,
+    /// Calibration windows of the model's context.
+    #[arg(long, default_value_t = 128)]
+    pub calibration_sequences: usize,
+    /// Held-out characters evaluated.
+    #[arg(long, default_value_t = 65_536)]
+    pub validation_tokens: usize,
+    /// Fine-tuning steps after structured shrinking (0 skips the fine-tuned rows).
+    #[arg(long, default_value_t = 200)]
+    pub finetune_steps: usize,
+    /// Learning rate of the fine-tune (AdamW as in training, constant).
+    #[arg(long, default_value_t = 1e-4)]
+    pub finetune_lr: f64,
+    /// Seed of the calibration windows and the fine-tuning batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// One measured configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// `magnitude`, `wanda`, `sparsegpt`, `uniform-l2`, `uniform-l2+finetune`, or `dense`.
+    pub method: String,
+    /// `50 %`, `2:4`, `25 % of units`, …
+    pub setting: String,
+    /// Fraction of the blocks' linear weights that are zero or removed.
+    pub sparsity: f64,
+    /// Parameters of the model (structured shrinking makes it smaller).
+    pub parameters: usize,
+    /// Validation cross-entropy, nats per character.
+    pub nats_per_char: f64,
+    /// Seconds the compression took (and the fine-tune, where there is one).
+    pub seconds: f64,
+}
+
+fn block_linear_weights(model: &TransformerLm) -> (usize, usize) {
+    let mut total = 0;
+    let mut zeros = 0;
+    for block in &model.blocks {
+        let (a, f) = (&block.attention, &block.feed_forward);
+        for linear in [
+            &a.query,
+            &a.key,
+            &a.value,
+            &a.output,
+            &f.expand,
+            &f.contract,
+        ] {
+            let values = linear
+                .weight
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 weights");
+            total += values.len();
+            zeros += values.iter().filter(|v| **v == 0.0).count();
+        }
+    }
+    (total, zeros)
+}
+
+/// Runs the comparison; progress goes to stderr.
+pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
+    let device = Device::default();
+    let autodiff = device.clone().autodiff();
+    let (run_json, _) = saved::run_files(&args.run);
+    if !run_json.exists() {
+        eprintln!(
+            "no trained model in {}: training one with train_char_lm's defaults",
+            args.run.display()
+        );
+        let mut train_args = <CharLmArgs as clap::Parser>::parse_from(["train_char_lm"]);
+        train_args.out = args.run.clone();
+        train(&train_args)?;
+    }
+    let (saved_run, trained, tokenizer) = saved::load(&args.run, &autodiff)?;
+    let corpus = TextCorpus::shakespeare()?;
+    let tokens = tokenizer
+        .encode(corpus.text())
+        .map_err(|e| format!("the model's alphabet does not cover the corpus: {e}"))?;
+    let cut = tokens.len() * 9 / 10;
+    let (train_tokens, valid_tokens) = tokens.split_at(cut);
+    let context = saved_run.model.context;
+    let windows = args.validation_tokens.div_ceil(context);
+    let evaluate = |model: &TransformerLm| -> Result<f64, Box<dyn Error>> {
+        model
+            .held_out_loss(valid_tokens, 16, windows)
+            .ok_or_else(|| "the validation split is shorter than one window".into())
+    };
+    let dense = trained.valid();
+    let parameters = dense.num_params();
+    let mut rows = vec![Row {
+        method: "dense".into(),
+        setting: "-".into(),
+        sparsity: 0.0,
+        parameters,
+        nats_per_char: evaluate(&dense)?,
+        seconds: 0.0,
+    }];
+    eprintln!("dense: {:.4} nats/char", rows[0].nats_per_char);
+    let calibration = |seed: u64| {
+        calibration_windows(
+            train_tokens,
+            context,
+            args.calibration_sequences,
+            16,
+            seed,
+            &device,
+        )
+    };
+    let mut patterns: Vec<(String, LayerSparsity)> = args
+        .sparsities
+        .iter()
+        .map(|&s| {
+            (
+                format!("{:.0} %", 100.0 * s),
+                LayerSparsity::Unstructured(s),
+            )
+        })
+        .collect();
+    patterns.push(("2:4".into(), LayerSparsity::NOfM { keep: 2, m: 4 }));
+    for (setting, pattern) in &patterns {
+        for method in [
+            SequentialMethod::Magnitude,
+            SequentialMethod::Wanda,
+            SequentialMethod::sparsegpt(),
+        ] {
+            let started = Instant::now();
+            let mut model = dense.clone();
+            prune_sequentially(
+                &mut model,
+                calibration(args.seed)?,
+                &method,
+                *pattern,
+                &mut |_| {},
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            let (total, zeros) = block_linear_weights(&model);
+            let row = Row {
+                method: method.name().into(),
+                setting: setting.clone(),
+                sparsity: zeros as f64 / total as f64,
+                parameters,
+                nats_per_char: evaluate(&model)?,
+                seconds,
+            };
+            eprintln!(
+                "{:<10} {:>5}: {:.4} nats/char ({:.1} s)",
+                row.method, row.setting, row.nats_per_char, row.seconds
+            );
+            rows.push(row);
+        }
+    }
+    let (dense_total, _) = block_linear_weights(&dense);
+    for &ratio in &args.structured {
+        let started = Instant::now();
+        let (small, small_config, _) = shrink_structured(
+            trained.clone(),
+            &saved_run.model,
+            &StructuredConfig::new(ratio),
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let (total, _) = block_linear_weights(&small);
+        let setting = format!("{:.0} % of units", 100.0 * ratio);
+        let removed = 1.0 - total as f64 / dense_total as f64;
+        rows.push(Row {
+            method: "uniform-l2".into(),
+            setting: setting.clone(),
+            sparsity: removed,
+            parameters: small.num_params(),
+            nats_per_char: evaluate(&small.valid())?,
+            seconds,
+        });
+        if args.finetune_steps > 0 {
+            let mut train_args = <CharLmArgs as clap::Parser>::parse_from(["train_char_lm"]);
+            train_args.context = context;
+            let mut optim = optimizer(&train_args)?;
+            let mut rng = SplitMix64::new(args.seed);
+            let mut model = small;
+            for _ in 0..args.finetune_steps {
+                model = train_step(
+                    model,
+                    &mut optim,
+                    train_tokens,
+                    &train_args,
+                    args.finetune_lr,
+                    &mut rng,
+                )
+                .map_err(|loss| format!("fine-tuning diverged (loss {loss})"))?
+                .0;
+            }
+            rows.push(Row {
+                method: "uniform-l2+finetune".into(),
+                setting,
+                sparsity: removed,
+                parameters: model.num_params(),
+                nats_per_char: evaluate(&model.valid())?,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        let _ = small_config;
+        let last = rows.last().expect("a row was pushed");
+        eprintln!(
+            "{:<10} {:>5}: {:.4} nats/char",
+            last.method, last.setting, last.nats_per_char
+        );
+    }
+    write_outputs(&args.out, &rows)?;
+    Ok(rows)
+}
+
+/// `results.csv` of every row.
+pub fn results_csv(rows: &[Row]) -> String {
+    let mut csv = String::from("method,setting,sparsity,parameters,nats_per_char,seconds\n");
+    for r in rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{:.4},{},{:.6},{:.2}",
+            r.method, r.setting, r.sparsity, r.parameters, r.nats_per_char, r.seconds
+        );
+    }
+    csv
+}
+
+/// The Markdown table of `results.md`.
+pub fn results_table(rows: &[Row]) -> String {
+    let mut md = String::from(
+        "| method | setting | zero or removed | parameters | nats/char | seconds |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} % | {} | {:.4} | {:.1} |",
+            r.method,
+            r.setting,
+            100.0 * r.sparsity,
+            r.parameters,
+            r.nats_per_char,
+            r.seconds
+        );
+    }
+    md
+}
+
+fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
+    std::fs::create_dir_all(out)?;
+    write_atomically(&out.join("results.csv"), |w| {
+        std::io::Write::write_all(w, results_csv(rows).as_bytes())
+    })?;
+    write_atomically(&out.join("results.md"), |w| {
+        std::io::Write::write_all(w, results_table(rows).as_bytes())
+    })?;
+    let series = |method: &str| Series {
+        label: method.into(),
+        points: rows
+            .iter()
+            .filter(|r| r.method == method && r.setting.ends_with('%'))
+            .map(|r| (100.0 * r.sparsity, r.nats_per_char))
+            .collect(),
+    };
+    let dense = rows[0].nats_per_char;
+    let mut all = vec![series("magnitude"), series("wanda"), series("sparsegpt")];
+    let span: Vec<f64> = all
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        span.iter().copied().reduce(f64::min),
+        span.iter().copied().reduce(f64::max),
+    ) {
+        all.push(Series {
+            label: "dense".into(),
+            points: vec![(lo, dense), (hi, dense)],
+        });
+    }
+    let panel = Panel {
+        title: "char LM: unstructured pruning of every block's linear layers".into(),
+        x_label: "sparsity (%)".into(),
+        y_label: "validation nats/char".into(),
+        series: all,
+    };
+    let plot = out.join("sparsity.png");
+    plot_panels(&plot, &[panel], (900, 600))
+        .map_err(|e| format!("cannot write {}: {e}", plot.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_carry_every_row() {
+        let rows = vec![Row {
+            method: "sparsegpt".into(),
+            setting: "2:4".into(),
+            sparsity: 0.5,
+            parameters: 10,
+            nats_per_char: 1.95,
+            seconds: 2.0,
+        }];
+        assert_eq!(
+            results_csv(&rows),
+            "method,setting,sparsity,parameters,nats_per_char,seconds\n\
+             sparsegpt,2:4,0.5000,10,1.950000,2.00\n"
+        );
+        assert!(results_table(&rows).contains("| sparsegpt | 2:4 | 50.0 % | 10 | 1.9500 | 2.0 |"));
+    }
+}

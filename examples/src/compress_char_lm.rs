@@ -3,7 +3,8 @@
 //! when there is none), then measures validation nats per character after
 //!
 //! - unstructured pruning at each `--sparsities` level and 2:4 pruning of every linear layer of
-//!   every block, by magnitude (one threshold per layer), Wanda (Sun et al., ICLR 2024) and
+//!   every block, by magnitude (one threshold per layer), Wanda (Sun et al., ICLR 2024),
+//!   ECoFLaP (Sung et al., ICLR 2024: Wanda at one sparsity per block; unstructured only) and
 //!   SparseGPT (Frantar & Alistarh, ICML 2023), calibrated block by block through the blocks
 //!   already pruned (`tempering_prune::calibrated::prune_sequentially`);
 //! - structured removal of 25 % and 50 % of every block's heads and feed-forward channels by L2
@@ -26,7 +27,10 @@ use tempering_core::atomic_write::write_atomically;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{TextCorpus, calibration_windows};
 use tempering_models::TransformerLm;
-use tempering_prune::calibrated::{LayerSparsity, SequentialMethod, prune_sequentially};
+use tempering_prune::calibrated::{
+    LayerSparsity, SequentialMethod, ecoflap_block_sparsities, prune_blocks_sequentially,
+    prune_sequentially,
+};
 use tempering_prune::structured::{StructuredConfig, shrink_structured};
 use tempering_train::{Panel, Series, plot_panels};
 
@@ -36,7 +40,7 @@ use crate::char_lm::{CharLmArgs, optimizer, saved, train, train_step};
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "compress_char_lm",
-    about = "Prune the trained character language model by magnitude, Wanda and SparseGPT \
+    about = "Prune the trained character language model by magnitude, Wanda, ECoFLaP and SparseGPT \
              (unstructured and 2:4) and shrink it structurally, and compare validation nats \
              per character."
 )]
@@ -112,6 +116,31 @@ fn block_linear_weights(model: &TransformerLm) -> (usize, usize) {
         }
     }
     (total, zeros)
+}
+
+/// The row of a pruned model, printed to stderr as it is measured.
+fn pruned_row(
+    method: &str,
+    setting: &str,
+    model: &TransformerLm,
+    parameters: usize,
+    seconds: f64,
+    evaluate: &dyn Fn(&TransformerLm) -> Result<f64, Box<dyn Error>>,
+) -> Result<Row, Box<dyn Error>> {
+    let (total, zeros) = block_linear_weights(model);
+    let row = Row {
+        method: method.into(),
+        setting: setting.into(),
+        sparsity: zeros as f64 / total as f64,
+        parameters,
+        nats_per_char: evaluate(model)?,
+        seconds,
+    };
+    eprintln!(
+        "{:<10} {:>5}: {:.4} nats/char ({:.1} s)",
+        row.method, row.setting, row.nats_per_char, row.seconds
+    );
+    Ok(row)
 }
 
 /// Runs the comparison; progress goes to stderr.
@@ -190,20 +219,46 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                 &mut |_| {},
             )?;
             let seconds = started.elapsed().as_secs_f64();
-            let (total, zeros) = block_linear_weights(&model);
-            let row = Row {
-                method: method.name().into(),
-                setting: setting.clone(),
-                sparsity: zeros as f64 / total as f64,
+            rows.push(pruned_row(
+                method.name(),
+                setting,
+                &model,
                 parameters,
-                nats_per_char: evaluate(&model)?,
                 seconds,
-            };
-            eprintln!(
-                "{:<10} {:>5}: {:.4} nats/char ({:.1} s)",
-                row.method, row.setting, row.nats_per_char, row.seconds
-            );
-            rows.push(row);
+                &evaluate,
+            )?);
+        }
+        if let LayerSparsity::Unstructured(target) = *pattern {
+            // ECoFLaP: Wanda at one sparsity per block, allocated by zeroth-order importance
+            // on 32 calibration windows in batches of 8 (the official first stage).
+            let started = Instant::now();
+            let windows =
+                calibration_windows(train_tokens, context + 1, 32, 8, args.seed, &device)?;
+            let sparsities = ecoflap_block_sparsities(
+                &dense,
+                target,
+                None,
+                1e-3,
+                windows.len(),
+                args.seed,
+                |m: &TransformerLm, k| m.window_loss(windows[k].clone()),
+            )?;
+            let per_block: Vec<LayerSparsity> = sparsities
+                .iter()
+                .map(|&s| LayerSparsity::Unstructured(s))
+                .collect();
+            let mut model = dense.clone();
+            prune_blocks_sequentially(
+                &mut model,
+                calibration(args.seed)?,
+                &SequentialMethod::Wanda,
+                &per_block,
+                &mut |_| {},
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            rows.push(pruned_row(
+                "ecoflap", setting, &model, parameters, seconds, &evaluate,
+            )?);
         }
     }
     let (dense_total, _) = block_linear_weights(&dense);
@@ -314,7 +369,12 @@ fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
             .collect(),
     };
     let dense = rows[0].nats_per_char;
-    let mut all = vec![series("magnitude"), series("wanda"), series("sparsegpt")];
+    let mut all = vec![
+        series("magnitude"),
+        series("wanda"),
+        series("ecoflap"),
+        series("sparsegpt"),
+    ];
     let span: Vec<f64> = all
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))

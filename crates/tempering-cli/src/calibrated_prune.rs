@@ -15,7 +15,8 @@ use tempering_data::{CharTokenizer, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_models::transformer::SavedCharLm;
 use tempering_prune::calibrated::{
-    LayerOutcome, LayerSparsity, SequentialMethod, prune_sequentially,
+    LayerOutcome, LayerSparsity, SequentialMethod, ecoflap_block_sparsities,
+    prune_blocks_sequentially,
 };
 use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::{load_module, save_module};
@@ -34,6 +35,8 @@ pub struct CalibratedRequest<'a> {
     pub validation: Option<&'a Path>,
     pub validation_tokens: usize,
     pub method: SequentialMethod,
+    /// ECoFLaP: one Wanda sparsity per block, allocated by zeroth-order block importance.
+    pub ecoflap: bool,
     pub pattern: LayerSparsity,
     pub output: Option<&'a Path>,
     pub force: bool,
@@ -44,11 +47,13 @@ pub struct CalibratedRequest<'a> {
 #[derive(serde::Serialize)]
 struct Report<'a> {
     method: &'static str,
+    ecoflap: bool,
     sparsity: f64,
     n_of_m: Option<(usize, usize)>,
     calibration_sequences: usize,
     calibration_tokens: usize,
     layers: &'a [LayerOutcome],
+    block_sparsities: Option<Vec<f64>>,
     dense_nats_per_char: Option<f64>,
     pruned_nats_per_char: Option<f64>,
     seconds: f64,
@@ -184,14 +189,48 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
             .expect("a valid template"),
     );
     bar.set_message(request.method.name());
-    let layers = prune_sequentially(
-        &mut model,
-        batches,
-        &request.method,
-        request.pattern,
-        &mut |p| bar.set_position(p.done as u64),
-    )
-    .map_err(|e| e.to_string())?;
+    let block_sparsities = match (request.ecoflap, request.pattern) {
+        (true, LayerSparsity::Unstructured(target)) => {
+            bar.set_message("ecoflap: block importance");
+            // The official first stage: 32 calibration windows in batches of 8, one Gaussian
+            // direction per batch and weight, ε = 1e-3.
+            let windows =
+                calibration_windows(&calibration, context + 1, 32, 8, request.seed, &device)
+                    .or_else(|_| {
+                        calibration_windows(&calibration, context, 32, 8, request.seed, &device)
+                    })
+                    .map_err(|e| format!("--calibration: {e}"))?;
+            let sparsities = ecoflap_block_sparsities(
+                &model,
+                target,
+                None,
+                1e-3,
+                windows.len(),
+                request.seed,
+                |m: &TransformerLm, k| m.window_loss(windows[k].clone()),
+            )
+            .map_err(|e| e.to_string())?;
+            bar.set_message("ecoflap: wanda");
+            Some(sparsities)
+        }
+        (true, LayerSparsity::NOfM { .. }) => {
+            return Err(
+                "--nm: ECoFLaP allocates unstructured sparsity per block; with N:M it \
+                        applies Wanda uniformly, which --method wanda --nm does"
+                    .into(),
+            );
+        }
+        (false, _) => None,
+    };
+    let per_block: Vec<LayerSparsity> = match &block_sparsities {
+        Some(s) => s.iter().map(|&s| LayerSparsity::Unstructured(s)).collect(),
+        None => vec![request.pattern; model.blocks.len()],
+    };
+    let layers =
+        prune_blocks_sequentially(&mut model, batches, &request.method, &per_block, &mut |p| {
+            bar.set_position(p.done as u64)
+        })
+        .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     let pruned_loss = evaluate(&model);
     let written = match request.output {
@@ -207,6 +246,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     };
     let report = Report {
         method: request.method.name(),
+        ecoflap: request.ecoflap,
         sparsity: request.pattern.fraction(),
         n_of_m: match request.pattern {
             LayerSparsity::NOfM { keep, m } => Some((keep, m)),
@@ -215,6 +255,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         calibration_sequences: sequences,
         calibration_tokens: sequences * context,
         layers: &layers,
+        block_sparsities,
         dense_nats_per_char: dense_loss,
         pruned_nats_per_char: pruned_loss,
         seconds: started.elapsed().as_secs_f64(),
@@ -253,12 +294,20 @@ fn print_report(report: &Report<'_>) {
     println!(
         "\n{} at {pattern} over {} linear layers, calibrated on {} sequences ({} characters), \
          in {:.1} s",
-        report.method,
+        if report.ecoflap {
+            "ecoflap (wanda)"
+        } else {
+            report.method
+        },
         report.layers.len(),
         report.calibration_sequences,
         report.calibration_tokens,
         report.seconds
     );
+    if let Some(blocks) = &report.block_sparsities {
+        let text: Vec<String> = blocks.iter().map(|&s| percent(s)).collect();
+        println!("ECoFLaP block sparsities: {}", text.join(", "));
+    }
     println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
     if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");

@@ -134,6 +134,9 @@ enum MethodArg {
     /// Wanda (Sun et al., ICLR 2024): per output, prune the lowest |weight| × input norm on
     /// calibration text (needs --config).
     Wanda,
+    /// ECoFLaP (Sung et al., ICLR 2024): one sparsity per block from zeroth-order block
+    /// importance, then Wanda within each block (needs --config).
+    Ecoflap,
 }
 
 fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {
@@ -160,7 +163,7 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
             let (n, m) = args.nm.unwrap_or((2, 4));
             Method::NOfM { n, m }
         }
-        MethodArg::Sparsegpt | MethodArg::Wanda => {
+        MethodArg::Sparsegpt | MethodArg::Wanda | MethodArg::Ecoflap => {
             unreachable!("calibrated methods take the --config path")
         }
     };
@@ -184,7 +187,12 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
 }
 
 pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
-    if args.config.is_some() || matches!(args.method, MethodArg::Sparsegpt | MethodArg::Wanda) {
+    if args.config.is_some()
+        || matches!(
+            args.method,
+            MethodArg::Sparsegpt | MethodArg::Wanda | MethodArg::Ecoflap
+        )
+    {
         return calibrated(args);
     }
     for (given, flag) in [
@@ -351,10 +359,10 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
         return Err(format!(
             "--method {}: needs the model's code; pass --config run.json (the run directory \
              of train_char_lm)",
-            if args.method == MethodArg::Sparsegpt {
-                "sparsegpt"
-            } else {
-                "wanda"
+            match args.method {
+                MethodArg::Sparsegpt => "sparsegpt",
+                MethodArg::Ecoflap => "ecoflap",
+                _ => "wanda",
             }
         ));
     };
@@ -386,11 +394,14 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     }
     let method = match args.method {
         MethodArg::Sparsegpt => tempering_prune::calibrated::SequentialMethod::sparsegpt(),
-        MethodArg::Wanda => tempering_prune::calibrated::SequentialMethod::Wanda,
+        MethodArg::Wanda | MethodArg::Ecoflap => {
+            tempering_prune::calibrated::SequentialMethod::Wanda
+        }
         MethodArg::LayerMagnitude => tempering_prune::calibrated::SequentialMethod::Magnitude,
         other => {
             return Err(format!(
-                "--method {other:?}: not with --config; use sparsegpt, wanda or layer-magnitude"
+                "--method {other:?}: not with --config; use sparsegpt, wanda, ecoflap or \
+                 layer-magnitude"
             ));
         }
     };
@@ -418,6 +429,7 @@ fn calibrated_request(
         validation: args.validation.as_deref(),
         validation_tokens: args.validation_tokens,
         method,
+        ecoflap: args.method == MethodArg::Ecoflap,
         pattern,
         output,
         force: args.force,

@@ -109,6 +109,71 @@ fn sparsegpt_two_of_four_writes_a_run_that_loads() {
     }
 }
 
+/// ECoFLaP: one sparsity per block, averaging the target over blocks of equal size, each
+/// block's layers pruned by Wanda at its own sparsity; N:M is refused with the reason.
+#[test]
+fn ecoflap_allocates_per_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let t = s(&text_file);
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "ecoflap",
+            "--sparsity",
+            "0.5",
+            "--calibration",
+            t,
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let blocks: Vec<f64> = report["block_sparsities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    assert!(
+        ((blocks[0] + blocks[1]) / 2.0 - 0.5).abs() < 1e-9,
+        "{blocks:?}"
+    );
+    assert!(
+        blocks.iter().all(|&b| (0.0..=0.6 + 1e-12).contains(&b)),
+        "{blocks:?}"
+    );
+    for layer in report["layers"].as_array().unwrap() {
+        let block: usize = layer["name"].as_str().unwrap()[7..8].parse().unwrap();
+        let [d_in, d_out] = [&layer["shape"][0], &layer["shape"][1]].map(|v| v.as_u64().unwrap());
+        let expected = (d_in as f64 * blocks[block]) as u64 * d_out;
+        assert_eq!(layer["zeros"].as_u64().unwrap(), expected, "{layer}");
+    }
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "ecoflap",
+            "--nm",
+            "2:4",
+            "--calibration",
+            t,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ECoFLaP"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn magnitude_needs_no_calibration_and_a_dry_run_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

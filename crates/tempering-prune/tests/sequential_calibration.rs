@@ -14,8 +14,8 @@ use tempering_core::compression::linear_units::host_values;
 use tempering_core::split_mix::SplitMix64;
 use tempering_models::{TransformerLm, TransformerLmConfig};
 use tempering_prune::calibrated::{
-    InputHessian, LayerSparsity, SequentialMethod, SparseGptConfig, prune_sequentially,
-    sparsegpt_linear,
+    InputHessian, LayerSparsity, SequentialMethod, SparseGptConfig, ecoflap_block_sparsities,
+    prune_blocks_sequentially, prune_sequentially, sparsegpt_linear,
 };
 
 const VOCAB: usize = 13;
@@ -283,4 +283,58 @@ fn bad_requests_change_nothing() {
     )
     .unwrap();
     let _ = original.into_record();
+}
+
+/// ECoFLaP's coarse step: a block whose weights hardly move the loss (block 1, whose norms
+/// scale every input of its layers down 1000×, so that its biases alone speak) gets the most
+/// sparsity the cap allows (target + 0.1), nearly, the other block what keeps the overall budget;
+/// Wanda then prunes each block at its own sparsity.
+#[test]
+fn ecoflap_gives_the_block_that_matters_less_more_sparsity() {
+    let device = Device::default();
+    let mut m = model(&device);
+    let block = &mut m.blocks[1];
+    for norm in [&mut block.attention_norm, &mut block.feed_forward_norm] {
+        norm.gamma = norm.gamma.clone().map(|g| g * 1e-3);
+        norm.beta = None;
+    }
+    let data = batches(&device);
+    let loss = |model: &TransformerLm, sample: usize| {
+        let x = data[sample % data.len()].clone();
+        let [batch, time] = x.dims();
+        let inputs = x.clone().slice([0..batch, 0..time - 1]);
+        let targets = x.slice([0..batch, 1..time]);
+        model.loss(inputs, targets).into_scalar::<f64>()
+    };
+    let target = 0.5;
+    let sparsities = ecoflap_block_sparsities(&m, target, None, 1e-3, 3, 0, loss).unwrap();
+    assert_eq!(sparsities.len(), 2);
+    // Block 1's share of the budget above the floors is its tiny share of the scores.
+    assert!(
+        sparsities[1] > 0.59 && sparsities[1] <= 0.6 + 1e-12,
+        "block 1 should be at the cap: {sparsities:?}"
+    );
+    // Both blocks hold the same number of weights, so the budget makes the mean the target.
+    assert!(
+        ((sparsities[0] + sparsities[1]) / 2.0 - target).abs() < 1e-9,
+        "{sparsities:?}"
+    );
+    let per_block: Vec<LayerSparsity> = sparsities
+        .iter()
+        .map(|&s| LayerSparsity::Unstructured(s))
+        .collect();
+    let outcomes = prune_blocks_sequentially(
+        &mut m,
+        data.clone(),
+        &SequentialMethod::Wanda,
+        &per_block,
+        &mut |_| {},
+    )
+    .unwrap();
+    for o in &outcomes {
+        let block: usize = o.name.split('.').nth(1).unwrap().parse().unwrap();
+        let [d_in, d_out] = o.shape;
+        let expected = (d_in as f64 * sparsities[block]) as usize * d_out;
+        assert_eq!(o.zeros, expected, "{}", o.name);
+    }
 }

@@ -7,6 +7,15 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::TransformerLm;
 
 impl TransformerLm {
+    /// Mean next-token cross-entropy (nats) of windows `[batch, time + 1]`: each window's
+    /// first `time` tokens are the inputs, its last `time` the targets.
+    pub fn window_loss(&self, windows: Tensor<2, Int>) -> f64 {
+        let [batch, length] = windows.dims();
+        let inputs = windows.clone().slice([0..batch, 0..length - 1]);
+        let targets = windows.slice([0..batch, 1..length]);
+        self.loss(inputs, targets).into_scalar::<f64>()
+    }
+
     /// Mean cross-entropy (nats per token) of `tokens` cut into consecutive windows of
     /// `context + 1` tokens that overlap by one (the last input of a window is the first of
     /// the next), at most `max_windows` of them, `batch` windows per forward pass. `None` when
@@ -46,7 +55,7 @@ impl TransformerLm {
 #[cfg(test)]
 mod tests {
     use crate::transformer::TransformerLmConfig;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, Int, Tensor, TensorData};
 
     /// The batched mean equals the mean of one-window evaluations, every window counted once
     /// whatever the batch size; too short a stream has no loss.
@@ -76,5 +85,11 @@ mod tests {
         let first_two = model.held_out_loss(&tokens, 8, 2).unwrap();
         assert!((first_two - (singles[0] + singles[1]) / 2.0).abs() < 1e-5);
         assert_eq!(model.held_out_loss(&tokens[..4], 2, 10), None);
+        // A window of context + 1 tokens is one held-out window.
+        let window = Tensor::<2, Int>::from_data(
+            TensorData::new(tokens[..5].iter().map(|&t| i64::from(t)).collect(), [1, 5]),
+            &device,
+        );
+        assert!((model.window_loss(window) - singles[0]).abs() < 1e-6);
     }
 }

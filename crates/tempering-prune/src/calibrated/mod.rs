@@ -7,6 +7,8 @@
 //!   selection; unstructured or N:M.
 //! - [`wanda`]: Wanda (Sun et al., ICLR 2024), `|W|·‖X‖` per output row, and the per-layer
 //!   [`magnitude`] baseline.
+//! - [`ecoflap_block_sparsities`]: ECoFLaP's one sparsity per block (Sung et al., ICLR 2024),
+//!   for Wanda within each block through [`prune_blocks_sequentially`].
 //! - [`prune_sequentially`]: any of them over a whole model of blocks
 //!   ([`SequentialBlocks`](tempering_core::compression::SequentialBlocks)), block by block
 //!   through the already-pruned blocks, as the official loops do.
@@ -26,13 +28,17 @@
 //! ```
 
 mod cholesky;
+mod ecoflap_blocks;
 mod hessian;
 mod linear_rows;
 mod sequential;
 mod sparsegpt;
 mod wanda;
 
+pub use ecoflap_blocks::ecoflap_block_sparsities;
 pub use hessian::InputHessian;
-pub use sequential::{BlockProgress, LayerOutcome, SequentialMethod, prune_sequentially};
+pub use sequential::{
+    BlockProgress, LayerOutcome, SequentialMethod, prune_blocks_sequentially, prune_sequentially,
+};
 pub use sparsegpt::{SparseGptConfig, SparseGptReport, sparsegpt, sparsegpt_linear};
 pub use wanda::{LayerSparsity, magnitude, wanda};

@@ -92,8 +92,27 @@ pub fn prune_sequentially<M: SequentialBlocks>(
     pattern: LayerSparsity,
     progress: &mut dyn FnMut(BlockProgress),
 ) -> Result<Vec<LayerOutcome>, PruneError> {
+    let per_block = vec![pattern; model.block_count()];
+    prune_blocks_sequentially(model, batches, method, &per_block, progress)
+}
+
+/// [`prune_sequentially`] with a pattern of its own for each block (`per_block[b]` for block
+/// `b`), as ECoFLaP's allocation gives ([`ecoflap_block_sparsities`](super::ecoflap_block_sparsities)).
+pub fn prune_blocks_sequentially<M: SequentialBlocks>(
+    model: &mut M,
+    batches: Vec<M::Input>,
+    method: &SequentialMethod,
+    per_block: &[LayerSparsity],
+    progress: &mut dyn FnMut(BlockProgress),
+) -> Result<Vec<LayerOutcome>, PruneError> {
     let blocks = model.block_count();
-    for b in 0..blocks {
+    if per_block.len() != blocks {
+        return Err(PruneError::bad(
+            "sparsity",
+            format!("{} block patterns for {blocks} blocks", per_block.len()),
+        ));
+    }
+    for (b, &pattern) in per_block.iter().enumerate() {
         for (name, linear) in model.block_linears_mut(b) {
             let [d_in, _] = linear.weight.dims();
             pattern.check(d_in).map_err(|e| match e {
@@ -155,7 +174,7 @@ pub fn prune_sequentially<M: SequentialBlocks>(
                     format!("block {b} never showed the inputs of '{name}'"),
                 ));
             }
-            outcomes.push(prune_layer(name, linear, hessian, method, pattern)?);
+            outcomes.push(prune_layer(name, linear, hessian, method, per_block[b])?);
         }
         hidden = hidden
             .into_iter()

@@ -1,0 +1,64 @@
+//! ECoFLaP's coarse step as published (Sung, Yoon & Bansal, "ECoFLaP: Efficient Coarse-to-Fine
+//! Layer-wise Pruning for Vision-Language Models", ICLR 2024; official code ylsung/ECoFLaP
+//! @59dac0a, `layer_single_base_pruner.py`, `compute_importance_scores_mezo` and
+//! `compute_the_sparsity_per_group`, with the LLaMA scripts' `--approach_for_sparsity block
+//! --aggregate_method sum --score_method GradOnly --use_mezo`):
+//!
+//! 1. on the dense model, every linear weight `t` of every block gets the zeroth-order score
+//!    `s_t = Σ |L(θ + εz) − L(θ − εz)| / 2ε` over seeded Gaussian directions `z` of `t` alone
+//!    ([`zeroth_order_importance`]);
+//! 2. a block's score is the sum of its weights' scores; every block keeps at least
+//!    `⌈n_b(1 − s_max)⌉` weights (`s_max` = target + 0.1 in every official script) and the rest
+//!    of the keep budget `(1 − target)·N` goes to the blocks in proportion to their scores,
+//!    each capped at its size ([`ecoflap_sparsities`]; the official fix-up of an over-spent
+//!    budget adds where it should subtract, which this does not copy);
+//! 3. the fine step prunes each block at its own sparsity with Wanda, block by block through the
+//!    blocks already pruned ([`prune_blocks_sequentially`](super::prune_blocks_sequentially)).
+
+use burn::module::Module;
+use tempering_core::compression::SequentialBlocks;
+
+use crate::PruneError;
+use crate::data_aware::{LayerImportance, ecoflap_sparsities, zeroth_order_importance};
+
+/// The ECoFLaP sparsity of each block of `model` for an overall `target` (steps 1–2 of the
+/// module docs): `samples` directions per weight at step `epsilon` (the official 1e-3),
+/// `loss(model, sample)` the model's loss on calibration batch `sample`.
+pub fn ecoflap_block_sparsities<M: SequentialBlocks + Module>(
+    model: &M,
+    target: f64,
+    max_sparsity: Option<f64>,
+    epsilon: f64,
+    samples: usize,
+    seed: u64,
+    loss: impl FnMut(&M, usize) -> f64,
+) -> Result<Vec<f64>, PruneError> {
+    let mut names_of = model.clone();
+    let blocks: Vec<Vec<String>> = (0..model.block_count())
+        .map(|b| {
+            names_of
+                .block_linears_mut(b)
+                .into_iter()
+                .map(|(name, _)| format!("{name}.weight"))
+                .collect()
+        })
+        .collect();
+    let all: Vec<String> = blocks.iter().flatten().cloned().collect();
+    let scores = zeroth_order_importance(model, &all, epsilon, samples, seed, loss)?;
+    let per_block: Vec<LayerImportance> = blocks
+        .iter()
+        .enumerate()
+        .map(|(b, names)| {
+            let members = scores.iter().filter(|s| names.contains(&s.name));
+            let (importance, parameters) =
+                members.fold((0.0, 0), |(i, p), s| (i + s.importance, p + s.parameters));
+            LayerImportance {
+                name: format!("block {b}"),
+                importance,
+                parameters,
+            }
+        })
+        .collect();
+    let sparsities = ecoflap_sparsities(&per_block, target, max_sparsity)?;
+    Ok(per_block.iter().map(|b| sparsities[&b.name]).collect())
+}

@@ -125,22 +125,22 @@ fn pruned_row(
     model: &TransformerLm,
     parameters: usize,
     seconds: f64,
-    evaluate: &dyn Fn(&TransformerLm) -> Result<f64, Box<dyn Error>>,
-) -> Result<Row, Box<dyn Error>> {
+    nats_per_char: f64,
+) -> Row {
     let (total, zeros) = block_linear_weights(model);
     let row = Row {
         method: method.into(),
         setting: setting.into(),
         sparsity: zeros as f64 / total as f64,
         parameters,
-        nats_per_char: evaluate(model)?,
+        nats_per_char,
         seconds,
     };
     eprintln!(
         "{:<10} {:>5}: {:.4} nats/char ({:.1} s)",
         row.method, row.setting, row.nats_per_char, row.seconds
     );
-    Ok(row)
+    row
 }
 
 /// Runs the comparison; progress goes to stderr.
@@ -219,14 +219,15 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                 &mut |_| {},
             )?;
             let seconds = started.elapsed().as_secs_f64();
+            let nats = evaluate(&model)?;
             rows.push(pruned_row(
                 method.name(),
                 setting,
                 &model,
                 parameters,
                 seconds,
-                &evaluate,
-            )?);
+                nats,
+            ));
         }
         if let LayerSparsity::Unstructured(target) = *pattern {
             // ECoFLaP: Wanda at one sparsity per block, allocated by zeroth-order importance
@@ -256,9 +257,10 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                 &mut |_| {},
             )?;
             let seconds = started.elapsed().as_secs_f64();
+            let nats = evaluate(&model)?;
             rows.push(pruned_row(
-                "ecoflap", setting, &model, parameters, seconds, &evaluate,
-            )?);
+                "ecoflap", setting, &model, parameters, seconds, nats,
+            ));
         }
     }
     let (dense_total, _) = block_linear_weights(&dense);

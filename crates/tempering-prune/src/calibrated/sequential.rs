@@ -142,7 +142,7 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
     }
     let mut hidden: Vec<Tensor<3>> = batches.into_iter().map(|x| model.embed(x)).collect();
     let mut outcomes = Vec::new();
-    for b in 0..blocks {
+    for (b, &pattern) in per_block.iter().enumerate() {
         let mut hessians: BTreeMap<String, InputHessian> = BTreeMap::new();
         let mut failure = None;
         for x in &hidden {
@@ -174,7 +174,7 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
                     format!("block {b} never showed the inputs of '{name}'"),
                 ));
             }
-            outcomes.push(prune_layer(name, linear, hessian, method, per_block[b])?);
+            outcomes.push(prune_layer(name, linear, hessian, method, pattern)?);
         }
         hidden = hidden
             .into_iter()

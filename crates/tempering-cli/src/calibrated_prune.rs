@@ -100,6 +100,24 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let started = Instant::now();
     let saved = SavedCharLm::load(request.config)
         .map_err(|e| format!("--config {}: {e}", request.config.display()))?;
+    // Before the config is checked or built (both allocate by its sizes): the model it
+    // describes must fit in the checkpoint, at two bytes per parameter at the least.
+    let checkpoint_bytes = std::fs::metadata(request.checkpoint)
+        .map_err(|e| format!("{}: {e}", request.checkpoint.display()))?
+        .len();
+    match saved.model.parameter_count() {
+        Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => {}
+        count => {
+            return Err(format!(
+                "--config {}: it describes a model of {} parameters, more than {} ({} bytes) \
+                 can hold",
+                request.config.display(),
+                count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
+                request.checkpoint.display(),
+                checkpoint_bytes
+            ));
+        }
+    }
     saved
         .check()
         .map_err(|e| format!("--config {}: {e}", request.config.display()))?;

@@ -6,6 +6,8 @@
 #![cfg(feature = "language-models")]
 
 mod common;
+#[path = "../../tempering-prune/tests/common/mutation.rs"]
+mod mutation;
 
 use std::path::{Path, PathBuf};
 
@@ -415,4 +417,116 @@ fn bad_inputs_are_named_and_nothing_is_written() {
         text(&out)
     );
     assert_eq!(std::fs::read(&model).unwrap(), before);
+}
+
+/// A hostile `run.json` (sizes that would need exabytes, overflow, or mismatch the file) is
+/// refused with a message naming it, before any model is built: no allocation failure, no
+/// crash.
+#[test]
+fn hostile_configs_are_refused_before_building_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let edits: Vec<(&str, serde_json::Value)> = vec![
+        ("n_layers", serde_json::json!(1u64 << 40)),
+        ("n_layers", serde_json::json!(u64::MAX)),
+        ("d_model", serde_json::json!(1u64 << 31)),
+        ("d_ff", serde_json::json!(1u64 << 40)),
+        ("context", serde_json::json!(1u64 << 50)),
+        ("vocab_size", serde_json::json!(1u64 << 45)),
+        ("n_heads", serde_json::json!(0)),
+        ("d_head", serde_json::json!(0)),
+        ("n_layers", serde_json::json!(0)),
+        (
+            "block_widths",
+            serde_json::json!([{"n_heads": 1, "d_ff": 4}]),
+        ),
+        ("n_layers", serde_json::json!(-1)),
+        ("d_model", serde_json::json!("wide")),
+    ];
+    for (field, value) in edits {
+        let mut edited = original.clone();
+        edited["model"][field] = value.clone();
+        let hostile = dir.path().join("hostile.json");
+        std::fs::write(&hostile, edited.to_string()).unwrap();
+        let out = prune(
+            &model,
+            &hostile,
+            &[
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                s(&text_file),
+                "--dry-run",
+            ],
+        );
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{field} = {value}: {}",
+            text(&out)
+        );
+        assert!(
+            message.contains("hostile.json"),
+            "{field} = {value}: {message}"
+        );
+    }
+}
+
+/// Mutated copies of `model.bpk` (bit flips, truncations, edited length fields, NaN and extreme
+/// values) through the calibrated path: every run exits 0 or 1, never by a signal or a panic's
+/// 101, and a run that succeeds wrote a model that loads. `TEMPERING_CLI_FUZZ_CASES` sets the
+/// count (default 200).
+#[test]
+fn mutated_checkpoints_exit_cleanly() {
+    let cases: usize = std::env::var("TEMPERING_CLI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let seed = std::fs::read(&model).unwrap();
+    let mut rng = SplitMix64::new(17);
+    let (mut accepted, mut refused) = (0, 0);
+    for case in 0..cases {
+        let input = dir.path().join("case.bpk");
+        std::fs::write(&input, mutation::mutate(&mut rng, &seed)).unwrap();
+        let out_dir = dir.path().join("out");
+        let out = prune(
+            &input,
+            &run_json,
+            &[
+                "--method",
+                "sparsegpt",
+                "--sparsity",
+                "0.5",
+                "--calibration",
+                s(&text_file),
+                "--calibration-tokens",
+                "64",
+                "-o",
+                s(&out_dir),
+                "--force",
+            ],
+        );
+        match out.status.code() {
+            Some(0) => {
+                accepted += 1;
+                let saved = SavedCharLm::load(out_dir.join("run.json")).unwrap();
+                saved
+                    .model
+                    .init(&Device::default())
+                    .try_load_file(out_dir.join("model.bpk"))
+                    .unwrap_or_else(|e| panic!("case {case}: the output does not load: {e}"));
+            }
+            Some(1) => refused += 1,
+            other => panic!("case {case}: exit {other:?}\n{}", text(&out)),
+        }
+    }
+    assert!(refused > 0, "no mutation was refused");
+    eprintln!("{accepted} accepted, {refused} refused");
 }

@@ -84,6 +84,46 @@ impl TransformerLmConfig {
         }
     }
 
+    /// The number of parameters the model would have, computed without building it (or its
+    /// list of block widths); `None` when it overflows `usize`. A reader of an untrusted config
+    /// compares this with what the checkpoint can hold before calling [`init`](Self::init).
+    pub fn parameter_count(&self) -> Option<usize> {
+        let d = self.d_model;
+        let d_head = self.d_head.unwrap_or(d / self.n_heads.max(1));
+        let norm = 2 * d;
+        let block = |heads: usize, d_ff: usize| -> Option<usize> {
+            let inner = heads.checked_mul(d_head)?;
+            // q, k, v (weights and biases), the output projection, two norms, the feed-forward.
+            let attention = 3usize
+                .checked_mul(d.checked_mul(inner)?.checked_add(inner)?)?
+                .checked_add(inner.checked_mul(d)?.checked_add(d)?)?;
+            let feed_forward = d
+                .checked_mul(d_ff)?
+                .checked_add(d_ff)?
+                .checked_add(d_ff.checked_mul(d)?.checked_add(d)?)?;
+            attention.checked_add(feed_forward)?.checked_add(2 * norm)
+        };
+        let blocks = if self.block_widths.is_empty() {
+            let d_ff = self.d_ff.unwrap_or(d.checked_mul(4)?);
+            block(self.n_heads, d_ff)?.checked_mul(self.n_layers)?
+        } else {
+            self.block_widths.iter().try_fold(0usize, |total, w| {
+                total.checked_add(block(w.n_heads, w.d_ff)?)
+            })?
+        };
+        let embeddings = self.vocab_size.checked_mul(d)?;
+        let positions = match self.positions {
+            Positions::Learned => self.context.checked_mul(d)?,
+            Positions::Rotary => 0,
+        };
+        let head = if self.tie_embeddings { 0 } else { embeddings };
+        embeddings
+            .checked_add(positions)?
+            .checked_add(blocks)?
+            .checked_add(norm)?
+            .checked_add(head)
+    }
+
     /// Why this config cannot build a model, if it cannot.
     pub fn check(&self) -> Result<(), String> {
         if self.vocab_size == 0 || self.context == 0 || self.d_model == 0 || self.n_layers == 0 {
@@ -362,6 +402,30 @@ mod tests {
         assert_eq!(model.blocks[1].attention.query.weight.dims(), [16, 9]);
         let x = Tensor::<2, Int>::ones([2, 8], &device);
         assert_eq!(model.forward(x).dims(), [2, 8, 11]);
+    }
+
+    /// The count computed from the config is the built model's, for default, per-block,
+    /// untied and rotary configs; an absurd config overflows to `None` without allocating.
+    #[test]
+    fn parameter_count_matches_the_built_model() {
+        let device = Device::default();
+        for config in [
+            small(true),
+            small(false).with_positions(Positions::Rotary),
+            small(true)
+                .with_d_head(Some(3))
+                .with_block_widths(vec![BlockWidths::new(1, 5), BlockWidths::new(3, 7)]),
+        ] {
+            assert_eq!(
+                config.parameter_count(),
+                Some(config.init(&device).num_params()),
+                "{config:?}"
+            );
+        }
+        let absurd = small(true)
+            .with_n_layers(usize::MAX / 2)
+            .with_d_model(1 << 20);
+        assert_eq!(absurd.parameter_count(), None);
     }
 
     #[test]

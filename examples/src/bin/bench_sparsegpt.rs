@@ -47,7 +47,7 @@ struct Args {
     /// A checkout of the official SparseGPT repository (IST-DASLab/sparsegpt).
     #[arg(long, requires = "python")]
     sparsegpt_repo: Option<PathBuf>,
-    /// Threads of the PyTorch side (tempering's SparseGPT loop runs on one).
+    /// Threads of the PyTorch side (tempering's uses the machine's: run both with the same).
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
@@ -187,8 +187,8 @@ fn main() {
         }
         Some(t) => {
             println!(
-                "PyTorch {} with {} threads (official sparsegpt.py); tempering: XᵀX on the \
-                 backend's threads, the prune on one",
+                "PyTorch {} with {} threads (official sparsegpt.py); tempering on the machine's \
+                 threads (XᵀX by the backend, the prune split by rows)",
                 t.version, t.threads
             );
             println!(

@@ -1,43 +1,67 @@
 //! The factor SparseGPT works with: `U`, upper triangular with `UᵀU = H⁻¹` (torch's
 //! `cholesky` → `cholesky_inverse` → `cholesky(upper=True)` in the official code).
 
+/// `Σ a_k·b_k` with four running sums, so the compiler can keep them in vector registers (a
+/// single running sum must add in order, one element at a time).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a4.zip(b4) {
+        for lane in 0..4 {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
+}
+
 /// The lower Cholesky factor `L` of the symmetric matrix `a` (`n × n`, row-major), `a = LLᵀ`,
 /// or the first column whose pivot is not positive.
 fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     let mut l = vec![0.0; n * n];
     for j in 0..n {
-        let (row_j, _) = l.split_at(j * n + j);
-        let pivot = a[j * n + j] - row_j[j * n..].iter().map(|v| v * v).sum::<f64>();
+        let row_j = &l[j * n..j * n + j];
+        let pivot = a[j * n + j] - dot(row_j, row_j);
         if pivot.is_nan() || pivot <= 0.0 || pivot.is_infinite() {
             return Err(j);
         }
         let d = pivot.sqrt();
         l[j * n + j] = d;
         for i in j + 1..n {
-            let dot: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
-            l[i * n + j] = (a[i * n + j] - dot) / d;
+            let (above, below) = l.split_at_mut(i * n);
+            let value = (a[i * n + j] - dot(&below[..j], &above[j * n..j * n + j])) / d;
+            below[j] = value;
         }
     }
     Ok(l)
 }
 
 /// `U` with `UᵀU = a⁻¹`, `a` symmetric positive definite; `Err(column)` where a pivot fails.
+///
+/// Every inner product runs over contiguous rows: `L⁻¹` is kept transposed (`t[j]` is column
+/// `j` of `L⁻¹`), so both the substitution and `a⁻¹ = L⁻ᵀL⁻¹` read rows.
 pub(super) fn upper_cholesky_of_inverse(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     let l = cholesky_lower(a, n)?;
-    // L⁻¹, lower triangular, by forward substitution column by column.
-    let mut inv = vec![0.0; n * n];
+    // t = (L⁻¹)ᵀ by forward substitution: L⁻¹[i][j] = −Σ_{j≤k<i} L[i][k]·L⁻¹[k][j] / L[i][i].
+    let mut t = vec![0.0; n * n];
     for j in 0..n {
-        inv[j * n + j] = 1.0 / l[j * n + j];
+        let row = &mut t[j * n..(j + 1) * n];
+        row[j] = 1.0 / l[j * n + j];
         for i in j + 1..n {
-            let dot: f64 = (j..i).map(|k| l[i * n + k] * inv[k * n + j]).sum();
-            inv[i * n + j] = -dot / l[i * n + i];
+            let value = -dot(&l[i * n + j..i * n + i], &row[j..i]) / l[i * n + i];
+            row[i] = value;
         }
     }
-    // a⁻¹ = L⁻ᵀ L⁻¹: entry (r, c) = Σ_k inv[k][r]·inv[k][c] over k ≥ max(r, c).
+    // a⁻¹[r][c] = Σ_{k ≥ max(r, c)} L⁻¹[k][r]·L⁻¹[k][c] = t[r]·t[c] over k ≥ c (for c ≥ r).
     let mut a_inv = vec![0.0; n * n];
     for r in 0..n {
         for c in r..n {
-            let v: f64 = (c..n).map(|k| inv[k * n + r] * inv[k * n + c]).sum();
+            let v = dot(&t[r * n + c..(r + 1) * n], &t[c * n + c..(c + 1) * n]);
             a_inv[r * n + c] = v;
             a_inv[c * n + r] = v;
         }

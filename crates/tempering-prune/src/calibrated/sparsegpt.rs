@@ -162,6 +162,11 @@ pub fn sparsegpt(
 
 /// Steps 4 and 5 of the module docs on `w` (`[rows, columns]`, `f64`), given `U`; returns the
 /// logged loss.
+///
+/// Once a column block's mask is chosen (unstructured: over all rows at the block's start),
+/// every row's OBS updates, N:M choices and lazy update read only that row and the shared `U`,
+/// so the rows are split among the machine's threads for each block; each row does exactly
+/// the arithmetic it would do alone.
 fn obs_prune(
     w: &mut [f64],
     rows: usize,
@@ -169,82 +174,127 @@ fn obs_prune(
     u: &[f64],
     config: &SparseGptConfig,
 ) -> f64 {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows.max(1));
+    let rows_per_thread = rows.div_ceil(threads).max(1);
     let mut loss = 0.0;
     let mut block_start = 0;
     while block_start < columns {
         let end = (block_start + config.block_size).min(columns);
         let count = end - block_start;
-        let diag: Vec<f64> = (block_start..end).map(|i| u[i * columns + i]).collect();
-        let score = |w: &[f64], r: usize, k: usize| {
-            let v = w[r * columns + block_start + k];
-            v * v / (diag[k] * diag[k])
+        let block = ColumnBlock {
+            start: block_start,
+            end,
+            columns,
+            u,
+            diag: (block_start..end).map(|i| u[i * columns + i]).collect(),
+            n_of_m: config.n_of_m,
         };
         let mut mask = vec![false; rows * count];
         if config.n_of_m.is_none() {
-            let mut scores: Vec<f64> = (0..rows)
+            let scores: Vec<f64> = (0..rows)
                 .flat_map(|r| (0..count).map(move |k| (r, k)))
-                .map(|(r, k)| score(w, r, k))
+                .map(|(r, k)| block.score(w[r * columns + block_start + k], k))
                 .collect();
-            let flags: Vec<f64> = scores.clone();
-            let at = (scores.len() as f64 * config.sparsity) as usize;
-            let (_, threshold, _) = scores.select_nth_unstable_by(at, f64::total_cmp);
+            let mut sorted = scores.clone();
+            let at = (sorted.len() as f64 * config.sparsity) as usize;
+            let (_, threshold, _) = sorted.select_nth_unstable_by(at, f64::total_cmp);
             let threshold = *threshold;
-            for (m, s) in mask.iter_mut().zip(flags) {
+            for (m, s) in mask.iter_mut().zip(scores) {
                 *m = s <= threshold;
             }
         }
-        let mut errors = vec![0.0; rows * count];
-        for i in 0..count {
-            if let Some((keep, m)) = config.n_of_m
-                && i % m == 0
-            {
-                let group = i..(i + m).min(count);
-                for r in 0..rows {
+        loss += std::thread::scope(|scope| {
+            let workers: Vec<_> = w
+                .chunks_mut(rows_per_thread * columns)
+                .zip(mask.chunks_mut(rows_per_thread * count))
+                .map(|(w_rows, mask_rows)| {
+                    let block = &block;
+                    scope.spawn(move || block.prune_rows(w_rows, mask_rows))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("a SparseGPT row worker panicked"))
+                .sum::<f64>()
+        });
+        block_start = end;
+    }
+    loss
+}
+
+/// One lazy column block `start..end` of SparseGPT, shared by the threads that prune its rows.
+struct ColumnBlock<'a> {
+    start: usize,
+    end: usize,
+    columns: usize,
+    u: &'a [f64],
+    /// `U_ii` of the block's columns.
+    diag: Vec<f64>,
+    n_of_m: Option<(usize, usize)>,
+}
+
+impl ColumnBlock<'_> {
+    /// The OBS saliency `w²/U_ii²` of value `v` in the block's column `k`.
+    fn score(&self, v: f64, k: usize) -> f64 {
+        v * v / (self.diag[k] * self.diag[k])
+    }
+
+    /// Prunes whole rows (`w_rows`, `[n, columns]`; `mask_rows`, `[n, count]`, already set
+    /// for unstructured pruning) through this block and applies the lazy update to their
+    /// later columns; returns their logged loss.
+    fn prune_rows(&self, w_rows: &mut [f64], mask_rows: &mut [bool]) -> f64 {
+        let (start, end, columns) = (self.start, self.end, self.columns);
+        let count = end - start;
+        let mut loss = 0.0;
+        let mut errors = vec![0.0; count];
+        for (row, mask) in w_rows
+            .chunks_exact_mut(columns)
+            .zip(mask_rows.chunks_exact_mut(count))
+        {
+            for i in 0..count {
+                if let Some((keep, m)) = self.n_of_m
+                    && i % m == 0
+                {
+                    let group = i..(i + m).min(count);
                     let mut order: Vec<(f64, usize)> =
-                        group.clone().map(|k| (score(w, r, k), k)).collect();
+                        group.map(|k| (self.score(row[start + k], k), k)).collect();
                     order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                     for &(_, k) in &order[..m - keep] {
-                        mask[r * count + k] = true;
+                        mask[k] = true;
                     }
                 }
-            }
-            let column = block_start + i;
-            let d = diag[i];
-            let u_row = &u[column * columns + column..column * columns + end];
-            for r in 0..rows {
-                let value = w[r * columns + column];
-                let q = if mask[r * count + i] { 0.0 } else { value };
+                let column = start + i;
+                let d = self.diag[i];
+                let value = row[column];
+                let q = if mask[i] { 0.0 } else { value };
                 let err = (value - q) / d;
                 loss += (value - q) * (value - q) / (d * d) / 2.0;
-                errors[r * count + i] = err;
-                let line = &mut w[r * columns + column..r * columns + end];
-                for (x, &uk) in line.iter_mut().zip(u_row) {
+                errors[i] = err;
+                let u_row = &self.u[column * columns + column..column * columns + end];
+                for (x, &uk) in row[column..end].iter_mut().zip(u_row) {
                     *x -= err * uk;
                 }
-                // The update set w[column] to q exactly up to rounding: store q itself.
-                w[r * columns + column] = q;
+                // The update set row[column] to q exactly up to rounding: store q itself.
+                row[column] = q;
             }
-        }
-        // Lazy update of the later columns: W[:, end..] -= Err · U[block, end..].
-        if end < columns {
-            for r in 0..rows {
-                let errs = &errors[r * count..(r + 1) * count];
-                let (_, later) = w[r * columns..(r + 1) * columns].split_at_mut(end);
-                for (k, &e) in errs.iter().enumerate() {
+            // Lazy update of the later columns: row[end..] -= err · U[block, end..].
+            if end < columns {
+                let later = &mut row[end..];
+                for (k, &e) in errors.iter().enumerate() {
                     if e == 0.0 {
                         continue;
                     }
-                    let u_row =
-                        &u[(block_start + k) * columns + end..(block_start + k + 1) * columns];
+                    let u_row = &self.u[(start + k) * columns + end..(start + k + 1) * columns];
                     for (x, &uk) in later.iter_mut().zip(u_row) {
                         *x -= e * uk;
                     }
                 }
             }
         }
-        block_start = end;
+        loss
     }
-    loss
 }
 
 /// SparseGPT on a Burn `Linear` (weight `[d_in, d_out]`): the weight is pruned in PyTorch's

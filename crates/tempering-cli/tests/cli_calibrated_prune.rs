@@ -224,158 +224,79 @@ fn bad_inputs_are_named_and_nothing_is_written() {
     let out_dir = dir.path().join("out");
     let o = s(&out_dir);
     let t = s(&text_file);
-    let cases: Vec<(Vec<&str>, &Path, &Path, &str)> = vec![
+    // Each case: the arguments after `--config` (split at spaces; the paths have none), the
+    // checkpoint, the run.json, and what the message must name.
+    let (f, e, b) = (s(&foreign), s(&empty), s(&binary));
+    let cases: Vec<(String, &Path, &Path, &str)> = vec![
         (
-            vec![
-                "--method",
-                "sparsegpt",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                t,
-                "-o",
-                o,
-            ],
+            format!("--method sparsegpt --sparsity 0.5 --calibration {t} -o {o}"),
             &model,
             &wider,
             "blocks.0.feed_forward.contract.weight",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                s(&foreign),
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {f} -o {o}"),
             &model,
             &run_json,
             "'x'",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                s(&empty),
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {e} -o {o}"),
             &model,
             &run_json,
             "empty",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                s(&binary),
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {b} -o {o}"),
             &model,
             &run_json,
             "not UTF-8",
         ),
         (
-            vec![
-                "--method",
-                "sparsegpt",
-                "--sparsity",
-                "1.0",
-                "--calibration",
-                t,
-                "-o",
-                o,
-            ],
+            format!("--method sparsegpt --sparsity 1.0 --calibration {t} -o {o}"),
             &model,
             &run_json,
             "--sparsity",
         ),
         (
-            vec![
-                "--method",
-                "sparsegpt",
-                "--nm",
-                "2:3",
-                "--calibration",
-                t,
-                "-o",
-                o,
-            ],
+            format!("--method sparsegpt --nm 2:3 --calibration {t} -o {o}"),
             &model,
             &run_json,
             "blocks.0.attention.query",
         ),
         (
-            vec!["--method", "sparsegpt", "--sparsity", "0.5", "-o", o],
+            format!("--method sparsegpt --sparsity 0.5 -o {o}"),
             &model,
             &run_json,
             "--calibration",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                t,
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {t} -o {o}"),
             &model,
             &short_alphabet,
             "alphabet",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                t,
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {t} -o {o}"),
             &garbage_model,
             &run_json,
             "garbage.bpk",
         ),
         (
-            vec!["--method", "random", "--sparsity", "0.5", "-o", o],
+            format!("--method random --sparsity 0.5 -o {o}"),
             &model,
             &run_json,
             "not with --config",
         ),
         (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--calibration",
-                t,
-                "--include",
-                "x",
-                "-o",
-                o,
-            ],
+            format!("--method wanda --sparsity 0.5 --calibration {t} --include x -o {o}"),
             &model,
             &run_json,
             "--include",
         ),
     ];
     for (rest, model, run_json, needle) in cases {
+        let rest: Vec<&str> = rest.split(' ').collect();
         let out = prune(model, run_json, &rest);
         let message = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{rest:?}: {}", text(&out));

@@ -2,7 +2,8 @@
 //! project's `TransformerLm`: every block is pruned from the inputs the already-pruned blocks
 //! give it; the patterns comply; Wanda and magnitude keep the surviving weights bit for bit;
 //! SparseGPT reconstructs each layer's outputs better than Wanda, and Wanda better than
-//! magnitude; bad requests are refused before anything changes.
+//! magnitude; ECoFLaP gives each block its own sparsity; the ViT goes through the same seam;
+//! bad requests are refused before anything changes.
 
 use burn::module::Module;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use tempering_core::compression::SequentialBlocks;
 use tempering_core::compression::linear_units::host_values;
 use tempering_core::split_mix::SplitMix64;
-use tempering_models::{TransformerLm, TransformerLmConfig};
+use tempering_models::{TransformerLm, TransformerLmConfig, VitClassifierConfig};
 use tempering_prune::calibrated::{
     InputHessian, LayerSparsity, SequentialMethod, SparseGptConfig, ecoflap_block_sparsities,
     prune_blocks_sequentially, prune_sequentially, sparsegpt_linear,
@@ -337,4 +338,51 @@ fn ecoflap_gives_the_block_that_matters_less_more_sparsity() {
         let expected = (d_in as f64 * sparsities[block]) as usize * d_out;
         assert_eq!(o.zeros, expected, "{}", o.name);
     }
+}
+
+/// The ViT is pruned through the same seam: every linear layer of every encoder block, from
+/// images, with its patch embedding and head untouched.
+#[test]
+fn the_vit_is_pruned_block_by_block_too() {
+    let device = Device::default();
+    let vit = {
+        let _seeding = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(5);
+        VitClassifierConfig::new()
+            .with_image_size(8)
+            .with_patch_size(2)
+            .with_d_model(16)
+            .with_n_layers(2)
+            .with_n_heads(2)
+            .init(&device)
+    };
+    let mut rng = SplitMix64::new(3);
+    let images: Vec<Tensor<3>> = (0..2)
+        .map(|_| {
+            let pixels: Vec<f32> = (0..4 * 64).map(|_| rng.unit() as f32).collect();
+            Tensor::from_data(TensorData::new(pixels, [4, 8, 8]), &device)
+        })
+        .collect();
+    let mut pruned = vit.clone();
+    let outcomes = prune_sequentially(
+        &mut pruned,
+        images,
+        &SequentialMethod::sparsegpt(),
+        LayerSparsity::NOfM { keep: 2, m: 4 },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(outcomes.len(), 12);
+    for o in &outcomes {
+        assert_eq!(o.zeros, o.shape[0] * o.shape[1] / 2, "{}", o.name);
+        assert!(o.relative_error.unwrap() < 1.0, "{}", o.name);
+    }
+    assert_eq!(
+        host_values(pruned.head.weight.val()),
+        host_values(vit.head.weight.val())
+    );
+    assert_eq!(
+        host_values(pruned.patch_embedding.weight.val()),
+        host_values(vit.patch_embedding.weight.val())
+    );
 }

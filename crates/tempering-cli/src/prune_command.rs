@@ -24,7 +24,8 @@ pub struct PruneArgs {
     /// How to choose the weights to remove.
     #[arg(long, value_enum)]
     method: MethodArg,
-    /// Fraction of the targeted weights to remove, e.g. 0.9 for 90 % (not with --method nm).
+    /// Fraction of the targeted weights to remove, e.g. 0.9 for 90 % (not with --method nm); with
+    /// --config, of every layer (ECoFLaP: on average over the blocks).
     #[arg(long)]
     sparsity: Option<f64>,
     /// Global MP's minimum threshold: every tensor keeps at least this percentage of all
@@ -39,7 +40,7 @@ pub struct PruneArgs {
     /// 1 for higher ranks (convolutions are [out, in, k…])].
     #[arg(long)]
     axis: Option<usize>,
-    /// Seed of --method random.
+    /// Seed of --method random, and of the calibration windows with --config.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Prune the float tensors whose names match this regex (instead of every float tensor of
@@ -68,10 +69,12 @@ pub struct PruneArgs {
     optim_output: Option<PathBuf>,
     /// The model's `run.json` (as `train_char_lm` writes it): prune the model's linear layers
     /// block by block with its code, and write `-o DIR` as a run directory (`model.bpk` and
-    /// `run.json`). Needed by `sparsegpt` and `wanda`.
+    /// `run.json`). Needed by `sparsegpt`, `wanda` and `ecoflap`; with `layer-magnitude` it
+    /// prunes the same layers without data.
     #[arg(long, value_name = "RUN_JSON")]
     config: Option<PathBuf>,
-    /// Calibration text for `sparsegpt` and `wanda` (UTF-8, in the model's alphabet).
+    /// Calibration text for `sparsegpt`, `wanda` and `ecoflap` (UTF-8, in the model's
+    /// alphabet).
     #[arg(long, value_name = "TEXT")]
     calibration: Option<PathBuf>,
     /// Calibration characters, drawn as windows of the model's context at seeded random

@@ -31,22 +31,14 @@ impl TransformerLm {
         let mut total = 0.0;
         for first in (0..windows).step_by(batch) {
             let count = batch.min(windows - first);
-            let mut inputs = Vec::with_capacity(count * context);
-            let mut targets = Vec::with_capacity(count * context);
-            for w in first..first + count {
-                let start = w * context;
-                inputs.extend(tokens[start..start + context].iter().map(|&t| i64::from(t)));
-                targets.extend(
-                    tokens[start + 1..start + context + 1]
-                        .iter()
-                        .map(|&t| i64::from(t)),
-                );
-            }
-            let to_tensor = |ids: Vec<i64>| {
-                Tensor::<2, Int>::from_data(TensorData::new(ids, [count, context]), &device)
-            };
-            let loss = self.loss(to_tensor(inputs), to_tensor(targets));
-            total += loss.into_scalar::<f64>() * count as f64;
+            // Window w is tokens w·context ..= (w + 1)·context: inputs and their targets.
+            let ids: Vec<i64> = (first..first + count)
+                .flat_map(|w| &tokens[w * context..=(w + 1) * context])
+                .map(|&t| i64::from(t))
+                .collect();
+            let batch_windows =
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [count, context + 1]), &device);
+            total += self.window_loss(batch_windows) * count as f64;
         }
         Some(total / windows as f64)
     }

@@ -45,15 +45,10 @@ impl InputHessian {
                 format!("input value {index} is {}", inputs[index]),
             ));
         }
-        if sequences == 0 {
+        let Some(scale) = self.rescale_for(sequences) else {
             return Ok(());
-        }
-        let total = self.sequences + sequences;
-        let keep = self.sequences as f64 / total as f64;
-        self.sequences = total;
-        let scale = 2.0 / total as f64;
+        };
         let d = self.d_in;
-        self.matrix.iter_mut().for_each(|h| *h *= keep);
         // Upper triangle, mirrored: H is symmetric.
         for row in inputs.chunks_exact(d) {
             for a in 0..d {
@@ -113,22 +108,31 @@ impl InputHessian {
                 ),
             ));
         }
-        if sequences == 0 {
+        let Some(scale) = self.rescale_for(sequences) else {
             return Ok(());
-        }
-        let total = self.sequences + sequences;
-        let keep = self.sequences as f64 / total as f64;
-        let scale = 2.0 / total as f64;
-        self.sequences = total;
+        };
         for a in 0..d {
             for b in 0..d {
                 // The product is symmetric up to rounding; its two halves are averaged.
                 let x = (f64::from(gram[a * d + b]) + f64::from(gram[b * d + a])) / 2.0;
-                let h = &mut self.matrix[a * d + b];
-                *h = *h * keep + x * scale;
+                self.matrix[a * d + b] += x * scale;
             }
         }
         Ok(())
+    }
+
+    /// The running mean's step for `sequences` more sequences (`H *= N/(N + n)`, `N += n`,
+    /// as the official `add_batch`); returns the `2/N` the new `XᵀX` is added with, or `None`
+    /// when there is nothing to add.
+    fn rescale_for(&mut self, sequences: usize) -> Option<f64> {
+        if sequences == 0 {
+            return None;
+        }
+        let total = self.sequences + sequences;
+        let keep = self.sequences as f64 / total as f64;
+        self.sequences = total;
+        self.matrix.iter_mut().for_each(|h| *h *= keep);
+        Some(2.0 / total as f64)
     }
 
     /// Each input's sum of squares over the tokens seen, up to the common scale of `H`: the

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 use tempering_core::compression::SequentialBlocks;
-use tempering_core::compression::linear_units::host_values;
 
 use super::linear_rows::edit_rows;
 use super::wanda::{LayerSparsity, magnitude, wanda};
@@ -196,43 +195,39 @@ fn prune_layer(
     pattern: LayerSparsity,
 ) -> Result<LayerOutcome, PruneError> {
     let shape = linear.weight.dims();
-    let dense = host_values(linear.weight.val());
     let named = |e: PruneError| PruneError::bad("layer", format!("'{name}': {e}"));
-    let zeros = edit_rows(linear, |rows, outputs, d_in| match (method, hessian) {
-        (SequentialMethod::Magnitude, _) => magnitude(rows, outputs, d_in, pattern),
-        (SequentialMethod::Wanda, Some(h)) => wanda(rows, outputs, &h.diagonal(), pattern),
-        (
-            SequentialMethod::SparseGpt {
-                block_size,
-                dampening,
-            },
-            Some(h),
-        ) => {
-            let config = SparseGptConfig {
-                sparsity: pattern.fraction(),
-                n_of_m: match pattern {
-                    LayerSparsity::NOfM { keep, m } => Some((keep, m)),
-                    LayerSparsity::Unstructured(_) => None,
+    let (zeros, relative_error) = edit_rows(linear, |rows, outputs, d_in| {
+        // The dense rows, for the error, in the [out, in] order the Hessian's form reads.
+        let dense = hessian.map(|_| rows.to_vec());
+        let zeros = match (method, hessian) {
+            (SequentialMethod::Magnitude, _) => magnitude(rows, outputs, d_in, pattern),
+            (SequentialMethod::Wanda, Some(h)) => wanda(rows, outputs, &h.diagonal(), pattern),
+            (
+                SequentialMethod::SparseGpt {
+                    block_size,
+                    dampening,
                 },
-                block_size: *block_size,
-                dampening: *dampening,
-            };
-            sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
-        }
-        (_, None) => unreachable!("calibrated methods were refused without calibration data"),
+                Some(h),
+            ) => {
+                let config = SparseGptConfig {
+                    sparsity: pattern.fraction(),
+                    n_of_m: match pattern {
+                        LayerSparsity::NOfM { keep, m } => Some((keep, m)),
+                        LayerSparsity::Unstructured(_) => None,
+                    },
+                    block_size: *block_size,
+                    dampening: *dampening,
+                };
+                sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
+            }
+            (_, None) => unreachable!("calibrated methods were refused without calibration data"),
+        }?;
+        let error = hessian
+            .zip(dense)
+            .and_then(|(h, dense)| h.relative_output_error(&dense, rows));
+        Ok((zeros, error))
     })
     .map_err(named)?;
-    let relative_error = hessian.and_then(|h| {
-        // The error is measured in the [out, in] order the Hessian's quadratic form reads.
-        let [d_in, d_out] = shape;
-        let rows = |stored: &[f32]| -> Vec<f32> {
-            (0..d_out * d_in)
-                .map(|k| stored[(k % d_in) * d_out + k / d_in])
-                .collect()
-        };
-        let pruned = host_values(linear.weight.val());
-        h.relative_output_error(&rows(&dense), &rows(&pruned))
-    });
     Ok(LayerOutcome {
         name,
         shape,

@@ -28,8 +28,8 @@ use tempering_core::split_mix::SplitMix64;
 use tempering_data::{TextCorpus, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_prune::calibrated::{
-    LayerSparsity, SequentialMethod, ecoflap_block_sparsities, prune_blocks_sequentially,
-    prune_sequentially,
+    ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerSparsity, SequentialMethod,
+    ecoflap_block_patterns, prune_blocks_sequentially, prune_sequentially,
 };
 use tempering_prune::structured::{StructuredConfig, shrink_structured};
 use tempering_train::{Panel, Series, plot_panels};
@@ -231,23 +231,23 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
         }
         if let LayerSparsity::Unstructured(target) = *pattern {
             // ECoFLaP: Wanda at one sparsity per block, allocated by zeroth-order importance
-            // on 32 calibration windows in batches of 8 (the official first stage).
+            // on calibration windows as the official first stage takes them.
             let started = Instant::now();
-            let windows =
-                calibration_windows(train_tokens, context + 1, 32, 8, args.seed, &device)?;
-            let sparsities = ecoflap_block_sparsities(
+            let windows = calibration_windows(
+                train_tokens,
+                context + 1,
+                ECOFLAP_FIRST_STAGE_WINDOWS,
+                ECOFLAP_FIRST_STAGE_BATCH,
+                args.seed,
+                &device,
+            )?;
+            let per_block = ecoflap_block_patterns(
                 &dense,
                 target,
-                None,
-                1e-3,
                 windows.len(),
                 args.seed,
                 |m: &TransformerLm, k| m.window_loss(windows[k].clone()),
             )?;
-            let per_block: Vec<LayerSparsity> = sparsities
-                .iter()
-                .map(|&s| LayerSparsity::Unstructured(s))
-                .collect();
             let mut model = dense.clone();
             prune_blocks_sequentially(
                 &mut model,

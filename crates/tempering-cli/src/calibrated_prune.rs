@@ -15,8 +15,8 @@ use tempering_data::{CharTokenizer, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_models::transformer::SavedCharLm;
 use tempering_prune::calibrated::{
-    LayerOutcome, LayerSparsity, SequentialMethod, ecoflap_block_sparsities,
-    prune_blocks_sequentially,
+    ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerOutcome, LayerSparsity,
+    SequentialMethod, ecoflap_block_patterns, prune_blocks_sequentially,
 };
 use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::{load_module, save_module};
@@ -60,35 +60,41 @@ struct Report<'a> {
     output: Option<PathBuf>,
 }
 
-/// Reads a UTF-8 text file whole, naming it in every error.
-fn read_text(path: &Path, what: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+/// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
+/// error: it must be UTF-8, in the model's alphabet, and hold at least `at_least` characters
+/// (one window of the model's context).
+fn text_tokens(
+    path: &Path,
+    flag: &str,
+    tokenizer: &CharTokenizer,
+    at_least: usize,
+) -> Result<Vec<u32>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         format!(
-            "{what} {}: not UTF-8 text (byte {})",
+            "{flag} {}: not UTF-8 text (byte {})",
             path.display(),
             e.utf8_error().valid_up_to()
         )
     })?;
     if text.is_empty() {
-        return Err(format!("{what} {}: the file is empty", path.display()));
+        return Err(format!("{flag} {}: the file is empty", path.display()));
     }
-    Ok(text)
-}
-
-fn encode(
-    tokenizer: &CharTokenizer,
-    text: &str,
-    path: &Path,
-    what: &str,
-) -> Result<Vec<u32>, String> {
-    tokenizer.encode(text).map_err(|e| {
+    let tokens = tokenizer.encode(&text).map_err(|e| {
         format!(
-            "{what} {}: {e}; the model knows only the {} characters of its alphabet",
+            "{flag} {}: {e}; the model knows only the {} characters of its alphabet",
             path.display(),
             tokenizer.vocab_size()
         )
-    })
+    })?;
+    if tokens.len() < at_least {
+        return Err(format!(
+            "{flag} {}: {} characters; one window of the model's context needs {at_least}",
+            path.display(),
+            tokens.len()
+        ));
+    }
+    Ok(tokens)
 }
 
 /// The two files of the pruned run in `dir`.
@@ -124,19 +130,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
     let context = saved.model.context;
     let calibration = match request.calibration {
-        Some(path) => {
-            let text = read_text(path, "--calibration")?;
-            let tokens = encode(&tokenizer, &text, path, "--calibration")?;
-            if tokens.len() < context {
-                return Err(format!(
-                    "--calibration {}: {} characters, fewer than the model's context of \
-                     {context}",
-                    path.display(),
-                    tokens.len()
-                ));
-            }
-            tokens
-        }
+        Some(path) => text_tokens(path, "--calibration", &tokenizer, context)?,
         None if request.method == SequentialMethod::Magnitude => Vec::new(),
         None => {
             return Err(format!(
@@ -155,22 +149,10 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     } else {
         calibration_tokens.div_ceil(context)
     };
-    let validation = match request.validation {
-        Some(path) => {
-            let text = read_text(path, "--validation")?;
-            let tokens = encode(&tokenizer, &text, path, "--validation")?;
-            if tokens.len() <= context {
-                return Err(format!(
-                    "--validation {}: {} characters; one window of the model's context needs {}",
-                    path.display(),
-                    tokens.len(),
-                    context + 1
-                ));
-            }
-            Some(tokens)
-        }
-        None => None,
-    };
+    let validation = request
+        .validation
+        .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
+        .transpose()?;
     if let Some(dir) = request.output {
         let (model_path, run_path) = outputs(dir);
         for dest in [&model_path, &run_path] {
@@ -207,29 +189,34 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
             .expect("a valid template"),
     );
     bar.set_message(request.method.name());
-    let block_sparsities = match (request.ecoflap, request.pattern) {
+    let per_block = match (request.ecoflap, request.pattern) {
         (true, LayerSparsity::Unstructured(target)) => {
             bar.set_message("ecoflap: block importance");
-            // The official first stage: 32 calibration windows in batches of 8, one Gaussian
-            // direction per batch and weight, ε = 1e-3.
-            let windows =
-                calibration_windows(&calibration, context + 1, 32, 8, request.seed, &device)
-                    .or_else(|_| {
-                        calibration_windows(&calibration, context, 32, 8, request.seed, &device)
-                    })
-                    .map_err(|e| format!("--calibration: {e}"))?;
-            let sparsities = ecoflap_block_sparsities(
+            let windows = |length| {
+                calibration_windows(
+                    &calibration,
+                    length,
+                    ECOFLAP_FIRST_STAGE_WINDOWS,
+                    ECOFLAP_FIRST_STAGE_BATCH,
+                    request.seed,
+                    &device,
+                )
+            };
+            // Windows of context + 1 characters (inputs and their next characters), or of the
+            // context when the text holds no longer one.
+            let windows = windows(context + 1)
+                .or_else(|_| windows(context))
+                .map_err(|e| format!("--calibration: {e}"))?;
+            let patterns = ecoflap_block_patterns(
                 &model,
                 target,
-                None,
-                1e-3,
                 windows.len(),
                 request.seed,
                 |m: &TransformerLm, k| m.window_loss(windows[k].clone()),
             )
             .map_err(|e| e.to_string())?;
             bar.set_message("ecoflap: wanda");
-            Some(sparsities)
+            patterns
         }
         (true, LayerSparsity::NOfM { .. }) => {
             return Err(
@@ -238,12 +225,11 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
                     .into(),
             );
         }
-        (false, _) => None,
+        (false, pattern) => vec![pattern; model.blocks.len()],
     };
-    let per_block: Vec<LayerSparsity> = match &block_sparsities {
-        Some(s) => s.iter().map(|&s| LayerSparsity::Unstructured(s)).collect(),
-        None => vec![request.pattern; model.blocks.len()],
-    };
+    let block_sparsities = request
+        .ecoflap
+        .then(|| per_block.iter().map(LayerSparsity::fraction).collect());
     let layers =
         prune_blocks_sequentially(&mut model, batches, &request.method, &per_block, &mut |p| {
             bar.set_position(p.done as u64)

@@ -18,6 +18,7 @@
 use burn::module::Module;
 use tempering_core::compression::SequentialBlocks;
 
+use super::LayerSparsity;
 use crate::PruneError;
 use crate::data_aware::{LayerImportance, ecoflap_sparsities, zeroth_order_importance};
 
@@ -61,4 +62,27 @@ pub fn ecoflap_block_sparsities<M: SequentialBlocks + Module>(
         .collect();
     let sparsities = ecoflap_sparsities(&per_block, target, max_sparsity)?;
     Ok(per_block.iter().map(|b| sparsities[&b.name]).collect())
+}
+
+/// Calibration windows of ECoFLaP's first stage in the official scripts (32 samples)…
+pub const ECOFLAP_FIRST_STAGE_WINDOWS: usize = 32;
+/// …in batches of 8, one Gaussian direction per batch and weight.
+pub const ECOFLAP_FIRST_STAGE_BATCH: usize = 8;
+
+/// [`ecoflap_block_sparsities`] with the official settings (ε = 1e-3, `s_max` = target + 0.1,
+/// one direction per calibration batch, `batches` of them, `loss(model, k)` on batch `k`), as
+/// one unstructured pattern per block for
+/// [`prune_blocks_sequentially`](super::prune_blocks_sequentially).
+pub fn ecoflap_block_patterns<M: SequentialBlocks + Module>(
+    model: &M,
+    target: f64,
+    batches: usize,
+    seed: u64,
+    loss: impl FnMut(&M, usize) -> f64,
+) -> Result<Vec<LayerSparsity>, PruneError> {
+    let sparsities = ecoflap_block_sparsities(model, target, None, 1e-3, batches, seed, loss)?;
+    Ok(sparsities
+        .into_iter()
+        .map(LayerSparsity::Unstructured)
+        .collect())
 }

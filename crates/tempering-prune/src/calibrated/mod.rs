@@ -35,7 +35,10 @@ mod sequential;
 mod sparsegpt;
 mod wanda;
 
-pub use ecoflap_blocks::ecoflap_block_sparsities;
+pub use ecoflap_blocks::{
+    ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, ecoflap_block_patterns,
+    ecoflap_block_sparsities,
+};
 pub use hessian::InputHessian;
 pub use sequential::{
     BlockProgress, LayerOutcome, SequentialMethod, prune_blocks_sequentially, prune_sequentially,

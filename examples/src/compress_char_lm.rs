@@ -5,7 +5,8 @@
 //! - unstructured pruning at each `--sparsities` level and 2:4 pruning of every linear layer of
 //!   every block, by magnitude (one threshold per layer), Wanda (Sun et al., ICLR 2024),
 //!   ECoFLaP (Sung et al., ICLR 2024: Wanda at one sparsity per block; unstructured only) and
-//!   SparseGPT (Frantar & Alistarh, ICML 2023), calibrated block by block through the blocks
+//!   SparseGPT (Frantar & Alistarh, ICML 2023), and unstructured SparseLLM (Bai et al.,
+//!   NeurIPS 2024: each feed-forward pair refit jointly, SparseGPT inside), calibrated block by block through the blocks
 //!   already pruned (`tempering_prune::calibrated::prune_sequentially`);
 //! - structured removal of 25 % and 50 % of every block's heads and feed-forward channels by L2
 //!   norm (`tempering_prune::structured::shrink_structured`), with and without a short
@@ -29,7 +30,7 @@ use tempering_data::{TextCorpus, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerSparsity, SequentialMethod,
-    ecoflap_block_patterns, prune_blocks_sequentially, prune_sequentially,
+    SparseLlmConfig, ecoflap_block_patterns, prune_blocks_sequentially, prune_sequentially,
 };
 use tempering_prune::structured::{StructuredConfig, shrink_structured};
 use tempering_train::{Panel, Series, plot_panels};
@@ -40,9 +41,9 @@ use crate::char_lm::{CharLmArgs, optimizer, saved, train, train_step};
 #[derive(clap::Parser, Debug, Clone)]
 #[command(
     name = "compress_char_lm",
-    about = "Prune the trained character language model by magnitude, Wanda, ECoFLaP and SparseGPT \
-             (unstructured and 2:4) and shrink it structurally, and compare validation nats \
-             per character."
+    about = "Prune the trained character language model by magnitude, Wanda, ECoFLaP, SparseGPT and \
+             SparseLLM (unstructured and 2:4) and shrink it structurally, and compare validation \
+             nats per character."
 )]
 pub struct CompressArgs {
     /// The `train_char_lm` run to compress (trained with its defaults when missing).
@@ -69,6 +70,10 @@ pub struct CompressArgs {
     /// Learning rate of the fine-tune (AdamW as in training, constant).
     #[arg(long, default_value_t = 1e-4)]
     pub finetune_lr: f64,
+    /// Methods to run, comma-separated: magnitude, wanda, sparsegpt, sparsellm, ecoflap,
+    /// uniform-l2 (the structured rows) [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = ["magnitude", "wanda", "sparsegpt", "sparsellm", "ecoflap", "uniform-l2"])]
+    pub methods: Vec<String>,
     /// Seed of the calibration windows and the fine-tuning batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -77,7 +82,8 @@ pub struct CompressArgs {
 /// One measured configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// `magnitude`, `wanda`, `sparsegpt`, `uniform-l2`, `uniform-l2+finetune`, or `dense`.
+    /// `magnitude`, `wanda`, `sparsegpt`, `sparsellm`, `ecoflap`, `uniform-l2`,
+    /// `uniform-l2+finetune`, or `dense`.
     pub method: String,
     /// `50 %`, `2:4`, `25 % of units`, …
     pub setting: String,
@@ -203,12 +209,18 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
         })
         .collect();
     patterns.push(("2:4".into(), LayerSparsity::NOfM { keep: 2, m: 4 }));
+    let wanted = |name: &str| args.methods.is_empty() || args.methods.iter().any(|m| m == name);
     for (setting, pattern) in &patterns {
-        for method in [
+        let mut methods = vec![
             SequentialMethod::Magnitude,
             SequentialMethod::Wanda,
             SequentialMethod::sparsegpt(),
-        ] {
+        ];
+        // SparseLLM targets the high-sparsity regime; the comparison runs it unstructured.
+        if let LayerSparsity::Unstructured(_) = pattern {
+            methods.push(SequentialMethod::SparseLlm(SparseLlmConfig::default()));
+        }
+        for method in methods.into_iter().filter(|m| wanted(m.name())) {
             let started = Instant::now();
             let mut model = dense.clone();
             prune_sequentially(
@@ -229,7 +241,9 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                 nats,
             ));
         }
-        if let LayerSparsity::Unstructured(target) = *pattern {
+        if let LayerSparsity::Unstructured(target) = *pattern
+            && wanted("ecoflap")
+        {
             // ECoFLaP: Wanda at one sparsity per block, allocated by zeroth-order importance
             // on calibration windows as the official first stage takes them.
             let started = Instant::now();
@@ -264,7 +278,12 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
         }
     }
     let (dense_total, _) = block_linear_weights(&dense);
-    for &ratio in &args.structured {
+    let structured: &[f64] = if wanted("uniform-l2") {
+        &args.structured
+    } else {
+        &[]
+    };
+    for &ratio in structured {
         let started = Instant::now();
         let (small, small_config, _) = shrink_structured(
             trained.clone(),
@@ -376,6 +395,7 @@ fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
         series("wanda"),
         series("ecoflap"),
         series("sparsegpt"),
+        series("sparsellm"),
     ];
     let span: Vec<f64> = all
         .iter()

@@ -1,5 +1,5 @@
-//! `tempering prune --config run.json --method sparsegpt|wanda|layer-magnitude --calibration
-//! TEXT`: calibrated pruning of a character transformer language model
+//! `tempering prune --config run.json --method sparsegpt|sparsellm|wanda|ecoflap|layer-magnitude
+//! --calibration TEXT`: calibrated pruning of a character transformer language model
 //! (`train_char_lm`'s `run.json` + `model.bpk`), block by block through the blocks already
 //! pruned, as the official SparseGPT and Wanda loops run it.
 
@@ -313,6 +313,16 @@ fn print_report(report: &Report<'_>) {
         println!("ECoFLaP block sparsities: {}", text.join(", "));
     }
     println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
+    for layer in report.layers {
+        if let Some(rounds) = &layer.pair_output_errors {
+            let text: Vec<String> = rounds.iter().map(|e| format!("{e:.4}")).collect();
+            println!(
+                "SparseLLM {}: the pair's output error after each round {}",
+                layer.name.trim_end_matches(".expand"),
+                text.join(" → ")
+            );
+        }
+    }
     if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");
     }

@@ -69,11 +69,11 @@ pub struct PruneArgs {
     optim_output: Option<PathBuf>,
     /// The model's `run.json` (as `train_char_lm` writes it): prune the model's linear layers
     /// block by block with its code, and write `-o DIR` as a run directory (`model.bpk` and
-    /// `run.json`). Needed by `sparsegpt`, `wanda` and `ecoflap`; with `layer-magnitude` it
+    /// `run.json`). Needed by `sparsegpt`, `sparsellm`, `wanda` and `ecoflap`; with `layer-magnitude` it
     /// prunes the same layers without data.
     #[arg(long, value_name = "RUN_JSON")]
     config: Option<PathBuf>,
-    /// Calibration text for `sparsegpt`, `wanda` and `ecoflap` (UTF-8, in the model's
+    /// Calibration text for `sparsegpt`, `sparsellm`, `wanda` and `ecoflap` (UTF-8, in the model's
     /// alphabet).
     #[arg(long, value_name = "TEXT")]
     calibration: Option<PathBuf>,
@@ -134,6 +134,9 @@ enum MethodArg {
     /// SparseGPT (Frantar & Alistarh, ICML 2023): per layer, prune and update the remaining
     /// weights to reconstruct the layer's outputs on calibration text (needs --config).
     Sparsegpt,
+    /// SparseLLM (Bai et al., NeurIPS 2024): each feed-forward pair pruned jointly through
+    /// auxiliary variables (SparseGPT inside), every other layer by SparseGPT (needs --config).
+    Sparsellm,
     /// Wanda (Sun et al., ICLR 2024): per output, prune the lowest |weight| × input norm on
     /// calibration text (needs --config).
     Wanda,
@@ -166,12 +169,12 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
             let (n, m) = args.nm.unwrap_or((2, 4));
             Method::NOfM { n, m }
         }
-        MethodArg::Sparsegpt | MethodArg::Wanda | MethodArg::Ecoflap => {
+        MethodArg::Sparsegpt | MethodArg::Sparsellm | MethodArg::Wanda | MethodArg::Ecoflap => {
             unreachable!("calibrated methods take the --config path")
         }
     };
     if args.nm.is_some() && args.method != MethodArg::Nm {
-        return Err("--nm: applies to --method nm, sparsegpt and wanda".into());
+        return Err("--nm: applies to --method nm, sparsegpt, sparsellm and wanda".into());
     }
     let sparsity = match method {
         Method::NOfM { .. } => 0.0,
@@ -193,7 +196,7 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
     if args.config.is_some()
         || matches!(
             args.method,
-            MethodArg::Sparsegpt | MethodArg::Wanda | MethodArg::Ecoflap
+            MethodArg::Sparsegpt | MethodArg::Sparsellm | MethodArg::Wanda | MethodArg::Ecoflap
         )
     {
         return calibrated(args);
@@ -356,7 +359,8 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The calibrated path: `--config run.json` with `sparsegpt`, `wanda` or `layer-magnitude`.
+/// The calibrated path: `--config run.json` with `sparsegpt`, `sparsellm`, `wanda`, `ecoflap`
+/// or `layer-magnitude`.
 fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     let Some(run_json) = &args.config else {
         return Err(format!(
@@ -364,6 +368,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
              of train_char_lm)",
             match args.method {
                 MethodArg::Sparsegpt => "sparsegpt",
+                MethodArg::Sparsellm => "sparsellm",
                 MethodArg::Ecoflap => "ecoflap",
                 _ => "wanda",
             }
@@ -397,14 +402,17 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     }
     let method = match args.method {
         MethodArg::Sparsegpt => tempering_prune::calibrated::SequentialMethod::sparsegpt(),
+        MethodArg::Sparsellm => tempering_prune::calibrated::SequentialMethod::SparseLlm(
+            tempering_prune::calibrated::SparseLlmConfig::default(),
+        ),
         MethodArg::Wanda | MethodArg::Ecoflap => {
             tempering_prune::calibrated::SequentialMethod::Wanda
         }
         MethodArg::LayerMagnitude => tempering_prune::calibrated::SequentialMethod::Magnitude,
         other => {
             return Err(format!(
-                "--method {other:?}: not with --config; use sparsegpt, wanda, ecoflap or \
-                 layer-magnitude"
+                "--method {other:?}: not with --config; use sparsegpt, sparsellm, wanda, \
+                 ecoflap or layer-magnitude"
             ));
         }
     };

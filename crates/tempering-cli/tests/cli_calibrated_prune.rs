@@ -1,4 +1,5 @@
-//! `tempering prune --config run.json --method sparsegpt|wanda|layer-magnitude`: calibrated
+//! `tempering prune --config run.json --method sparsegpt|sparsellm|wanda|ecoflap|layer-magnitude`:
+//! calibrated
 //! pruning of a character transformer language model from the command line, end to end on a
 //! small model saved as `train_char_lm` saves one (`model.bpk` beside `run.json`), and every
 //! bad input refused with a message naming the problem and nothing written.
@@ -109,6 +110,53 @@ fn sparsegpt_two_of_four_writes_a_run_that_loads() {
             }
         }
     }
+}
+
+/// SparseLLM from the command line: every layer of both blocks at 50 %, the run written.
+#[test]
+fn sparsellm_prunes_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let out_dir = dir.path().join("pruned");
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "sparsellm",
+            "--sparsity",
+            "0.5",
+            "--calibration",
+            s(&text_file),
+            "--calibration-tokens",
+            "256",
+            "-o",
+            s(&out_dir),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["method"], "sparsellm");
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 12);
+    for layer in layers {
+        let [d_in, d_out] = [0, 1].map(|k| layer["shape"][k].as_u64().unwrap());
+        assert!(
+            layer["zeros"].as_u64().unwrap() >= d_in * d_out / 2,
+            "{layer}"
+        );
+        // Each feed-forward pair reports its output error after each of the 4 rounds.
+        let rounds = layer
+            .get("pair_output_errors")
+            .map(|r| r.as_array().unwrap().len());
+        let expand = layer["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("feed_forward.expand");
+        assert_eq!(rounds, expand.then_some(4), "{layer}");
+    }
+    assert!(out_dir.join("model.bpk").is_file() && out_dir.join("run.json").is_file());
 }
 
 /// ECoFLaP: one sparsity per block, averaging the target over blocks of equal size, each

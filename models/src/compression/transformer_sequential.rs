@@ -5,7 +5,9 @@
 
 use burn::nn::Linear;
 use burn::tensor::{Int, Tensor};
-use tempering_core::compression::{LinearObserver, SequentialBlocks};
+use tempering_core::compression::{
+    FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks,
+};
 
 use crate::transformer::{TransformerBlock, TransformerLm};
 use crate::vit::{VitClassifier, patchify};
@@ -18,6 +20,15 @@ fn observed_block(
 ) -> Tensor<3> {
     let mut named = |layer: &str, rows: Tensor<2>| observe(&format!("blocks.{b}.{layer}"), rows);
     blocks[b].forward_observed(x, &mut named)
+}
+
+/// Block `b`'s feed-forward: `expand → GELU → contract` (dropout is the identity when pruning).
+fn feed_forward_pair(b: usize) -> Vec<FeedForwardPair> {
+    vec![FeedForwardPair {
+        expand: format!("blocks.{b}.feed_forward.expand"),
+        contract: format!("blocks.{b}.feed_forward.contract"),
+        activation: FeedForwardActivation::Gelu,
+    }]
 }
 
 fn named_linears(blocks: &mut [TransformerBlock], b: usize) -> Vec<(String, &mut Linear)> {
@@ -46,6 +57,15 @@ impl SequentialBlocks for TransformerLm {
     fn block_linears_mut(&mut self, block: usize) -> Vec<(String, &mut Linear)> {
         named_linears(&mut self.blocks, block)
     }
+
+    fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
+        assert!(
+            block < self.blocks.len(),
+            "block {block} of {}",
+            self.blocks.len()
+        );
+        feed_forward_pair(block)
+    }
 }
 
 impl SequentialBlocks for VitClassifier {
@@ -66,6 +86,15 @@ impl SequentialBlocks for VitClassifier {
 
     fn block_linears_mut(&mut self, block: usize) -> Vec<(String, &mut Linear)> {
         named_linears(&mut self.blocks, block)
+    }
+
+    fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
+        assert!(
+            block < self.blocks.len(),
+            "block {block} of {}",
+            self.blocks.len()
+        );
+        feed_forward_pair(block)
     }
 }
 
@@ -117,6 +146,11 @@ mod tests {
             })
             .collect();
         assert_eq!(observed, linear_names);
+        // The feed-forward pair names two of the block's layers, expand before contract.
+        let pair = &model.block_feed_forwards(1)[0];
+        let at = |name: &str| linear_names.iter().position(|n| n == name);
+        assert!(at(&pair.expand).unwrap() + 1 == at(&pair.contract).unwrap());
+        assert_eq!(pair.activation, FeedForwardActivation::Gelu);
         // The names are the module paths of the weights, less `.weight`.
         let mut paths = WeightPaths(Vec::new(), Vec::new());
         model.visit(&mut paths);

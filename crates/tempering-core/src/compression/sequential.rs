@@ -14,6 +14,53 @@ use burn::tensor::Tensor;
 /// name.
 pub type LinearObserver<'a> = &'a mut dyn FnMut(&str, Tensor<2>);
 
+/// The elementwise nonlinearity between the two linear layers of a feed-forward pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedForwardActivation {
+    /// `max(z, 0)` (OPT's feed-forward, the one SparseLLM's official code treats).
+    Relu,
+    /// The exact GELU `z·Φ(z)` (Hendrycks & Gimpel 2016; GPT-2's and the project's transformers).
+    Gelu,
+}
+
+impl FeedForwardActivation {
+    /// The activation of `z`.
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Self::Relu => z.max(0.0),
+            Self::Gelu => z * standard_normal_cdf(z),
+        }
+    }
+
+    /// Its derivative at `z` (ReLU's is taken as 0 at 0).
+    pub fn derivative(self, z: f64) -> f64 {
+        match self {
+            Self::Relu => f64::from(u8::from(z > 0.0)),
+            Self::Gelu => {
+                let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                standard_normal_cdf(z) + z * density
+            }
+        }
+    }
+}
+
+/// `Φ(z) = (1 + erf(z/√2))/2`.
+fn standard_normal_cdf(z: f64) -> f64 {
+    0.5 * (1.0 + libm::erf(z / std::f64::consts::SQRT_2))
+}
+
+/// Two linear layers of a block with an elementwise activation between them and nothing else:
+/// `contract(act(expand(x)))`, the feed-forward that SparseLLM prunes jointly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedForwardPair {
+    /// The first layer's full name (as in [`SequentialBlocks::block_linears_mut`]).
+    pub expand: String,
+    /// The second layer's full name; its input is `activation` of the first one's output.
+    pub contract: String,
+    /// The nonlinearity between them.
+    pub activation: FeedForwardActivation,
+}
+
 /// A model whose hidden state passes through a stack of blocks of linear layers.
 ///
 /// Layer names are module paths without the `.weight` suffix, e.g. `blocks.0.attention.query`
@@ -41,4 +88,32 @@ pub trait SequentialBlocks {
     /// # Panics
     /// If `block` is not below [`block_count`](Self::block_count).
     fn block_linears_mut(&mut self, block: usize) -> Vec<(String, &mut Linear)>;
+
+    /// The feed-forward pairs of block `block` (none unless the model names them): methods
+    /// that prune a pair jointly (SparseLLM) need to know which layers feed which.
+    fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
+        let _ = block;
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedForwardActivation;
+
+    #[test]
+    fn gelu_and_its_derivative_match_known_values() {
+        // GELU(1) = Φ(1) = 0.841344746068543 (standard normal tables); GELU(−1) = −(1 − Φ(1)).
+        let gelu = FeedForwardActivation::Gelu;
+        assert!((gelu.apply(1.0) - 0.841_344_746_068_543).abs() < 1e-12);
+        assert!((gelu.apply(-1.0) + 0.158_655_253_931_457).abs() < 1e-12);
+        for z in [-3.0, -0.75, 0.0, 0.4, 2.5] {
+            let h = 1e-6;
+            let numeric = (gelu.apply(z + h) - gelu.apply(z - h)) / (2.0 * h);
+            assert!((gelu.derivative(z) - numeric).abs() < 1e-8, "z = {z}");
+        }
+        let relu = FeedForwardActivation::Relu;
+        assert_eq!((relu.apply(-2.0), relu.apply(3.0)), (0.0, 3.0));
+        assert_eq!((relu.derivative(-2.0), relu.derivative(3.0)), (0.0, 1.0));
+    }
 }

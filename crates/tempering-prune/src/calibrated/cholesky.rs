@@ -76,6 +76,48 @@ pub(super) fn upper_cholesky_of_inverse(a: &[f64], n: usize) -> Result<Vec<f64>,
     Ok(upper)
 }
 
+/// `a⁻¹·b` for `a` symmetric positive definite (`n × n`) and `b` row-major `[n, k]`, through
+/// `a = LLᵀ` (forward then back substitution); `Err(column)` where a pivot fails.
+pub(super) fn solve_positive_definite(
+    a: &[f64],
+    n: usize,
+    b: &[f64],
+    k: usize,
+) -> Result<Vec<f64>, usize> {
+    let l = cholesky_lower(a, n)?;
+    let mut x = b.to_vec();
+    // L y = b: row i of y is (b_i − Σ_{j<i} L_ij y_j) / L_ii.
+    for i in 0..n {
+        let (done, rest) = x.split_at_mut(i * k);
+        let row = &mut rest[..k];
+        for j in 0..i {
+            let factor = l[i * n + j];
+            if factor != 0.0 {
+                row.iter_mut()
+                    .zip(&done[j * k..(j + 1) * k])
+                    .for_each(|(r, y)| *r -= factor * y);
+            }
+        }
+        let pivot = l[i * n + i];
+        row.iter_mut().for_each(|r| *r /= pivot);
+    }
+    // Lᵀ x = y: row i of x is (y_i − Σ_{j>i} L_ji x_j) / L_ii.
+    for i in (0..n).rev() {
+        let (head, solved) = x.split_at_mut((i + 1) * k);
+        let row = &mut head[i * k..];
+        for j in i + 1..n {
+            let factor = l[j * n + i];
+            if factor != 0.0 {
+                let xj = &solved[(j - i - 1) * k..(j - i) * k];
+                row.iter_mut().zip(xj).for_each(|(r, y)| *r -= factor * y);
+            }
+        }
+        let pivot = l[i * n + i];
+        row.iter_mut().for_each(|r| *r /= pivot);
+    }
+    Ok(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +132,25 @@ mod tests {
             assert!((utu(r, c) - expected).abs() < 1e-15, "({r}, {c})");
         }
         assert_eq!(upper_cholesky_of_inverse(&[1.0, 2.0, 2.0, 1.0], 2), Err(1));
+    }
+
+    #[test]
+    fn solves_against_several_right_hand_sides() {
+        // a = [[4, 2, 0], [2, 3, 1], [0, 1, 2]]; x chosen, b = a·x computed by hand.
+        let a = [4.0, 2.0, 0.0, 2.0, 3.0, 1.0, 0.0, 1.0, 2.0];
+        let x = [1.0, -2.0, 0.5, 3.0, 2.0, -1.0];
+        let b = [
+            4.0 * 1.0 + 2.0 * 0.5,
+            4.0 * -2.0 + 2.0 * 3.0,
+            2.0 * 1.0 + 3.0 * 0.5 + 2.0,
+            2.0 * -2.0 + 3.0 * 3.0 - 1.0,
+            0.5 + 2.0 * 2.0,
+            3.0 - 2.0,
+        ];
+        let solved = solve_positive_definite(&a, 3, &b, 2).unwrap();
+        for (s, e) in solved.iter().zip(x) {
+            assert!((s - e).abs() < 1e-14, "{solved:?}");
+        }
+        assert_eq!(solve_positive_definite(&[0.0], 1, &[1.0], 1), Err(0));
     }
 }

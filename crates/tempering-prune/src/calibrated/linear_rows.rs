@@ -8,6 +8,15 @@ use burn::tensor::{Tensor, TensorData};
 use crate::PruneError;
 use tempering_core::compression::linear_units::host_values;
 
+/// The weight of `linear` as row-major `[outputs, d_in]` values.
+pub(super) fn weight_rows(linear: &Linear) -> Vec<f32> {
+    let [d_in, d_out] = linear.weight.dims();
+    let stored = host_values(linear.weight.val());
+    (0..d_out * d_in)
+        .map(|k| stored[(k % d_in) * d_out + k / d_in])
+        .collect()
+}
+
 /// Runs `edit` on the weight of `linear` as row-major `[outputs, d_in]` values with the two
 /// counts, and stores the edited values back (the bias is untouched). Nothing is stored when
 /// `edit` fails.
@@ -17,10 +26,7 @@ pub(super) fn edit_rows<R>(
 ) -> Result<R, PruneError> {
     let [d_in, d_out] = linear.weight.dims();
     let device = linear.weight.device();
-    let stored = host_values(linear.weight.val());
-    let mut rows: Vec<f32> = (0..d_out * d_in)
-        .map(|k| stored[(k % d_in) * d_out + k / d_in])
-        .collect();
+    let mut rows = weight_rows(linear);
     let result = edit(&mut rows, d_out, d_in)?;
     let back: Vec<f32> = (0..d_in * d_out)
         .map(|k| rows[(k % d_out) * d_in + k / d_out])

@@ -7,6 +7,8 @@
 //!   selection; unstructured or N:M.
 //! - [`wanda`]: Wanda (Sun et al., ICLR 2024), `|W|·‖X‖` per output row, and the per-layer
 //!   [`magnitude`] baseline.
+//! - [`sparsellm_feed_forward`]: SparseLLM (Bai et al., NeurIPS 2024), both layers of a
+//!   feed-forward pair pruned jointly through auxiliary variables, SparseGPT inside.
 //! - [`ecoflap_block_sparsities`]: ECoFLaP's one sparsity per block (Sung et al., ICLR 2024),
 //!   for Wanda within each block through [`prune_blocks_sequentially`].
 //! - [`prune_sequentially`]: any of them over a whole model of blocks
@@ -31,8 +33,11 @@ mod cholesky;
 mod ecoflap_blocks;
 mod hessian;
 mod linear_rows;
+mod pre_activation;
+mod pseudo_inverse;
 mod sequential;
 mod sparsegpt;
+mod sparsellm;
 mod wanda;
 
 pub use ecoflap_blocks::{
@@ -44,4 +49,5 @@ pub use sequential::{
     BlockProgress, LayerOutcome, SequentialMethod, prune_blocks_sequentially, prune_sequentially,
 };
 pub use sparsegpt::{SparseGptConfig, SparseGptReport, sparsegpt, sparsegpt_linear};
+pub use sparsellm::{SparseLlmConfig, SparseLlmReport, sparsellm_feed_forward};
 pub use wanda::{LayerSparsity, magnitude, wanda};

@@ -17,9 +17,9 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use tempering_core::compression::SequentialBlocks;
 
-use super::linear_rows::edit_rows;
+use super::linear_rows::{edit_rows, weight_rows};
 use super::wanda::{LayerSparsity, magnitude, wanda};
-use super::{InputHessian, SparseGptConfig, sparsegpt};
+use super::{InputHessian, SparseGptConfig, SparseLlmConfig, sparsegpt, sparsellm_feed_forward};
 use crate::PruneError;
 
 /// How each linear layer is pruned.
@@ -36,6 +36,10 @@ pub enum SequentialMethod {
         /// Dampening as a fraction of the mean diagonal of `H`.
         dampening: f64,
     },
+    /// SparseLLM on every feed-forward pair the model names
+    /// ([`SequentialBlocks::block_feed_forwards`]), SparseGPT with the same block size and
+    /// dampening on every other layer, as the official code does.
+    SparseLlm(SparseLlmConfig),
 }
 
 impl SequentialMethod {
@@ -53,6 +57,16 @@ impl SequentialMethod {
             Self::Magnitude => "magnitude",
             Self::Wanda => "wanda",
             Self::SparseGpt { .. } => "sparsegpt",
+            Self::SparseLlm(_) => "sparsellm",
+        }
+    }
+
+    /// SparseGPT's column block size, for the methods that run it.
+    fn sparsegpt_block_size(&self) -> Option<usize> {
+        match self {
+            Self::SparseGpt { block_size, .. } => Some(*block_size),
+            Self::SparseLlm(config) => Some(config.block_size),
+            Self::Magnitude | Self::Wanda => None,
         }
     }
 }
@@ -69,6 +83,10 @@ pub struct LayerOutcome {
     /// `‖WX − ŴX‖² / ‖WX‖²` on the calibration inputs this layer received (see
     /// [`InputHessian::relative_output_error`]); `None` without calibration data.
     pub relative_error: Option<f64>,
+    /// SparseLLM, on the first layer of each feed-forward pair: the pair's
+    /// `‖Ŷ − Y‖²/‖Y‖²` after each round ([`SparseLlmReport::output_errors`](super::SparseLlmReport)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair_output_errors: Option<Vec<f64>>,
 }
 
 /// Where a sequential prune is.
@@ -121,7 +139,7 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
                 },
                 other => other,
             })?;
-            if let SequentialMethod::SparseGpt { block_size, .. } = method
+            if let Some(block_size) = method.sparsegpt_block_size()
                 && let LayerSparsity::NOfM { m, .. } = pattern
                 && !block_size.is_multiple_of(m)
             {
@@ -143,12 +161,25 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
     let mut outcomes = Vec::new();
     for (b, &pattern) in per_block.iter().enumerate() {
         let mut hessians: BTreeMap<String, InputHessian> = BTreeMap::new();
+        let pairs = match method {
+            SequentialMethod::SparseLlm(_) => model.block_feed_forwards(b),
+            _ => Vec::new(),
+        };
+        // SparseLLM refits the expand layers from their inputs: those rows are kept.
+        let mut pair_inputs: BTreeMap<String, (Vec<Tensor<2>>, usize)> = pairs
+            .iter()
+            .map(|pair| (pair.expand.clone(), (Vec::new(), 0)))
+            .collect();
         let mut failure = None;
         for x in &hidden {
             let sequences = x.dims()[0];
             model.block_forward(b, x.clone(), &mut |name, rows| {
                 if failure.is_some() {
                     return;
+                }
+                if let Some((kept, kept_sequences)) = pair_inputs.get_mut(name) {
+                    kept.push(rows.clone());
+                    *kept_sequences += sequences;
                 }
                 let d_in = rows.dims()[1];
                 let hessian = hessians
@@ -165,16 +196,75 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
                 format!("the inputs of '{name}': {e}"),
             ));
         }
-        for (name, linear) in model.block_linears_mut(b) {
-            let hessian = hessians.get(&name);
-            if calibrated && hessian.is_none() {
-                return Err(PruneError::bad(
-                    "calibration",
-                    format!("block {b} never showed the inputs of '{name}'"),
-                ));
-            }
-            outcomes.push(prune_layer(name, linear, hessian, method, pattern)?);
+        let mut linears = model.block_linears_mut(b);
+        let order: Vec<String> = linears.iter().map(|(name, _)| name.clone()).collect();
+        if let Some(name) = order
+            .iter()
+            .find(|name| calibrated && !hessians.contains_key(*name))
+        {
+            return Err(PruneError::bad(
+                "calibration",
+                format!("block {b} never showed the inputs of '{name}'"),
+            ));
         }
+        let mut block_outcomes: BTreeMap<String, LayerOutcome> = BTreeMap::new();
+        if let SequentialMethod::SparseLlm(config) = method {
+            for pair in &pairs {
+                let (inputs, sequences) = pair_inputs.remove(&pair.expand).unwrap_or_default();
+                let mut take = |name: &str| match linears.iter().position(|(n, _)| n == name) {
+                    Some(at) => Ok(linears.swap_remove(at).1),
+                    None => Err(PruneError::bad(
+                        "feed-forward pair",
+                        format!("block {b} has no linear layer '{name}'"),
+                    )),
+                };
+                let (expand, contract) = (take(&pair.expand)?, take(&pair.contract)?);
+                let dense = (weight_rows(expand), weight_rows(contract));
+                let report = sparsellm_feed_forward(
+                    expand,
+                    contract,
+                    pair.activation,
+                    Tensor::cat(inputs, 0),
+                    sequences,
+                    pattern,
+                    config,
+                )
+                .map_err(|e| PruneError::bad("layer", format!("'{}': {e}", pair.expand)))?;
+                for (name, linear, dense, zeros, rounds) in [
+                    (
+                        &pair.expand,
+                        expand,
+                        dense.0,
+                        report.expand_zeros,
+                        Some(report.output_errors.clone()),
+                    ),
+                    (
+                        &pair.contract,
+                        contract,
+                        dense.1,
+                        report.contract_zeros,
+                        None,
+                    ),
+                ] {
+                    let relative_error =
+                        hessians[name.as_str()].relative_output_error(&dense, &weight_rows(linear));
+                    let outcome = LayerOutcome {
+                        name: name.clone(),
+                        shape: linear.weight.dims(),
+                        zeros,
+                        relative_error,
+                        pair_output_errors: rounds,
+                    };
+                    block_outcomes.insert(name.clone(), outcome);
+                }
+            }
+        }
+        for (name, linear) in linears {
+            let hessian = hessians.get(&name);
+            let outcome = prune_layer(name.clone(), linear, hessian, method, pattern)?;
+            block_outcomes.insert(name, outcome);
+        }
+        outcomes.extend(order.iter().filter_map(|name| block_outcomes.remove(name)));
         hidden = hidden
             .into_iter()
             .map(|x| model.block_forward(b, x, &mut |_, _| {}))
@@ -209,15 +299,11 @@ fn prune_layer(
                 },
                 Some(h),
             ) => {
-                let config = SparseGptConfig {
-                    sparsity: pattern.fraction(),
-                    n_of_m: match pattern {
-                        LayerSparsity::NOfM { keep, m } => Some((keep, m)),
-                        LayerSparsity::Unstructured(_) => None,
-                    },
-                    block_size: *block_size,
-                    dampening: *dampening,
-                };
+                let config = SparseGptConfig::for_pattern(pattern, *block_size, *dampening);
+                sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
+            }
+            (SequentialMethod::SparseLlm(c), Some(h)) => {
+                let config = SparseGptConfig::for_pattern(pattern, c.block_size, c.dampening);
                 sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
             }
             (_, None) => unreachable!("calibrated methods were refused without calibration data"),
@@ -233,5 +319,6 @@ fn prune_layer(
         shape,
         zeros,
         relative_error,
+        pair_output_errors: None,
     })
 }

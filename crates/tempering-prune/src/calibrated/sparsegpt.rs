@@ -19,9 +19,9 @@
 
 use burn::nn::Linear;
 
-use super::InputHessian;
 use super::cholesky::upper_cholesky_of_inverse;
 use super::linear_rows::edit_rows;
+use super::{InputHessian, LayerSparsity};
 use crate::PruneError;
 
 /// What SparseGPT removes and how.
@@ -58,13 +58,26 @@ impl SparseGptConfig {
         }
     }
 
+    /// `pattern` with the given block size and dampening.
+    pub fn for_pattern(pattern: LayerSparsity, block_size: usize, dampening: f64) -> Self {
+        Self {
+            sparsity: pattern.fraction(),
+            n_of_m: match pattern {
+                LayerSparsity::NOfM { keep, m } => Some((keep, m)),
+                LayerSparsity::Unstructured(_) => None,
+            },
+            block_size,
+            dampening,
+        }
+    }
+
     /// Sets [`block_size`](Self::block_size).
     pub fn with_block_size(mut self, columns: usize) -> Self {
         self.block_size = columns;
         self
     }
 
-    fn validate(&self, d_in: usize) -> Result<(), PruneError> {
+    pub(super) fn validate(&self, d_in: usize) -> Result<(), PruneError> {
         if self.block_size == 0 {
             return Err(PruneError::bad("block size", "must be at least 1"));
         }

@@ -1,7 +1,8 @@
 //! `tempering prune --config run.json --method sparsegpt|sparsellm|wanda|ecoflap|layer-magnitude
 //! --calibration TEXT`: calibrated pruning of a character transformer language model
 //! (`train_char_lm`'s `run.json` + `model.bpk`), block by block through the blocks already
-//! pruned, as the official SparseGPT and Wanda loops run it.
+//! pruned, as the official SparseGPT and Wanda loops run it; and `--method proxsparse --nm 2:4`,
+//! 2:4 masks learned by training on the calibration text.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,15 +17,20 @@ use tempering_models::TransformerLm;
 use tempering_models::transformer::SavedCharLm;
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerOutcome, LayerSparsity,
-    SequentialMethod, ecoflap_block_patterns, prune_blocks_sequentially,
+    ProxSparseReport, SequentialMethod, apply_two_of_four_masks, ecoflap_block_patterns,
+    proxsparse_masks, prune_blocks_sequentially,
 };
 use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::{load_module, save_module};
 
+use crate::prune_command::CalibratedMethod;
 use crate::render::{percent, print_json, shape, table};
 
 /// Calibration sequences per forward pass.
 const BATCH: usize = 16;
+
+/// Training windows per ProxSparse step.
+const PROXSPARSE_BATCH: usize = 8;
 
 /// What the calibrated path needs from the command line.
 pub struct CalibratedRequest<'a> {
@@ -34,9 +40,7 @@ pub struct CalibratedRequest<'a> {
     pub calibration_tokens: Option<usize>,
     pub validation: Option<&'a Path>,
     pub validation_tokens: usize,
-    pub method: SequentialMethod,
-    /// ECoFLaP: one Wanda sparsity per block, allocated by zeroth-order block importance.
-    pub ecoflap: bool,
+    pub method: CalibratedMethod,
     pub pattern: LayerSparsity,
     pub output: Option<&'a Path>,
     pub force: bool,
@@ -54,6 +58,8 @@ struct Report<'a> {
     calibration_tokens: usize,
     layers: &'a [LayerOutcome],
     block_sparsities: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxsparse: Option<ProxSparseReport>,
     dense_nats_per_char: Option<f64>,
     pruned_nats_per_char: Option<f64>,
     seconds: f64,
@@ -131,7 +137,13 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let context = saved.model.context;
     let calibration = match request.calibration {
         Some(path) => text_tokens(path, "--calibration", &tokenizer, context)?,
-        None if request.method == SequentialMethod::Magnitude => Vec::new(),
+        None if matches!(
+            request.method,
+            CalibratedMethod::Sequential(SequentialMethod::Magnitude)
+        ) =>
+        {
+            Vec::new()
+        }
         None => {
             return Err(format!(
                 "--calibration TEXT is required: {} prunes by what each layer receives on \
@@ -170,36 +182,139 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         })
     };
     let dense_loss = evaluate(&model);
+    let ecoflap = matches!(request.method, CalibratedMethod::Ecoflap);
+    // Windows and their length: ProxSparse trains on windows of inputs and next characters.
+    let trained_on = match &request.method {
+        CalibratedMethod::ProxSparse(config) => (PROXSPARSE_BATCH * config.steps, context + 1),
+        _ => (sequences, context),
+    };
+    let (layers, block_sparsities, proxsparse, bar) = match &request.method {
+        CalibratedMethod::ProxSparse(config) => {
+            let autodiff = device.clone().autodiff();
+            let trainable: TransformerLm =
+                load_module(saved.model.init(&autodiff), request.checkpoint)
+                    .map_err(|e| e.to_string())?;
+            let windows = calibration_windows(
+                &calibration,
+                context + 1,
+                PROXSPARSE_BATCH * config.steps,
+                PROXSPARSE_BATCH,
+                request.seed,
+                &autodiff,
+            )
+            .map_err(|e| format!("--calibration: {e}"))?;
+            let bar = ProgressBar::new(config.steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template("proxsparse [{bar:30}] step {pos}/{len} {elapsed}")
+                    .expect("a valid template"),
+            );
+            let loss = |m: &TransformerLm, step: usize| {
+                let w = windows[step].clone();
+                let [b, length] = w.dims();
+                m.loss(
+                    w.clone().slice([0..b, 0..length - 1]),
+                    w.slice([0..b, 1..length]),
+                )
+            };
+            let (masks, report) = proxsparse_masks(trainable, config, loss, &mut |done| {
+                bar.set_position(done as u64)
+            })
+            .map_err(|e| e.to_string())?;
+            let layers = apply_two_of_four_masks(&mut model, &masks).map_err(|e| e.to_string())?;
+            (layers, None, Some(report), bar)
+        }
+        method => {
+            let (layers, block_sparsities, bar) = sequential_prune(
+                request,
+                method,
+                &mut model,
+                &calibration,
+                sequences,
+                &device,
+            )?;
+            (layers, block_sparsities, None, bar)
+        }
+    };
+    bar.finish_and_clear();
+    let pruned_loss = evaluate(&model);
+    let written = match request.output {
+        Some(dir) => {
+            let (model_path, run_path) = outputs(dir);
+            save_module(&model, request.checkpoint, &model_path, request.force)
+                .map_err(|e| e.to_string())?;
+            finish_atomically(&run_path, |tmp| saved.save(tmp))
+                .map_err(|e| format!("cannot write {}: {e}", run_path.display()))?;
+            Some(dir.to_path_buf())
+        }
+        None => None,
+    };
+    let report = Report {
+        method: request.method.name(),
+        ecoflap,
+        sparsity: request.pattern.fraction(),
+        n_of_m: match request.pattern {
+            LayerSparsity::NOfM { keep, m } => Some((keep, m)),
+            LayerSparsity::Unstructured(_) => None,
+        },
+        calibration_sequences: trained_on.0,
+        calibration_tokens: trained_on.0 * trained_on.1,
+        layers: &layers,
+        block_sparsities,
+        proxsparse,
+        dense_nats_per_char: dense_loss,
+        pruned_nats_per_char: pruned_loss,
+        seconds: started.elapsed().as_secs_f64(),
+        output: written,
+    };
+    if request.json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_report(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each layer's outcome, ECoFLaP's block sparsities, and the progress bar to clear.
+type SequentialOutcome = (Vec<LayerOutcome>, Option<Vec<f64>>, ProgressBar);
+
+/// The block-by-block methods: SparseGPT, SparseLLM, Wanda, magnitude, ECoFLaP.
+fn sequential_prune(
+    request: &CalibratedRequest<'_>,
+    method: &CalibratedMethod,
+    model: &mut TransformerLm,
+    calibration: &[u32],
+    sequences: usize,
+    device: &Device,
+) -> Result<SequentialOutcome, String> {
+    let context = model.context();
+    let sequential = match method {
+        CalibratedMethod::Sequential(m) => m.clone(),
+        CalibratedMethod::Ecoflap => SequentialMethod::Wanda,
+        CalibratedMethod::ProxSparse(_) => unreachable!("ProxSparse is not block by block"),
+    };
     let batches = if sequences == 0 {
         Vec::new()
     } else {
-        calibration_windows(
-            &calibration,
-            context,
-            sequences,
-            BATCH,
-            request.seed,
-            &device,
-        )
-        .map_err(|e| format!("--calibration: {e}"))?
+        calibration_windows(calibration, context, sequences, BATCH, request.seed, device)
+            .map_err(|e| format!("--calibration: {e}"))?
     };
     let bar = ProgressBar::new(model.blocks.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] block {pos}/{len} {elapsed}")
             .expect("a valid template"),
     );
-    bar.set_message(request.method.name());
-    let per_block = match (request.ecoflap, request.pattern) {
+    bar.set_message(sequential.name());
+    let per_block = match (matches!(method, CalibratedMethod::Ecoflap), request.pattern) {
         (true, LayerSparsity::Unstructured(target)) => {
             bar.set_message("ecoflap: block importance");
             let windows = |length| {
                 calibration_windows(
-                    &calibration,
+                    calibration,
                     length,
                     ECOFLAP_FIRST_STAGE_WINDOWS,
                     ECOFLAP_FIRST_STAGE_BATCH,
                     request.seed,
-                    &device,
+                    device,
                 )
             };
             // Windows of context + 1 characters (inputs and their next characters), or of the
@@ -208,7 +323,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
                 .or_else(|_| windows(context))
                 .map_err(|e| format!("--calibration: {e}"))?;
             let patterns = ecoflap_block_patterns(
-                &model,
+                &*model,
                 target,
                 windows.len(),
                 request.seed,
@@ -227,50 +342,13 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         }
         (false, pattern) => vec![pattern; model.blocks.len()],
     };
-    let block_sparsities = request
-        .ecoflap
+    let block_sparsities = matches!(method, CalibratedMethod::Ecoflap)
         .then(|| per_block.iter().map(LayerSparsity::fraction).collect());
-    let layers =
-        prune_blocks_sequentially(&mut model, batches, &request.method, &per_block, &mut |p| {
-            bar.set_position(p.done as u64)
-        })
-        .map_err(|e| e.to_string())?;
-    bar.finish_and_clear();
-    let pruned_loss = evaluate(&model);
-    let written = match request.output {
-        Some(dir) => {
-            let (model_path, run_path) = outputs(dir);
-            save_module(&model, request.checkpoint, &model_path, request.force)
-                .map_err(|e| e.to_string())?;
-            finish_atomically(&run_path, |tmp| saved.save(tmp))
-                .map_err(|e| format!("cannot write {}: {e}", run_path.display()))?;
-            Some(dir.to_path_buf())
-        }
-        None => None,
-    };
-    let report = Report {
-        method: request.method.name(),
-        ecoflap: request.ecoflap,
-        sparsity: request.pattern.fraction(),
-        n_of_m: match request.pattern {
-            LayerSparsity::NOfM { keep, m } => Some((keep, m)),
-            LayerSparsity::Unstructured(_) => None,
-        },
-        calibration_sequences: sequences,
-        calibration_tokens: sequences * context,
-        layers: &layers,
-        block_sparsities,
-        dense_nats_per_char: dense_loss,
-        pruned_nats_per_char: pruned_loss,
-        seconds: started.elapsed().as_secs_f64(),
-        output: written,
-    };
-    if request.json {
-        print_json(&report)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    print_report(&report);
-    Ok(ExitCode::SUCCESS)
+    let layers = prune_blocks_sequentially(model, batches, &sequential, &per_block, &mut |p| {
+        bar.set_position(p.done as u64)
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((layers, block_sparsities, bar))
 }
 
 fn print_report(report: &Report<'_>) {
@@ -311,6 +389,16 @@ fn print_report(report: &Report<'_>) {
     if let Some(blocks) = &report.block_sparsities {
         let text: Vec<String> = blocks.iter().map(|&s| percent(s)).collect();
         println!("ECoFLaP block sparsities: {}", text.join(", "));
+    }
+    if let Some(prox) = &report.proxsparse {
+        println!(
+            "ProxSparse: {} training steps, loss {:.4} → {:.4}; {} of the learned groups of 4 \
+             already 2-sparse; the masks keep the original weights",
+            prox.losses.len(),
+            prox.losses.first().copied().unwrap_or(f64::NAN),
+            prox.losses.last().copied().unwrap_or(f64::NAN),
+            percent(prox.groups.at_most_two_kept()),
+        );
     }
     println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
     for layer in report.layers {

@@ -87,7 +87,23 @@ pub struct PruneArgs {
     /// Characters of --validation evaluated, in consecutive windows of the model's context.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     validation_tokens: usize,
+    /// ProxSparse's λ: the strength of the proximal step after every optimizer step (its
+    /// scale depends on the model's weights) [default: 0.3, tuned on train_char_lm's model].
+    #[arg(long, value_name = "L")]
+    proxsparse_lambda: Option<f64>,
+    /// ProxSparse's training steps, each on 8 windows of the calibration text [default: 400].
+    #[arg(long, value_name = "N")]
+    proxsparse_steps: Option<usize>,
+    /// ProxSparse's peak learning rate (AdamW, linear warm-up and decay) [default: 1e-4, the
+    /// official scripts'].
+    #[arg(long, value_name = "LR")]
+    proxsparse_lr: Option<f64>,
 }
+
+/// ProxSparse's λ on `train_char_lm`'s model (see docs/pruning-and-compression.md).
+const PROXSPARSE_LAMBDA: f64 = 0.3;
+/// ProxSparse's steps: the official scripts take 400 optimizer steps.
+const PROXSPARSE_STEPS: usize = 400;
 
 /// Where the masked optimizer state goes by default: beside OUT, `<OUT stem>.optim.bpk`.
 fn default_optim_output(output: &Path) -> PathBuf {
@@ -137,12 +153,37 @@ enum MethodArg {
     /// SparseLLM (Bai et al., NeurIPS 2024): each feed-forward pair pruned jointly through
     /// auxiliary variables (SparseGPT inside), every other layer by SparseGPT (needs --config).
     Sparsellm,
+    /// ProxSparse (Liu et al., ICML 2025): 2:4 masks learned by training the model on
+    /// calibration text with a proximal step of a 2:4 regularizer after every optimizer step,
+    /// applied to the original weights (needs --config and --nm 2:4).
+    Proxsparse,
     /// Wanda (Sun et al., ICLR 2024): per output, prune the lowest |weight| × input norm on
     /// calibration text (needs --config).
     Wanda,
     /// ECoFLaP (Sung et al., ICLR 2024): one sparsity per block from zeroth-order block
     /// importance, then Wanda within each block (needs --config).
     Ecoflap,
+}
+
+/// How the calibrated path prunes.
+pub(crate) enum CalibratedMethod {
+    /// Every layer of every block by this method, block by block.
+    Sequential(tempering_prune::calibrated::SequentialMethod),
+    /// ECoFLaP: one Wanda sparsity per block, allocated by zeroth-order block importance.
+    Ecoflap,
+    /// ProxSparse: 2:4 masks learned by training with a proximal step, on the original weights.
+    ProxSparse(tempering_prune::calibrated::ProxSparseConfig),
+}
+
+impl CalibratedMethod {
+    /// The method each layer is pruned by, as the report names it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Sequential(method) => method.name(),
+            Self::Ecoflap => "wanda",
+            Self::ProxSparse(_) => "proxsparse",
+        }
+    }
 }
 
 fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {
@@ -169,7 +210,11 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
             let (n, m) = args.nm.unwrap_or((2, 4));
             Method::NOfM { n, m }
         }
-        MethodArg::Sparsegpt | MethodArg::Sparsellm | MethodArg::Wanda | MethodArg::Ecoflap => {
+        MethodArg::Sparsegpt
+        | MethodArg::Sparsellm
+        | MethodArg::Proxsparse
+        | MethodArg::Wanda
+        | MethodArg::Ecoflap => {
             unreachable!("calibrated methods take the --config path")
         }
     };
@@ -196,7 +241,11 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
     if args.config.is_some()
         || matches!(
             args.method,
-            MethodArg::Sparsegpt | MethodArg::Sparsellm | MethodArg::Wanda | MethodArg::Ecoflap
+            MethodArg::Sparsegpt
+                | MethodArg::Sparsellm
+                | MethodArg::Proxsparse
+                | MethodArg::Wanda
+                | MethodArg::Ecoflap
         )
     {
         return calibrated(args);
@@ -205,6 +254,9 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
         (args.calibration.is_some(), "--calibration"),
         (args.calibration_tokens.is_some(), "--calibration-tokens"),
         (args.validation.is_some(), "--validation"),
+        (args.proxsparse_lambda.is_some(), "--proxsparse-lambda"),
+        (args.proxsparse_steps.is_some(), "--proxsparse-steps"),
+        (args.proxsparse_lr.is_some(), "--proxsparse-lr"),
     ] {
         if given {
             return Err(format!("{flag}: applies with --config only"));
@@ -369,6 +421,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
             match args.method {
                 MethodArg::Sparsegpt => "sparsegpt",
                 MethodArg::Sparsellm => "sparsellm",
+                MethodArg::Proxsparse => "proxsparse",
                 MethodArg::Ecoflap => "ecoflap",
                 _ => "wanda",
             }
@@ -400,22 +453,55 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     {
         return Err(format!("--sparsity: {s} is not in [0, 1)"));
     }
+    use tempering_prune::calibrated::{ProxSparseConfig, SequentialMethod, SparseLlmConfig};
     let method = match args.method {
-        MethodArg::Sparsegpt => tempering_prune::calibrated::SequentialMethod::sparsegpt(),
-        MethodArg::Sparsellm => tempering_prune::calibrated::SequentialMethod::SparseLlm(
-            tempering_prune::calibrated::SparseLlmConfig::default(),
-        ),
-        MethodArg::Wanda | MethodArg::Ecoflap => {
-            tempering_prune::calibrated::SequentialMethod::Wanda
+        MethodArg::Sparsegpt => CalibratedMethod::Sequential(SequentialMethod::sparsegpt()),
+        MethodArg::Sparsellm => {
+            CalibratedMethod::Sequential(SequentialMethod::SparseLlm(SparseLlmConfig::default()))
         }
-        MethodArg::LayerMagnitude => tempering_prune::calibrated::SequentialMethod::Magnitude,
+        MethodArg::Wanda => CalibratedMethod::Sequential(SequentialMethod::Wanda),
+        MethodArg::Ecoflap => CalibratedMethod::Ecoflap,
+        MethodArg::LayerMagnitude => CalibratedMethod::Sequential(SequentialMethod::Magnitude),
+        MethodArg::Proxsparse => {
+            if pattern != (tempering_prune::calibrated::LayerSparsity::NOfM { keep: 2, m: 4 }) {
+                return Err(
+                    "--method proxsparse: learns 2:4 masks (its regularizer is defined on \
+                     groups of 4); pass --nm 2:4"
+                        .into(),
+                );
+            }
+            if args.calibration_tokens.is_some() {
+                return Err(
+                    "--calibration-tokens: not with proxsparse, which trains for \
+                            --proxsparse-steps batches of 8 windows"
+                        .into(),
+                );
+            }
+            let config = ProxSparseConfig::new(
+                args.proxsparse_lambda.unwrap_or(PROXSPARSE_LAMBDA),
+                args.proxsparse_steps.unwrap_or(PROXSPARSE_STEPS),
+            );
+            CalibratedMethod::ProxSparse(ProxSparseConfig {
+                learning_rate: args.proxsparse_lr.unwrap_or(config.learning_rate),
+                ..config
+            })
+        }
         other => {
             return Err(format!(
-                "--method {other:?}: not with --config; use sparsegpt, sparsellm, wanda, \
-                 ecoflap or layer-magnitude"
+                "--method {other:?}: not with --config; use sparsegpt, sparsellm, proxsparse, \
+                 wanda, ecoflap or layer-magnitude"
             ));
         }
     };
+    for (given, flag) in [
+        (args.proxsparse_lambda.is_some(), "--proxsparse-lambda"),
+        (args.proxsparse_steps.is_some(), "--proxsparse-steps"),
+        (args.proxsparse_lr.is_some(), "--proxsparse-lr"),
+    ] {
+        if given && args.method != MethodArg::Proxsparse {
+            return Err(format!("{flag}: applies to --method proxsparse"));
+        }
+    }
     let output = match (&args.output, args.dry_run) {
         (Some(_), true) => return Err("-o and --dry-run: give one".into()),
         (None, false) => return Err("-o DIR is required (or --dry-run)".into()),
@@ -428,7 +514,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
 fn calibrated_request(
     args: &PruneArgs,
     run_json: &Path,
-    method: tempering_prune::calibrated::SequentialMethod,
+    method: CalibratedMethod,
     pattern: tempering_prune::calibrated::LayerSparsity,
     output: Option<&Path>,
 ) -> Result<ExitCode, String> {
@@ -440,7 +526,6 @@ fn calibrated_request(
         validation: args.validation.as_deref(),
         validation_tokens: args.validation_tokens,
         method,
-        ecoflap: args.method == MethodArg::Ecoflap,
         pattern,
         output,
         force: args.force,
@@ -453,7 +538,7 @@ fn calibrated_request(
 fn calibrated_request(
     _: &PruneArgs,
     _: &Path,
-    _: tempering_prune::calibrated::SequentialMethod,
+    _: CalibratedMethod,
     _: tempering_prune::calibrated::LayerSparsity,
     _: Option<&Path>,
 ) -> Result<ExitCode, String> {

@@ -159,6 +159,103 @@ fn sparsellm_prunes_every_layer() {
     assert!(out_dir.join("model.bpk").is_file() && out_dir.join("run.json").is_file());
 }
 
+/// ProxSparse from the command line: 2:4 masks learned in a few training steps, the original
+/// weights kept where the masks keep them; only 2:4 is accepted.
+#[test]
+fn proxsparse_learns_two_of_four_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let t = s(&text_file);
+    let out_dir = dir.path().join("pruned");
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "proxsparse",
+            "--nm",
+            "2:4",
+            "--proxsparse-steps",
+            "5",
+            "--proxsparse-lambda",
+            "20",
+            "--calibration",
+            t,
+            "-o",
+            s(&out_dir),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["method"], "proxsparse");
+    assert_eq!(report["proxsparse"]["losses"].as_array().unwrap().len(), 5);
+    // 5 steps of 8 windows of the context of 8 plus the next character.
+    assert_eq!(report["calibration_tokens"], 5 * 8 * 9);
+    let original = SavedCharLm::load(&run_json)
+        .unwrap()
+        .model
+        .init(&Device::default())
+        .try_load_file(&model)
+        .unwrap();
+    let pruned = SavedCharLm::load(out_dir.join("run.json"))
+        .unwrap()
+        .model
+        .init(&Device::default())
+        .try_load_file(out_dir.join("model.bpk"))
+        .unwrap();
+    for (a, b) in pruned.blocks.iter().zip(&original.blocks) {
+        let after = a
+            .feed_forward
+            .expand
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let before = b
+            .feed_forward
+            .expand
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        assert_eq!(after.iter().filter(|w| **w == 0.0).count(), after.len() / 2);
+        assert!(after.iter().zip(&before).all(|(x, y)| *x == 0.0 || x == y));
+    }
+    for (rest, expected) in [
+        (
+            vec!["--method", "proxsparse", "--sparsity", "0.5"],
+            "pass --nm 2:4",
+        ),
+        (
+            vec!["--method", "proxsparse", "--nm", "1:4"],
+            "pass --nm 2:4",
+        ),
+        (
+            vec![
+                "--method",
+                "sparsegpt",
+                "--sparsity",
+                "0.5",
+                "--proxsparse-steps",
+                "3",
+            ],
+            "applies to --method proxsparse",
+        ),
+    ] {
+        let mut args = rest.clone();
+        args.extend(["--calibration", t, "-o", s(&out_dir), "--force"]);
+        let out = prune(&model, &run_json, &args);
+        assert!(
+            !out.status.success() && text(&out).contains(expected),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
 /// ECoFLaP: one sparsity per block, averaging the target over blocks of equal size, each
 /// block's layers pruned by Wanda at its own sparsity; N:M is refused with the reason.
 #[test]

@@ -31,7 +31,10 @@ pub(super) fn edit_rows<R>(
     let back: Vec<f32> = (0..d_in * d_out)
         .map(|k| rows[(k % d_out) * d_in + k / d_out])
         .collect();
-    let tensor = Tensor::<2>::from_data(TensorData::new(back, [d_in, d_out]), &device);
+    // A weight being trained (an autodiff device) stays one.
+    let require_grad = linear.weight.val().is_require_grad();
+    let tensor = Tensor::<2>::from_data(TensorData::new(back, [d_in, d_out]), &device)
+        .set_require_grad(require_grad);
     linear.weight = Param::initialized(linear.weight.id, tensor);
     Ok(result)
 }

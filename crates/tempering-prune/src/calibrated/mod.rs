@@ -9,6 +9,9 @@
 //!   [`magnitude`] baseline.
 //! - [`sparsellm_feed_forward`]: SparseLLM (Bai et al., NeurIPS 2024), both layers of a
 //!   feed-forward pair pruned jointly through auxiliary variables, SparseGPT inside.
+//! - [`proxsparse_masks`]: ProxSparse (Liu et al., ICML 2025), 2:4 masks learned end to end
+//!   with a proximal step of its regularizer after every optimizer step, applied to the
+//!   original weights ([`apply_two_of_four_masks`]).
 //! - [`ecoflap_block_sparsities`]: ECoFLaP's one sparsity per block (Sung et al., ICLR 2024),
 //!   for Wanda within each block through [`prune_blocks_sequentially`].
 //! - [`prune_sequentially`]: any of them over a whole model of blocks
@@ -34,6 +37,8 @@ mod ecoflap_blocks;
 mod hessian;
 mod linear_rows;
 mod pre_activation;
+mod proxsparse;
+mod proxsparse_training;
 mod pseudo_inverse;
 mod sequential;
 mod sparsegpt;
@@ -45,6 +50,10 @@ pub use ecoflap_blocks::{
     ecoflap_block_sparsities,
 };
 pub use hessian::InputHessian;
+pub use proxsparse::{GroupSparsity, keep_two_of_four, prox_two_of_four};
+pub use proxsparse_training::{
+    ProxSparseConfig, ProxSparseReport, apply_two_of_four_masks, proxsparse_masks,
+};
 pub use sequential::{
     BlockProgress, LayerOutcome, SequentialMethod, prune_blocks_sequentially, prune_sequentially,
 };

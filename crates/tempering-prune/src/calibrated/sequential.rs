@@ -7,6 +7,10 @@
 //! 3. each linear layer of the block is pruned ([`SequentialMethod`]);
 //! 4. the pruned block runs on every batch again, and its outputs are the next block's inputs.
 //!
+//! With [`SequentialMethod::SparseLlm`], step 3 prunes each feed-forward pair the model names
+//! jointly ([`sparsellm_feed_forward`](super::sparsellm_feed_forward), from the pair's inputs
+//! kept in step 2) and every other layer by SparseGPT.
+//!
 //! Blocks therefore see what the already-pruned blocks before them produce, while inside a
 //! block every statistic comes from the dense block. Only one block's hidden states (one
 //! `[batch, tokens, width]` tensor per calibration batch) and one block's Hessians are held.

@@ -208,15 +208,13 @@ impl ModuleMapper for Shift<'_> {
     }
 }
 
-/// ECoFLaP's stage 2: per-layer sparsities with overall sparsity `target` (by weight count).
-/// Every layer keeps at least `⌈n(1 − max_sparsity)⌉` (`max_sparsity` defaults to
-/// `target + 0.1`, at most 1); the rest of the keep budget is shared in proportion to
-/// importance, each layer capped at its size, what a cap leaves over going to the others.
-pub fn ecoflap_sparsities(
+/// The cap ECoFLaP's allocation uses (`max_sparsity`, default `target + 0.1`, at most 1), once
+/// the target, the cap and every importance are checked.
+pub(crate) fn check_ecoflap_request(
     layers: &[LayerImportance],
     target: f64,
     max_sparsity: Option<f64>,
-) -> Result<BTreeMap<String, f64>, PruneError> {
+) -> Result<f64, PruneError> {
     if !(0.0..1.0).contains(&target) {
         return Err(PruneError::bad(
             "sparsity",
@@ -239,6 +237,21 @@ pub fn ecoflap_sparsities(
             format!("'{}' has importance {}", l.name, l.importance),
         ));
     }
+    Ok(max_sparsity)
+}
+
+/// ECoFLaP's stage 2 as water-filling, a variant of the official integer allocation
+/// ([`ecoflap_sparsities_official`](crate::ecoflap_allocation::ecoflap_sparsities_official)):
+/// per-layer sparsities with overall sparsity `target` (by weight count).
+/// Every layer keeps at least `⌈n(1 − max_sparsity)⌉` (`max_sparsity` defaults to
+/// `target + 0.1`, at most 1); the rest of the keep budget is shared in proportion to
+/// importance, each layer capped at its size, what a cap leaves over going to the others.
+pub fn ecoflap_sparsities(
+    layers: &[LayerImportance],
+    target: f64,
+    max_sparsity: Option<f64>,
+) -> Result<BTreeMap<String, f64>, PruneError> {
+    let max_sparsity = check_ecoflap_request(layers, target, max_sparsity)?;
     let total: usize = layers.iter().map(|l| l.parameters).sum();
     let budget = (1.0 - target) * total as f64;
     let mut keep: Vec<f64> = layers

@@ -22,6 +22,7 @@ mod allocation;
 pub mod calibrated;
 pub mod checkpoint;
 pub mod data_aware;
+pub mod ecoflap_allocation;
 pub mod element;
 mod error;
 mod gradual;

@@ -374,9 +374,12 @@ fn ecoflap_gives_the_block_that_matters_less_more_sparsity() {
         sparsities[1] > 0.59 && sparsities[1] <= 0.6 + 1e-12,
         "block 1 should be at the cap: {sparsities:?}"
     );
-    // Both blocks hold the same number of weights, so the budget makes the mean the target.
+    // Both blocks hold 2,048 weights, so the budget makes the mean the target, less the
+    // official rounding: its ceilings can overshoot by one weight per block after the first,
+    // and its fix-up doubles that (at most 2 of 4,096 weights kept too many).
+    let shortfall = target - (sparsities[0] + sparsities[1]) / 2.0;
     assert!(
-        ((sparsities[0] + sparsities[1]) / 2.0 - target).abs() < 1e-9,
+        (0.0..=2.0 / 4096.0 + 1e-6).contains(&shortfall),
         "{sparsities:?}"
     );
     let per_block: Vec<LayerSparsity> = sparsities

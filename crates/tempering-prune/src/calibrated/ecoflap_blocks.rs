@@ -9,9 +9,10 @@
 //!    ([`zeroth_order_importance`]);
 //! 2. a block's score is the sum of its weights' scores; every block keeps at least
 //!    `⌈n_b(1 − s_max)⌉` weights (`s_max` = target + 0.1 in every official script) and the rest
-//!    of the keep budget `(1 − target)·N` goes to the blocks in proportion to their scores,
-//!    each capped at its size ([`ecoflap_sparsities`]; the official fix-up of an over-spent
-//!    budget adds where it should subtract, which this does not copy);
+//!    of the keep budget `int((1 − target)·N)` goes to the blocks in proportion to their
+//!    scores, each capped at its size, by the official integer steps in `float32`
+//!    ([`ecoflap_sparsities_official`], whose fix-up of an over-spent budget adds the
+//!    excess where it means to remove it, as the official code does);
 //! 3. the fine step prunes each block at its own sparsity with Wanda, block by block through the
 //!    blocks already pruned ([`prune_blocks_sequentially`](super::prune_blocks_sequentially)).
 
@@ -20,7 +21,8 @@ use tempering_core::compression::SequentialBlocks;
 
 use super::LayerSparsity;
 use crate::PruneError;
-use crate::data_aware::{LayerImportance, ecoflap_sparsities, zeroth_order_importance};
+use crate::data_aware::{LayerImportance, zeroth_order_importance};
+use crate::ecoflap_allocation::ecoflap_sparsities_official;
 
 /// The ECoFLaP sparsity of each block of `model` for an overall `target` (steps 1–2 of the
 /// module docs): `samples` directions per weight at step `epsilon` (the official 1e-3),
@@ -60,7 +62,7 @@ pub fn ecoflap_block_sparsities<M: SequentialBlocks + Module>(
             }
         })
         .collect();
-    let sparsities = ecoflap_sparsities(&per_block, target, max_sparsity)?;
+    let sparsities = ecoflap_sparsities_official(&per_block, target, max_sparsity)?;
     Ok(per_block.iter().map(|b| sparsities[&b.name]).collect())
 }
 

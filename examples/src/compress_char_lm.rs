@@ -270,14 +270,8 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                     args.seed,
                     &autodiff,
                 )?;
-                let loss = |m: &TransformerLm, step: usize| {
-                    let w = batches[step].clone();
-                    let [b, length] = w.dims();
-                    m.loss(
-                        w.clone().slice([0..b, 0..length - 1]),
-                        w.slice([0..b, 1..length]),
-                    )
-                };
+                let loss =
+                    |m: &TransformerLm, step: usize| m.window_loss_tensor(batches[step].clone());
                 let (masks, report) =
                     proxsparse_masks(trained.clone(), &config, loss, &mut |_| {})?;
                 let mut model = dense.clone();

@@ -208,14 +208,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
                 ProgressStyle::with_template("proxsparse [{bar:30}] step {pos}/{len} {elapsed}")
                     .expect("a valid template"),
             );
-            let loss = |m: &TransformerLm, step: usize| {
-                let w = windows[step].clone();
-                let [b, length] = w.dims();
-                m.loss(
-                    w.clone().slice([0..b, 0..length - 1]),
-                    w.slice([0..b, 1..length]),
-                )
-            };
+            let loss = |m: &TransformerLm, step: usize| m.window_loss_tensor(windows[step].clone());
             let (masks, report) = proxsparse_masks(trainable, config, loss, &mut |done| {
                 bar.set_position(done as u64)
             })

@@ -23,7 +23,8 @@ fn observed_block(
 }
 
 /// Block `b`'s feed-forward: `expand → GELU → contract` (dropout is the identity when pruning).
-fn feed_forward_pair(b: usize) -> Vec<FeedForwardPair> {
+fn feed_forward_pair(blocks: &[TransformerBlock], b: usize) -> Vec<FeedForwardPair> {
+    assert!(b < blocks.len(), "block {b} of {}", blocks.len());
     vec![FeedForwardPair {
         expand: format!("blocks.{b}.feed_forward.expand"),
         contract: format!("blocks.{b}.feed_forward.contract"),
@@ -59,12 +60,7 @@ impl SequentialBlocks for TransformerLm {
     }
 
     fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
-        assert!(
-            block < self.blocks.len(),
-            "block {block} of {}",
-            self.blocks.len()
-        );
-        feed_forward_pair(block)
+        feed_forward_pair(&self.blocks, block)
     }
 }
 
@@ -89,12 +85,7 @@ impl SequentialBlocks for VitClassifier {
     }
 
     fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
-        assert!(
-            block < self.blocks.len(),
-            "block {block} of {}",
-            self.blocks.len()
-        );
-        feed_forward_pair(block)
+        feed_forward_pair(&self.blocks, block)
     }
 }
 

@@ -10,10 +10,16 @@ impl TransformerLm {
     /// Mean next-token cross-entropy (nats) of windows `[batch, time + 1]`: each window's
     /// first `time` tokens are the inputs, its last `time` the targets.
     pub fn window_loss(&self, windows: Tensor<2, Int>) -> f64 {
+        self.window_loss_tensor(windows).into_scalar::<f64>()
+    }
+
+    /// [`window_loss`](Self::window_loss) as a tensor, for training on windows (its
+    /// gradient flows where the model's parameters track one).
+    pub fn window_loss_tensor(&self, windows: Tensor<2, Int>) -> Tensor<1> {
         let [batch, length] = windows.dims();
         let inputs = windows.clone().slice([0..batch, 0..length - 1]);
         let targets = windows.slice([0..batch, 1..length]);
-        self.loss(inputs, targets).into_scalar::<f64>()
+        self.loss(inputs, targets)
     }
 
     /// Mean cross-entropy (nats per token) of `tokens` cut into consecutive windows of

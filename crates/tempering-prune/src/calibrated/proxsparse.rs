@@ -62,6 +62,13 @@ impl GroupSparsity {
     }
 }
 
+/// A group's positions by magnitude, largest first (ties keep their order).
+fn by_magnitude(group: &[f32]) -> [usize; 4] {
+    let mut order = [0usize, 1, 2, 3];
+    order.sort_by(|&a, &b| group[b].abs().total_cmp(&group[a].abs()));
+    order
+}
+
 fn regularizer(w: &[f64; 4]) -> f64 {
     (w[0] * w[1] * w[2]).abs()
         + (w[1] * w[2] * w[3]).abs()
@@ -142,8 +149,7 @@ pub fn prox_two_of_four(rows: &mut [f32], lambda: f64) -> Result<(), PruneError>
     let sorted: Vec<[f64; 4]> = rows
         .chunks_exact(4)
         .map(|group| {
-            let mut order = [0usize, 1, 2, 3];
-            order.sort_by(|&a, &b| group[b].abs().total_cmp(&group[a].abs()));
+            let order = by_magnitude(group);
             orders.push(order);
             order.map(|k| f64::from(group[k].abs()))
         })
@@ -178,9 +184,7 @@ pub fn prox_two_of_four(rows: &mut [f32], lambda: f64) -> Result<(), PruneError>
 pub fn keep_two_of_four(learned: &[f32]) -> Vec<bool> {
     let mut mask = vec![false; learned.len()];
     for (g, group) in learned.chunks_exact(4).enumerate() {
-        let mut order = [0usize, 1, 2, 3];
-        order.sort_by(|&a, &b| group[b].abs().total_cmp(&group[a].abs()));
-        for &k in &order[..2] {
+        for &k in &by_magnitude(group)[..2] {
             mask[g * 4 + k] = true;
         }
     }

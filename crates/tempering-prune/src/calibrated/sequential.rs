@@ -65,11 +65,15 @@ impl SequentialMethod {
         }
     }
 
-    /// SparseGPT's column block size, for the methods that run it.
-    fn sparsegpt_block_size(&self) -> Option<usize> {
+    /// SparseGPT's column block size and dampening, for the methods that prune by SparseGPT
+    /// (SparseLLM does so on every layer outside its feed-forward pairs).
+    fn sparsegpt_settings(&self) -> Option<(usize, f64)> {
         match self {
-            Self::SparseGpt { block_size, .. } => Some(*block_size),
-            Self::SparseLlm(config) => Some(config.block_size),
+            Self::SparseGpt {
+                block_size,
+                dampening,
+            } => Some((*block_size, *dampening)),
+            Self::SparseLlm(config) => Some((config.block_size, config.dampening)),
             Self::Magnitude | Self::Wanda => None,
         }
     }
@@ -143,7 +147,7 @@ pub fn prune_blocks_sequentially<M: SequentialBlocks>(
                 },
                 other => other,
             })?;
-            if let Some(block_size) = method.sparsegpt_block_size()
+            if let Some((block_size, _)) = method.sparsegpt_settings()
                 && let LayerSparsity::NOfM { m, .. } = pattern
                 && !block_size.is_multiple_of(m)
             {
@@ -296,18 +300,11 @@ fn prune_layer(
         let zeros = match (method, hessian) {
             (SequentialMethod::Magnitude, _) => magnitude(rows, outputs, d_in, pattern),
             (SequentialMethod::Wanda, Some(h)) => wanda(rows, outputs, &h.diagonal(), pattern),
-            (
-                SequentialMethod::SparseGpt {
-                    block_size,
-                    dampening,
-                },
-                Some(h),
-            ) => {
-                let config = SparseGptConfig::for_pattern(pattern, *block_size, *dampening);
-                sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
-            }
-            (SequentialMethod::SparseLlm(c), Some(h)) => {
-                let config = SparseGptConfig::for_pattern(pattern, c.block_size, c.dampening);
+            (SequentialMethod::SparseGpt { .. } | SequentialMethod::SparseLlm(_), Some(h)) => {
+                let (block_size, dampening) = method
+                    .sparsegpt_settings()
+                    .expect("both methods prune by SparseGPT");
+                let config = SparseGptConfig::for_pattern(pattern, block_size, dampening);
                 sparsegpt(rows, outputs, h, &config).map(|r| r.zeros)
             }
             (_, None) => unreachable!("calibrated methods were refused without calibration data"),

@@ -24,11 +24,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use tempering_core::atomic_write::write_atomically;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{TextCorpus, calibration_windows};
 use tempering_models::TransformerLm;
+use tempering_prune::calibrated::tyr::{TyrConfig, TyrSearchConfig, tyr_prune};
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerSparsity, ProxSparseConfig,
     SequentialMethod, SparseLlmConfig, apply_two_of_four_masks, ecoflap_block_patterns,
@@ -73,8 +74,8 @@ pub struct CompressArgs {
     #[arg(long, default_value_t = 1e-4)]
     pub finetune_lr: f64,
     /// Methods to run, comma-separated: magnitude, wanda, sparsegpt, sparsellm, ecoflap,
-    /// proxsparse, uniform-l2 (the structured rows) [default: all].
-    #[arg(long, value_delimiter = ',', value_parser = ["magnitude", "wanda", "sparsegpt", "sparsellm", "ecoflap", "proxsparse", "uniform-l2"])]
+    /// proxsparse, uniform-l2 and tyr (the structured rows) [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = ["magnitude", "wanda", "sparsegpt", "sparsellm", "ecoflap", "proxsparse", "uniform-l2", "tyr"])]
     pub methods: Vec<String>,
     /// ProxSparse's λ, comma-separated (one 2:4 row each; 0.3 did best of 0.1, 0.3 and 1 on
     /// the default model).
@@ -86,6 +87,12 @@ pub struct CompressArgs {
     /// ProxSparse's peak learning rate (AdamW; the official scripts' 1e-4).
     #[arg(long, default_value_t = 1e-4)]
     pub proxsparse_lr: f64,
+    /// Týr-the-Pruner's coarse-to-fine rounds (official 4).
+    #[arg(long, default_value_t = 2)]
+    pub tyr_rounds: usize,
+    /// Týr-the-Pruner's search generations per round (official 50).
+    #[arg(long, default_value_t = 16)]
+    pub tyr_generations: usize,
     /// Seed of the calibration windows and the fine-tuning batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -94,8 +101,8 @@ pub struct CompressArgs {
 /// One measured configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// `magnitude`, `wanda`, `sparsegpt`, `sparsellm`, `ecoflap`, `uniform-l2`,
-    /// `uniform-l2+finetune`, or `dense`.
+    /// `magnitude`, `wanda`, `sparsegpt`, `sparsellm`, `ecoflap`, `proxsparse`, `uniform-l2`,
+    /// `tyr` (each structured one also `+finetune`), or `dense`.
     pub method: String,
     /// `50 %`, `2:4`, `25 % of units`, …
     pub setting: String,
@@ -330,63 +337,104 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
         }
     }
     let (dense_total, _) = block_linear_weights(&dense);
-    let structured: &[f64] = if wanted("uniform-l2") {
-        &args.structured
-    } else {
-        &[]
-    };
-    for &ratio in structured {
-        let started = Instant::now();
-        let (small, small_config, _) = shrink_structured(
-            trained.clone(),
-            &saved_run.model,
-            &StructuredConfig::new(ratio),
-        )?;
-        let seconds = started.elapsed().as_secs_f64();
-        let (total, _) = block_linear_weights(&small);
-        let setting = format!("{:.0} % of units", 100.0 * ratio);
-        let removed = 1.0 - total as f64 / dense_total as f64;
-        rows.push(Row {
-            method: "uniform-l2".into(),
-            setting: setting.clone(),
-            sparsity: removed,
-            parameters: small.num_params(),
-            nats_per_char: evaluate(&small.valid())?,
-            seconds,
-        });
-        if args.finetune_steps > 0 {
-            let mut train_args = <CharLmArgs as clap::Parser>::parse_from(["train_char_lm"]);
-            train_args.context = context;
-            let mut optim = optimizer(&train_args)?;
-            let mut rng = SplitMix64::new(args.seed);
-            let mut model = small;
-            for _ in 0..args.finetune_steps {
-                model = train_step(
-                    model,
-                    &mut optim,
-                    train_tokens,
-                    &train_args,
-                    args.finetune_lr,
-                    &mut rng,
-                )
-                .map_err(|loss| format!("fine-tuning diverged (loss {loss})"))?
-                .0;
-            }
+    let structured_methods: Vec<&str> = ["uniform-l2", "tyr"]
+        .into_iter()
+        .filter(|m| wanted(m))
+        .collect();
+    for &ratio in &args.structured {
+        for &method in &structured_methods {
+            let started = Instant::now();
+            let small = match method {
+                "tyr" => {
+                    let batches = calibration(args.seed)?;
+                    let all = Tensor::cat(batches.clone(), 0);
+                    let logits = |m: &TransformerLm, ids: &[usize]| {
+                        let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+                        m.forward(
+                            all.clone()
+                                .select(0, Tensor::from_ints(ids.as_slice(), &device)),
+                        )
+                    };
+                    let mut config = TyrConfig::new(ratio);
+                    config.rounds = args.tyr_rounds;
+                    config.search = TyrSearchConfig::scaled(
+                        args.calibration_sequences * context,
+                        context,
+                        args.seed,
+                    );
+                    config.search.generations = args.tyr_generations;
+                    let (small, _, report) = tyr_prune(
+                        dense.clone(),
+                        &saved_run.model,
+                        &batches,
+                        args.calibration_sequences,
+                        &logits,
+                        &config,
+                        &mut |_| {},
+                    )?;
+                    let widths: Vec<String> =
+                        report.layers.iter().map(|l| l.after.to_string()).collect();
+                    eprintln!(
+                        "tyr {:.0} %: kept heads/channels per block {}",
+                        100.0 * ratio,
+                        widths.join(" ")
+                    );
+                    small
+                }
+                _ => {
+                    shrink_structured(
+                        dense.clone(),
+                        &saved_run.model,
+                        &StructuredConfig::new(ratio),
+                    )?
+                    .0
+                }
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            let (total, _) = block_linear_weights(&small);
+            let setting = format!("{:.0} % of units", 100.0 * ratio);
+            let removed = 1.0 - total as f64 / dense_total as f64;
             rows.push(Row {
-                method: "uniform-l2+finetune".into(),
-                setting,
+                method: method.into(),
+                setting: setting.clone(),
                 sparsity: removed,
-                parameters: model.num_params(),
-                nats_per_char: evaluate(&model.valid())?,
-                seconds: started.elapsed().as_secs_f64(),
+                parameters: small.num_params(),
+                nats_per_char: evaluate(&small)?,
+                seconds,
             });
+            if args.finetune_steps > 0 {
+                let mut train_args = <CharLmArgs as clap::Parser>::parse_from(["train_char_lm"]);
+                train_args.context = context;
+                let mut optim = optimizer(&train_args)?;
+                let mut rng = SplitMix64::new(args.seed);
+                let mut model = small.train();
+                for _ in 0..args.finetune_steps {
+                    model = train_step(
+                        model,
+                        &mut optim,
+                        train_tokens,
+                        &train_args,
+                        args.finetune_lr,
+                        &mut rng,
+                    )
+                    .map_err(|loss| format!("fine-tuning diverged (loss {loss})"))?
+                    .0;
+                }
+                rows.push(Row {
+                    method: format!("{method}+finetune"),
+                    setting,
+                    sparsity: removed,
+                    parameters: model.num_params(),
+                    nats_per_char: evaluate(&model.valid())?,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+            let last = rows.last().expect("a row was pushed");
+            eprintln!(
+                "{:<10} {:>5}: {:.4} nats/char",
+                last.method, last.setting, last.nats_per_char
+            );
         }
-        let _ = small_config;
-        let last = rows.last().expect("a row was pushed");
-        eprintln!(
-            "{:<10} {:>5}: {:.4} nats/char",
-            last.method, last.setting, last.nats_per_char
-        );
     }
     write_outputs(&args.out, &rows)?;
     Ok(rows)
@@ -468,8 +516,45 @@ fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
         y_label: "validation nats/char".into(),
         series: all,
     };
+    // Structured: nats/char against the share of the blocks' linear weights removed.
+    let structured = |method: &str| Series {
+        label: method.into(),
+        points: rows
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| (100.0 * r.sparsity, r.nats_per_char))
+            .collect(),
+    };
+    let mut shrunk: Vec<Series> = ["uniform-l2", "uniform-l2+finetune", "tyr", "tyr+finetune"]
+        .into_iter()
+        .map(structured)
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    let mut panels = vec![panel];
+    if !shrunk.is_empty() {
+        let span: Vec<f64> = shrunk
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .collect();
+        let (lo, hi) = span
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+        shrunk.push(Series {
+            label: "dense".into(),
+            points: vec![(lo, dense), (hi, dense)],
+        });
+        panels.push(Panel {
+            title: "char LM: heads and channels removed (equal parameters)".into(),
+            x_label: "block weights removed (%)".into(),
+            y_label: "validation nats/char".into(),
+            series: shrunk,
+        });
+    }
     let plot = out.join("sparsity.png");
-    plot_panels(&plot, &[panel], (900, 600))
+    let width = 900 * panels.len() as u32;
+    plot_panels(&plot, &panels, (width, 600))
         .map_err(|e| format!("cannot write {}: {e}", plot.display()))?;
     Ok(())
 }

@@ -69,7 +69,7 @@ struct Report<'a> {
 /// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
 /// error: it must be UTF-8, in the model's alphabet, and hold at least `at_least` characters
 /// (one window of the model's context).
-fn text_tokens(
+pub(crate) fn text_tokens(
     path: &Path,
     flag: &str,
     tokenizer: &CharTokenizer,
@@ -104,18 +104,19 @@ fn text_tokens(
 }
 
 /// The two files of the pruned run in `dir`.
-fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("model.bpk"), dir.join("run.json"))
 }
 
-pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
-    let started = Instant::now();
-    let saved = SavedCharLm::load(request.config)
-        .map_err(|e| format!("--config {}: {e}", request.config.display()))?;
+/// The run's config (`run.json`), checked against the checkpoint's size and for its own
+/// consistency before anything is built from it.
+pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, String> {
+    let saved =
+        SavedCharLm::load(config).map_err(|e| format!("--config {}: {e}", config.display()))?;
     // Before the config is checked or built (both allocate by its sizes): the model it
     // describes must fit in the checkpoint, at two bytes per parameter at the least.
-    let checkpoint_bytes = std::fs::metadata(request.checkpoint)
-        .map_err(|e| format!("{}: {e}", request.checkpoint.display()))?
+    let checkpoint_bytes = std::fs::metadata(checkpoint)
+        .map_err(|e| format!("{}: {e}", checkpoint.display()))?
         .len();
     match saved.model.parameter_count() {
         Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => {}
@@ -123,16 +124,22 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
             return Err(format!(
                 "--config {}: it describes a model of {} parameters, more than {} ({} bytes) \
                  can hold",
-                request.config.display(),
+                config.display(),
                 count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
-                request.checkpoint.display(),
+                checkpoint.display(),
                 checkpoint_bytes
             ));
         }
     }
     saved
         .check()
-        .map_err(|e| format!("--config {}: {e}", request.config.display()))?;
+        .map_err(|e| format!("--config {}: {e}", config.display()))?;
+    Ok(saved)
+}
+
+pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let saved = load_run(request.checkpoint, request.config)?;
     let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
     let context = saved.model.context;
     let calibration = match request.calibration {

@@ -9,6 +9,8 @@
 //! tempering verify model.bpk pruned.bpk
 //! tempering prune runs/char_lm/model.bpk --config runs/char_lm/run.json \
 //!     --calibration input.txt --method sparsegpt --sparsity 0.5 -o runs/char_lm_sparse
+//! tempering shrink runs/char_lm/model.bpk --config runs/char_lm/run.json \
+//!     --calibration input.txt --method tyr --ratio 0.25 -o runs/char_lm_small
 //! ```
 //!
 //! Outputs are written beside their destination under an unguessable temporary name and moved
@@ -22,6 +24,8 @@ mod compress_command;
 mod inspect_command;
 mod prune_command;
 mod render;
+#[cfg(feature = "language-models")]
+mod shrink_command;
 mod verify_command;
 
 use std::process::ExitCode;
@@ -46,6 +50,10 @@ enum Command {
     Compress(compress_command::CompressArgs),
     /// Check a pruned checkpoint against its original.
     Verify(verify_command::VerifyArgs),
+    /// Remove whole attention heads and feed-forward channels of a character language model,
+    /// writing the smaller model and the config that builds it.
+    #[cfg(feature = "language-models")]
+    Shrink(Box<shrink_command::ShrinkArgs>),
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written, so an interrupted
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
         Command::Prune(args) => prune_command::run(&args),
         Command::Compress(args) => compress_command::run(&args),
         Command::Verify(args) => verify_command::run(&args),
+        #[cfg(feature = "language-models")]
+        Command::Shrink(args) => shrink_command::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -599,3 +599,108 @@ fn mutated_checkpoints_exit_cleanly() {
     assert!(refused > 0, "no mutation was refused");
     eprintln!("{accepted} accepted, {refused} refused");
 }
+
+fn shrink(model: &Path, run_json: &Path, rest: &[&str]) -> std::process::Output {
+    let mut args = vec!["shrink", s(model), "--config", s(run_json)];
+    args.extend_from_slice(rest);
+    tempering(&args)
+}
+
+/// `tempering shrink --method tyr` writes a smaller run that loads, at the parameter count of
+/// `--method l2` at the same ratio; the inputs are untouched.
+#[test]
+fn tyr_shrink_writes_a_smaller_run_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let original = std::fs::read(&model).unwrap();
+    let mut counts = Vec::new();
+    for method in ["tyr", "l2"] {
+        let out_dir = dir.path().join(method);
+        let out = shrink(
+            &model,
+            &run_json,
+            &[
+                "--method",
+                method,
+                "--ratio",
+                "0.5",
+                "--calibration",
+                s(&text_file),
+                "--calibration-tokens",
+                "256",
+                "--generations",
+                "2",
+                "--offspring",
+                "4",
+                "--validation",
+                s(&text_file),
+                "-o",
+                s(&out_dir),
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["method"], method);
+        let after = report["parameters_after"].as_u64().unwrap();
+        assert!(after < report["parameters_before"].as_u64().unwrap());
+        assert!(report["shrunk_nats_per_char"].as_f64().unwrap().is_finite());
+        if method == "tyr" {
+            assert_eq!(report["tyr"]["rounds"].as_array().unwrap().len(), 2);
+        }
+        let saved = SavedCharLm::load(out_dir.join("run.json")).unwrap();
+        let shrunk = saved
+            .model
+            .init(&Device::default())
+            .try_load_file(out_dir.join("model.bpk"))
+            .unwrap();
+        assert_eq!(shrunk.num_params() as u64, after);
+        counts.push(after);
+    }
+    assert_eq!(counts[0], counts[1], "tyr and l2 at one budget");
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        original,
+        "the input changed"
+    );
+}
+
+/// Bad shrink requests: a ratio outside [0, 1), tyr without calibration text, an output over
+/// the input; each refused by name with nothing written.
+#[test]
+fn bad_shrink_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let out_dir = dir.path().join("out");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--method", "l2", "--ratio", "1", "-o", s(&out_dir)],
+            "--ratio",
+        ),
+        (
+            &["--method", "tyr", "--ratio", "0.5", "-o", s(&out_dir)],
+            "--calibration",
+        ),
+        (
+            &[
+                "--method",
+                "tyr",
+                "--ratio",
+                "0.5",
+                "--calibration",
+                s(&text_file),
+                "-o",
+                s(model.parent().unwrap()),
+                "--force",
+            ],
+            "model.bpk",
+        ),
+    ];
+    for (args, named) in cases {
+        let out = shrink(&model, &run_json, args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let message = text(&out);
+        assert!(message.contains(named), "{args:?}: {message}");
+    }
+    assert!(!out_dir.exists(), "something was written");
+}

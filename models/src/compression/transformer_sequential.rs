@@ -6,7 +6,7 @@
 use burn::nn::Linear;
 use burn::tensor::{Int, Tensor};
 use tempering_core::compression::{
-    FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks,
+    FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks, UnitKind, UnitLayer,
 };
 
 use crate::transformer::{TransformerBlock, TransformerLm};
@@ -30,6 +30,27 @@ fn feed_forward_pair(blocks: &[TransformerBlock], b: usize) -> Vec<FeedForwardPa
         contract: format!("blocks.{b}.feed_forward.contract"),
         activation: FeedForwardActivation::Gelu,
     }]
+}
+
+/// Block `b`'s unit layers: the attention output reads the heads (`d_head` inputs each), the
+/// feed-forward's contract layer reads the channels; the groups are the ones
+/// [`ShrinkUnits`](tempering_core::compression::ShrinkUnits) names.
+fn unit_layers(blocks: &[TransformerBlock], b: usize) -> Vec<UnitLayer> {
+    assert!(b < blocks.len(), "block {b} of {}", blocks.len());
+    vec![
+        UnitLayer {
+            layer: format!("blocks.{b}.attention.output"),
+            group: format!("blocks.{b}.attention.heads"),
+            unit_width: blocks[b].attention.d_head,
+            kind: UnitKind::AttentionHeads,
+        },
+        UnitLayer {
+            layer: format!("blocks.{b}.feed_forward.contract"),
+            group: format!("blocks.{b}.feed_forward.channels"),
+            unit_width: 1,
+            kind: UnitKind::FeedForwardChannels,
+        },
+    ]
 }
 
 fn named_linears(blocks: &mut [TransformerBlock], b: usize) -> Vec<(String, &mut Linear)> {
@@ -62,6 +83,10 @@ impl SequentialBlocks for TransformerLm {
     fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
         feed_forward_pair(&self.blocks, block)
     }
+
+    fn block_unit_layers(&self, block: usize) -> Vec<UnitLayer> {
+        unit_layers(&self.blocks, block)
+    }
 }
 
 impl SequentialBlocks for VitClassifier {
@@ -86,6 +111,10 @@ impl SequentialBlocks for VitClassifier {
 
     fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
         feed_forward_pair(&self.blocks, block)
+    }
+
+    fn block_unit_layers(&self, block: usize) -> Vec<UnitLayer> {
+        unit_layers(&self.blocks, block)
     }
 }
 

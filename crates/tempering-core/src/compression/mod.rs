@@ -34,5 +34,7 @@ mod units;
 pub use calibration::{InputNorms, LinearInputs};
 pub use error::CompressionError;
 pub use low_rank::{FactorizedLinear, LowRankExport, input_chunks};
-pub use sequential::{FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks};
+pub use sequential::{
+    FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks, UnitKind, UnitLayer,
+};
 pub use units::{ShrinkUnits, UnitGroup, UnitImportance, check_keep};

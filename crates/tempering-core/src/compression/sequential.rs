@@ -61,6 +61,34 @@ pub struct FeedForwardPair {
     pub activation: FeedForwardActivation,
 }
 
+/// What kind of units a [`UnitLayer`] reads: structured pruning treats the two differently
+/// (Týr-the-Pruner updates its attention-head choice in one pass and its channel choice in
+/// several, and only exchanges sparsity between layers of the same kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitKind {
+    /// Attention heads: each unit is `d_head` consecutive inputs of the attention's output
+    /// projection.
+    AttentionHeads,
+    /// Feed-forward channels: each unit is one input of the feed-forward's second layer.
+    FeedForwardChannels,
+}
+
+/// A linear layer whose inputs are a block's removable units, in groups of `unit_width`
+/// consecutive inputs: removing unit `u` removes inputs `u·unit_width..(u+1)·unit_width` of
+/// this layer and whatever produced them (the coupled rows elsewhere in the block), as the
+/// model's [`ShrinkUnits`](super::ShrinkUnits) group `group` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitLayer {
+    /// The layer's full name (as in [`SequentialBlocks::block_linears_mut`]).
+    pub layer: String,
+    /// The [`ShrinkUnits`](super::ShrinkUnits) group these units are, by name.
+    pub group: String,
+    /// Inputs per unit (`d_head` for heads, 1 for channels).
+    pub unit_width: usize,
+    /// Heads or channels.
+    pub kind: UnitKind,
+}
+
 /// A model whose hidden state passes through a stack of blocks of linear layers.
 ///
 /// Layer names are module paths without the `.weight` suffix, e.g. `blocks.0.attention.query`
@@ -92,6 +120,14 @@ pub trait SequentialBlocks {
     /// The feed-forward pairs of block `block` (none unless the model names them): methods
     /// that prune a pair jointly (SparseLLM) need to know which layers feed which.
     fn block_feed_forwards(&self, block: usize) -> Vec<FeedForwardPair> {
+        let _ = block;
+        Vec::new()
+    }
+
+    /// The layers of block `block` whose inputs are removable units (none unless the model
+    /// names them): structured methods that choose units from calibration data (Týr-the-Pruner)
+    /// score and refit these layers.
+    fn block_unit_layers(&self, block: usize) -> Vec<UnitLayer> {
         let _ = block;
         Vec::new()
     }

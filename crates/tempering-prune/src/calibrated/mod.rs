@@ -14,6 +14,9 @@
 //!   original weights ([`apply_two_of_four_masks`]).
 //! - [`ecoflap_block_sparsities`]: ECoFLaP's one sparsity per block (Sung et al., ICLR 2024),
 //!   for Wanda within each block through [`prune_blocks_sequentially`].
+//! - [`tyr::tyr_prune`]: Týr-the-Pruner (Li et al., NeurIPS 2025), structured pruning of
+//!   heads and channels by a supernet of per-layer candidates and an evolutionary search over
+//!   their combination, giving a physically smaller model.
 //! - [`prune_sequentially`]: any of them over a whole model of blocks
 //!   ([`SequentialBlocks`](tempering_core::compression::SequentialBlocks)), block by block
 //!   through the already-pruned blocks, as the official loops do.
@@ -43,6 +46,7 @@ mod pseudo_inverse;
 mod sequential;
 mod sparsegpt;
 mod sparsellm;
+pub mod tyr;
 mod wanda;
 
 pub use ecoflap_blocks::{

@@ -1,5 +1,6 @@
-//! Compare magnitude, Wanda and SparseGPT pruning and structured shrinking of the trained
-//! character language model; see `--help`.
+//! Compare calibrated pruning (magnitude, Wanda, ECoFLaP, SparseGPT, SparseLLM, ProxSparse) and
+//! structured shrinking (uniform L2, Týr-the-Pruner) of the trained character language model;
+//! see `--help` and `src/compress_char_lm/README.md`.
 //!
 //! `cargo run --release -p tempering-examples --bin compress_char_lm`
 

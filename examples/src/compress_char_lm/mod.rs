@@ -7,11 +7,15 @@
 //!   ECoFLaP (Sung et al., ICLR 2024: Wanda at one sparsity per block; unstructured only) and
 //!   SparseGPT (Frantar & Alistarh, ICML 2023), unstructured SparseLLM (Bai et al., NeurIPS
 //!   2024: each feed-forward pair refit jointly, SparseGPT inside) and 2:4 ProxSparse (Liu et
-//!   al., ICML 2025: masks learned by training with a proximal step), calibrated block by block through the blocks
-//!   already pruned (`tempering_prune::calibrated::prune_sequentially`);
-//! - structured removal of 25 % and 50 % of every block's heads and feed-forward channels by L2
-//!   norm (`tempering_prune::structured::shrink_structured`), with and without a short
-//!   fine-tune.
+//!   al., ICML 2025: masks learned by training with a proximal step), calibrated block by block
+//!   through the blocks already pruned (`tempering_prune::calibrated::prune_sequentially`);
+//! - structured removal of 25 % and 50 % of the heads and feed-forward channels, at equal
+//!   parameter counts: the same share of every block by L2 norm
+//!   (`tempering_prune::structured::shrink_structured`) and per-block shares searched by
+//!   Týr-the-Pruner (Li et al., NeurIPS 2025; `tempering_prune::calibrated::tyr::tyr_prune`),
+//!   each with and without a short fine-tune.
+//!
+//! The measured table and plot are in this folder's `README.md`.
 //!
 //! Calibration: `--calibration-sequences` windows of the model's context at seeded random
 //! offsets of the training split (the official scripts' 128 by default). Validation: the
@@ -19,13 +23,11 @@
 //! prints the table and writes `results.csv`, `results.md` and `sparsity.png`.
 
 use std::error::Error;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use tempering_core::atomic_write::write_atomically;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{TextCorpus, calibration_windows};
 use tempering_models::TransformerLm;
@@ -36,9 +38,13 @@ use tempering_prune::calibrated::{
     proxsparse_masks, prune_blocks_sequentially, prune_sequentially,
 };
 use tempering_prune::structured::{StructuredConfig, shrink_structured};
-use tempering_train::{Panel, Series, plot_panels};
 
 use crate::char_lm::{CharLmArgs, optimizer, saved, train, train_step};
+
+mod outputs;
+
+use outputs::write_outputs;
+pub use outputs::{results_csv, results_table};
 
 /// Command-line options of `compress_char_lm`.
 #[derive(clap::Parser, Debug, Clone)]
@@ -438,146 +444,4 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
     }
     write_outputs(&args.out, &rows)?;
     Ok(rows)
-}
-
-/// `results.csv` of every row.
-pub fn results_csv(rows: &[Row]) -> String {
-    let mut csv = String::from("method,setting,sparsity,parameters,nats_per_char,seconds\n");
-    for r in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{:.4},{},{:.6},{:.2}",
-            r.method, r.setting, r.sparsity, r.parameters, r.nats_per_char, r.seconds
-        );
-    }
-    csv
-}
-
-/// The Markdown table of `results.md`.
-pub fn results_table(rows: &[Row]) -> String {
-    let mut md = String::from(
-        "| method | setting | zero or removed | parameters | nats/char | seconds |\n|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.1} % | {} | {:.4} | {:.1} |",
-            r.method,
-            r.setting,
-            100.0 * r.sparsity,
-            r.parameters,
-            r.nats_per_char,
-            r.seconds
-        );
-    }
-    md
-}
-
-fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
-    std::fs::create_dir_all(out)?;
-    write_atomically(&out.join("results.csv"), |w| {
-        std::io::Write::write_all(w, results_csv(rows).as_bytes())
-    })?;
-    write_atomically(&out.join("results.md"), |w| {
-        std::io::Write::write_all(w, results_table(rows).as_bytes())
-    })?;
-    let series = |method: &str| Series {
-        label: method.into(),
-        points: rows
-            .iter()
-            .filter(|r| r.method == method && r.setting.ends_with('%'))
-            .map(|r| (100.0 * r.sparsity, r.nats_per_char))
-            .collect(),
-    };
-    let dense = rows[0].nats_per_char;
-    let mut all = vec![
-        series("magnitude"),
-        series("wanda"),
-        series("ecoflap"),
-        series("sparsegpt"),
-        series("sparsellm"),
-    ];
-    let span: Vec<f64> = all
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .collect();
-    if let (Some(lo), Some(hi)) = (
-        span.iter().copied().reduce(f64::min),
-        span.iter().copied().reduce(f64::max),
-    ) {
-        all.push(Series {
-            label: "dense".into(),
-            points: vec![(lo, dense), (hi, dense)],
-        });
-    }
-    let panel = Panel {
-        title: "char LM: unstructured pruning of every block's linear layers".into(),
-        x_label: "sparsity (%)".into(),
-        y_label: "validation nats/char".into(),
-        series: all,
-    };
-    // Structured: nats/char against the share of the blocks' linear weights removed.
-    let structured = |method: &str| Series {
-        label: method.into(),
-        points: rows
-            .iter()
-            .filter(|r| r.method == method)
-            .map(|r| (100.0 * r.sparsity, r.nats_per_char))
-            .collect(),
-    };
-    let mut shrunk: Vec<Series> = ["uniform-l2", "uniform-l2+finetune", "tyr", "tyr+finetune"]
-        .into_iter()
-        .map(structured)
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    let mut panels = vec![panel];
-    if !shrunk.is_empty() {
-        let span: Vec<f64> = shrunk
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0))
-            .collect();
-        let (lo, hi) = span
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-        shrunk.push(Series {
-            label: "dense".into(),
-            points: vec![(lo, dense), (hi, dense)],
-        });
-        panels.push(Panel {
-            title: "char LM: heads and channels removed (equal parameters)".into(),
-            x_label: "block weights removed (%)".into(),
-            y_label: "validation nats/char".into(),
-            series: shrunk,
-        });
-    }
-    let plot = out.join("sparsity.png");
-    let width = 900 * panels.len() as u32;
-    plot_panels(&plot, &panels, (width, 600))
-        .map_err(|e| format!("cannot write {}: {e}", plot.display()))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_carry_every_row() {
-        let rows = vec![Row {
-            method: "sparsegpt".into(),
-            setting: "2:4".into(),
-            sparsity: 0.5,
-            parameters: 10,
-            nats_per_char: 1.95,
-            seconds: 2.0,
-        }];
-        assert_eq!(
-            results_csv(&rows),
-            "method,setting,sparsity,parameters,nats_per_char,seconds\n\
-             sparsegpt,2:4,0.5000,10,1.950000,2.00\n"
-        );
-        assert!(results_table(&rows).contains("| sparsegpt | 2:4 | 50.0 % | 10 | 1.9500 | 2.0 |"));
-    }
 }

@@ -1,5 +1,6 @@
-//! Grams, gradient descent with adaptive momentum scaling (Cao, Liang, Cao & Liu, "Grams: Gradient
-//! Descent with Adaptive Momentum Scaling", 2024; official code Gunale0926/Grams).
+//! Grams, gradient descent with adaptive momentum scaling (Yang Cao, Xiaoyu Li & Zhao Song,
+//! "Grams: Gradient Descent with Adaptive Momentum Scaling", arXiv:2412.17107, 2024; ICLR 2025
+//! workshop on scalable optimization; official code Gunale0926/Grams).
 //!
 //! Adam's step size and magnitude, but the direction is the sign of the *current* gradient:
 //! `x ← x - lr·λ·x`, then `x -= lr·√bc₂/bc₁ · sign(g)·|m|/(√v + ε)`. A zero gradient gives no

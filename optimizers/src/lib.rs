@@ -49,8 +49,9 @@ pub use grams::GramsConfig;
 pub use host_step::StepPath;
 pub use lr_scaled::{LrScaled, mup_module_optimizer};
 pub use multi_pass::{
-    ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdState, Gam, GamConfig, OptAmsGrad,
-    OptAmsGradConfig, OptAmsGradState, RunningStatistics, Sam, SamConfig, StateRecord,
+    ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdSemantics, EntropySgdState, Gam,
+    GamConfig, OptAmsGrad, OptAmsGradConfig, OptAmsGradState, RunningStatistics, Sam, SamConfig,
+    StateRecord,
 };
 pub use padam::PAdamConfig;
 

@@ -1,13 +1,14 @@
 //! Batch-norm running statistics under the multi-pass optimizers: the flat parameter vector
 //! leaves them out, and only the evaluation at the incoming parameters updates them (GAM's
-//! passes 2–4, SAM's ascent pass and OPT-AMSGrad's predicted-point pass do not).
+//! passes 2–4, SAM's ascent pass, OPT-AMSGrad's predicted-point pass and Entropy-SGD's Langevin
+//! passes do not).
 
 use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use tempering_optim::multi_pass::flat::flatten_params;
-use tempering_optim::{ClosureOptimizer, GamConfig, OptAmsGradConfig, SamConfig};
+use tempering_optim::{ClosureOptimizer, EntropySgdConfig, GamConfig, OptAmsGradConfig, SamConfig};
 
 #[derive(Module, Debug)]
 struct Net {
@@ -76,6 +77,11 @@ fn only_the_first_evaluation_updates_running_statistics() {
     check("GAM", GamConfig::new().build(SgdConfig::new().build()));
     check("SAM", SamConfig::new().build(SgdConfig::new().build()));
     check("OPT-AMSGrad", OptAmsGradConfig::new().build());
+    // Its L Langevin passes, with noise and momentum, at points away from x.
+    check(
+        "Entropy-SGD",
+        EntropySgdConfig::new().with_langevin_steps(3).build(),
+    );
 }
 
 #[test]

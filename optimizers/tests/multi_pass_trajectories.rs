@@ -1,6 +1,7 @@
 //! Golden trajectories of the multi-pass optimizers on the quadratics QUAD and QUAD_C
-//! (float64 transcriptions of the official code, listed in `docs/references.md`), a SAM
-//! case derived here, evaluation counts and exact resume from saved state.
+//! (float64 transcriptions of the official code, listed in `docs/references.md`; Entropy-SGD's
+//! two, Lua and Python port, are `tests/reference/entropy_sgd.py`), a SAM case derived here,
+//! evaluation counts and exact resume from saved state.
 
 use std::cell::Cell;
 
@@ -9,7 +10,8 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use tempering_optim::{
-    ClosureOptimizer, EntropySgdConfig, GamConfig, OptAmsGradConfig, SamConfig, StateRecord,
+    ClosureOptimizer, EntropySgdConfig, EntropySgdSemantics, GamConfig, OptAmsGradConfig,
+    SamConfig, StateRecord,
 };
 
 /// A module that is just a point in the plane.
@@ -77,10 +79,11 @@ fn gam_follows_the_reference_on_quad() {
     assert_eq!(gam.evaluations_per_step(), 4);
 }
 
-/// Reference: Entropy-SGD on QUAD, lr 0.1, momentum 0.9 Nesterov, L 3, γ 0.03, no noise, with
-/// the reference's quirks (frozen scoping, momentum seeded with the first gradient).
+/// Reference: Entropy-SGD's Python port (`python/optim.py`) on QUAD, lr 0.1, momentum 0.9
+/// Nesterov, L 3, γ 0.03, no noise, with its quirks (frozen scoping, momentum seeded with the
+/// first gradient); iterates printed by `tests/reference/entropy_sgd.py`.
 #[test]
-fn entropy_sgd_follows_the_reference_on_quad() {
+fn entropy_sgd_python_port_follows_the_reference_on_quad() {
     let device = Device::default().autodiff();
     let calls = Cell::new(0);
     let mut esgd = EntropySgdConfig::new()
@@ -101,6 +104,73 @@ fn entropy_sgd_follows_the_reference_on_quad() {
     }
     assert_eq!(calls.get(), 3 * 4);
     assert_eq!(esgd.state().step, 0, "the reference never counts steps");
+}
+
+/// `(lr, Langevin steps, scoping, weight decay, three iterates)`.
+type LuaCase = (f64, usize, f64, f64, [[f64; 2]; 3]);
+
+/// Entropy-SGD with the default, Lua semantics (`entropyoptim.lua`) from [1, 1] on QUAD, no
+/// noise, momentum 0.9 Nesterov, L 3, γ 0.03, against the iterates `tests/reference/entropy_sgd.py`
+/// prints for the same settings: `(lr, L, scoping, weight decay)` and three steps.
+#[test]
+fn entropy_sgd_lua_follows_the_reference_on_quad() {
+    let cases: [LuaCase; 3] = [
+        // Scoping and weight decay exercise the exponent t + 1 and the inner placement of wd.
+        (
+            0.1,
+            3,
+            0.1,
+            0.01,
+            [
+                [0.9725144612, 0.9295887909],
+                [0.9457901778, 0.8641406730],
+                [0.9198064705, 0.8033059226],
+            ],
+        ),
+        // lr 1, the paper's first epochs: x moves to μ.
+        (
+            1.0,
+            3,
+            0.0,
+            0.0,
+            [
+                [0.7259832975, 0.2958444750],
+                [0.5270517482, 0.0875239534],
+                [0.3826307661, 0.0258934780],
+            ],
+        ),
+        // L 0: Nesterov SGD, the buffer seeded with the first gradient (the Lua code's SGD).
+        (
+            0.1,
+            0,
+            0.0,
+            0.01,
+            [
+                [0.8081000000, -0.9019000000],
+                [0.5712156100, 0.0026136100],
+                [0.3218596734, -0.0008166759],
+            ],
+        ),
+    ];
+    let device = Device::default().autodiff();
+    for (lr, langevin, scoping, decay, reference) in cases {
+        let calls = Cell::new(0);
+        let mut esgd = EntropySgdConfig::new()
+            .with_langevin_steps(langevin)
+            .with_gamma(0.03)
+            .with_scoping(scoping)
+            .with_weight_decay(decay)
+            .with_noise(0.0)
+            .build();
+        let mut p = point([1.0, 1.0], &device);
+        for (t, want) in reference.into_iter().enumerate() {
+            (p, _) = esgd.step(lr, p, quadratic([0.0, 0.0], &calls));
+            let name = format!("Entropy-SGD (Lua, lr {lr}, L {langevin})");
+            assert_close(&name, t + 1, &coords(&p), want, 1e-5);
+        }
+        assert_eq!(calls.get(), 3 * (1 + langevin));
+        assert_eq!(esgd.state().step, 3);
+    }
 }
 
 /// Reference: OPT-AMSGrad on QUAD_C, lr 0.1, span 2, λ 10⁻³; `q = 0` until two offsets are
@@ -151,14 +221,15 @@ fn opt_amsgrad_follows_the_reference_on_quad_c() {
     assert_eq!(calls.get(), 4 * opt.evaluations_per_step());
 }
 
-/// The corrected default counts steps (scoping active) and starts the outer momentum at zero,
-/// so its first step is the reference's minus the seeded term `lr·mom²·g₀` (Nesterov adds
-/// `mom·buffer`, and the seeded buffer carries `mom·g₀` more).
+/// The Python port without its quirks counts steps (scoping active) and starts the outer
+/// momentum at zero, so its first step is the exact port's minus the seeded term `lr·mom²·g₀`
+/// (Nesterov adds `mom·buffer`, and the seeded buffer carries `mom·g₀` more).
 #[test]
-fn entropy_sgd_corrected_default_differs_from_the_reference_as_documented() {
+fn entropy_sgd_corrected_port_differs_from_the_port_as_documented() {
     let device = Device::default().autodiff();
     let calls = Cell::new(0);
     let config = EntropySgdConfig::new()
+        .with_semantics(EntropySgdSemantics::PythonPort)
         .with_langevin_steps(3)
         .with_gamma(0.03)
         .with_noise(0.0);
@@ -262,7 +333,23 @@ fn multi_pass_optimizers_resume_exactly() {
     check(
         "Entropy-SGD",
         || {
+            // Under the Lua semantics the state that moves x is the step count, through the
+            // scoping: made large enough here to show in f32.
             EntropySgdConfig::new()
+                .with_langevin_steps(2)
+                .with_gamma(0.03)
+                .with_scoping(0.5)
+                .with_noise(0.0)
+                .build()
+        },
+        &device,
+        &calls,
+    );
+    check(
+        "Entropy-SGD (Python port)",
+        || {
+            EntropySgdConfig::new()
+                .with_semantics(EntropySgdSemantics::PythonPort)
                 .with_langevin_steps(2)
                 .with_noise(0.0)
                 .build()

@@ -16,7 +16,7 @@ use burn::optim::{GradientsParams, LearningRate, Optimizer};
 use burn::tensor::Tensor;
 
 use super::flat::{dot, flatten_grads, flatten_params, load_flat_params, norm};
-use super::flat_base::FlatBase;
+use super::flat_base::{ElementwiseOptimizer, FlatBase};
 use super::running_stats::RunningStatistics;
 use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
@@ -59,7 +59,7 @@ impl GamConfig {
     }
 
     /// GAM over the per-parameter optimizer `base`, or the first invalid field.
-    pub fn try_build<O: Optimizer>(&self, base: O) -> Result<Gam<O>, OptimConfigError> {
+    pub fn try_build<O: ElementwiseOptimizer>(&self, base: O) -> Result<Gam<O>, OptimConfigError> {
         self.validate()?;
         Ok(Gam {
             config: self.clone(),
@@ -69,7 +69,7 @@ impl GamConfig {
     }
 
     /// GAM over `base`. Panics with the field's error if the config is invalid.
-    pub fn build<O: Optimizer>(&self, base: O) -> Gam<O> {
+    pub fn build<O: ElementwiseOptimizer>(&self, base: O) -> Gam<O> {
         self.try_build(base).unwrap_or_else(|e| panic!("{e}"))
     }
 }

@@ -36,7 +36,8 @@ mod opt_amsgrad;
 pub mod running_stats;
 mod sam;
 
-pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdState};
+pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdSemantics, EntropySgdState};
+pub use flat_base::ElementwiseOptimizer;
 pub use gam::{Gam, GamConfig};
 pub use opt_amsgrad::{OptAmsGrad, OptAmsGradConfig, OptAmsGradState};
 pub use running_stats::RunningStatistics;

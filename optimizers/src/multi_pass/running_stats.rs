@@ -1,6 +1,6 @@
 //! Keeping batch-norm running statistics at the values of one evaluation while the closure is
 //! called again at other points (GAM's passes 2–4, SAM's ascent pass, OPT-AMSGrad's predicted
-//! point).
+//! point, Entropy-SGD's Langevin passes).
 //!
 //! Burn's `RunningState` is shared between clones of a module, and a forward pass does not write
 //! its value directly: it queues the new value per thread and merges the queue on the next

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, LearningRate, Optimizer};
 
 use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
-use super::flat_base::FlatBase;
+use super::flat_base::{ElementwiseOptimizer, FlatBase};
 use super::running_stats::RunningStatistics;
 use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
@@ -32,7 +32,7 @@ impl SamConfig {
     }
 
     /// SAM over the per-parameter optimizer `base`, or the first invalid field.
-    pub fn try_build<O: Optimizer>(&self, base: O) -> Result<Sam<O>, OptimConfigError> {
+    pub fn try_build<O: ElementwiseOptimizer>(&self, base: O) -> Result<Sam<O>, OptimConfigError> {
         self.validate()?;
         Ok(Sam {
             rho: self.rho,
@@ -42,7 +42,7 @@ impl SamConfig {
     }
 
     /// SAM over `base`. Panics with the field's error if the config is invalid.
-    pub fn build<O: Optimizer>(&self, base: O) -> Sam<O> {
+    pub fn build<O: ElementwiseOptimizer>(&self, base: O) -> Sam<O> {
         self.try_build(base).unwrap_or_else(|e| panic!("{e}"))
     }
 }

@@ -3,36 +3,53 @@
 //! ucla-vision/entropy-sgd `python/optim.py`).
 //!
 //! `1 + L` evaluations per step, **each on a fresh minibatch** (the closure should draw the next
-//! batch on every call). The first evaluates the loss at `x`. Then `L` Langevin steps from
-//! `x' = x` with an inner Nesterov buffer `b` (reset every step):
-//! `d = ∇f(x') + wd·x'`, `b ← mom·b + (1-damp)·d`, `d ← d + mom·b`,
-//! `d ← d - γ·(x - x') + ε/√(0.5·η')·N(0,1)`, `x' ← x' - η'·d`, `μ ← α·μ + (1-α)·x'` (`μ = x`
-//! at the start). The outer gradient is `x - μ`, and an outer Nesterov SGD step (same `mom`,
-//! `damp`, `wd`) moves `x`. The scoping `γ = γ₀·(1 + γ₁)^t` grows with the step count `t`.
+//! batch on every call). The first evaluates the loss at `x`; then `L` Langevin steps explore
+//! around `x`, their running average `μ` estimates the local-entropy gradient `x − μ`, and the
+//! outer step moves `x` along it. The scoping `γ = γ₀·(1 + γ₁)^t` grows with the step count.
 //!
-//! Two behaviours of the reference are options here, both off by default:
-//! - `freeze_scoping`: the reference never increments `t`, so `γ` stays `γ₀` (scoping inert).
-//!   Here `t` counts steps unless this is set.
-//! - `seed_momentum_with_first_gradient`: the reference starts the outer momentum buffer as a
-//!   copy of the first gradient (at `x`, before the inner loop) instead of zeros. Here it starts
-//!   at zero unless this is set.
+//! The official repository holds two implementations that step differently, and
+//! [`EntropySgdSemantics`] picks one:
+//! - [`Lua`](EntropySgdSemantics::Lua) (default): `entropyoptim.lua`, the code the paper's
+//!   experiments ran. With `L > 0` the outer step is `x ← x − lr·(x − μ)`, with no momentum and
+//!   no weight decay on `x − μ` (the first gradient only moves the outer momentum buffer); the
+//!   inner momentum acts on the raw gradient and weight decay is added after it. See `lua.rs`.
+//! - [`PythonPort`](EntropySgdSemantics::PythonPort): `python/optim.py`, the later port, which
+//!   passes `x − μ` through weight decay and the outer Nesterov momentum, about ten times longer
+//!   outer steps at the same learning rate with momentum 0.9. Two of its behaviours are options
+//!   here, both off by default: `freeze_scoping` (the port never increments `t`, so `γ` stays
+//!   `γ₀`) and `seed_momentum_with_first_gradient` (the port starts the outer buffer as a copy
+//!   of the first gradient). [`EntropySgdConfig::with_reference_quirks`] sets the port with both,
+//!   its exact trajectory. See `python_port.rs`.
 //!
-//! With both set, the trajectory is the reference's.
+//! `optimizers/tests/reference/entropy_sgd.py` transcribes both in float64; the trajectories in
+//! `optimizers/tests/multi_pass_trajectories.rs` come from it. Batch-norm running statistics keep
+//! the values of the first evaluation of a step.
+
+mod lua;
+mod python_port;
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{GradientsParams, LearningRate};
 use burn::tensor::Tensor;
 
-use super::flat::{flatten_grads, flatten_params, load_flat_params, norm};
 use super::{ClosureOptimizer, StateRecord, record_of, state_from};
 use crate::RecordState;
 use crate::config_error::{Check, OptimConfigError};
-use crate::finite_guard::{SkipCounter, report_skip};
-use crate::seeded_noise::standard_normal_tensor;
+use crate::finite_guard::SkipCounter;
 
-/// Configuration of [`EntropySgd`]; defaults from the official `train.py` (momentum 0.9,
-/// Nesterov, γ₀ = 10⁻⁴, scoping γ₁ = 10⁻³, noise 10⁻⁴), with the paper's `L = 20`.
+/// Which official implementation's step [`EntropySgd`] takes (see the module docs).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum EntropySgdSemantics {
+    /// `entropyoptim.lua`, the code of the paper's experiments.
+    Lua,
+    /// `python/optim.py`, the later port.
+    PythonPort,
+}
+
+/// Configuration of [`EntropySgd`]; defaults from the official `train.lua` (momentum 0.9,
+/// Nesterov, dampening 0, γ₀ = 10⁻⁴, scoping γ₁ = 10⁻³, noise 10⁻⁴, Langevin step 0.1,
+/// averaging 0.75), with the paper's `L = 20`.
 #[derive(Config, Debug)]
 pub struct EntropySgdConfig {
     /// Langevin iterations `L` per step (the reference's default of 0 makes it plain SGD).
@@ -59,10 +76,10 @@ pub struct EntropySgdConfig {
     /// ε, the Langevin noise scale (0 turns the noise off).
     #[config(default = 1e-4)]
     pub noise: f64,
-    /// η', the Langevin step size (fixed at 0.1 in the reference).
+    /// η', the Langevin step size (fixed at 0.1 in both official implementations).
     #[config(default = 0.1)]
     pub langevin_lr: f64,
-    /// α, the averaging of `μ` (fixed at 0.75 in the reference).
+    /// α, the averaging of `μ` (fixed at 0.75 in both official implementations).
     #[config(default = 0.75)]
     pub averaging: f64,
     /// Seed of the Langevin noise (drawn on the host from this seed and a draw counter kept in
@@ -70,18 +87,22 @@ pub struct EntropySgdConfig {
     /// generator).
     #[config(default = 0)]
     pub seed: u64,
-    /// Reproduce the reference's step counter that never moves (see the module docs).
+    /// Which official implementation's step to take.
+    #[config(default = "EntropySgdSemantics::Lua")]
+    pub semantics: EntropySgdSemantics,
+    /// Python port only: reproduce its step counter that never moves (see the module docs).
     #[config(default = false)]
     pub freeze_scoping: bool,
-    /// Reproduce the reference's outer momentum buffer seeded with the first gradient.
+    /// Python port only: reproduce its outer momentum buffer seeded with the first gradient.
     #[config(default = false)]
     pub seed_momentum_with_first_gradient: bool,
 }
 
 impl EntropySgdConfig {
-    /// The reference's behaviour: both quirks on (see the module docs).
+    /// The Python port exactly: its semantics with both of its quirks on (see the module docs).
     pub fn with_reference_quirks(self) -> Self {
-        self.with_freeze_scoping(true)
+        self.with_semantics(EntropySgdSemantics::PythonPort)
+            .with_freeze_scoping(true)
             .with_seed_momentum_with_first_gradient(true)
     }
 
@@ -119,7 +140,8 @@ impl EntropySgdConfig {
 pub struct EntropySgdState {
     /// Steps taken (the `t` of the scoping).
     pub step: usize,
-    /// The outer momentum buffer over all parameters, flat.
+    /// The outer momentum buffer over all parameters, flat (under the Lua semantics with
+    /// `L > 0` it follows the first gradients but does not move `x`, as in the Lua code).
     pub momentum: Option<Tensor<1>>,
     /// Langevin noise vectors drawn so far (the next draw's stream number).
     pub noise_draws: u64,
@@ -164,70 +186,15 @@ impl ClosureOptimizer for EntropySgd {
         true
     }
 
-    fn step<M, F>(&mut self, lr: LearningRate, module: M, mut closure: F) -> (M, f64)
+    fn step<M, F>(&mut self, lr: LearningRate, module: M, closure: F) -> (M, f64)
     where
         M: Module + Clone,
         F: FnMut(M) -> (f64, GradientsParams),
     {
-        let c = self.config.clone();
-        let (loss, grads) = closure(module.clone());
-        let first = flatten_grads(&module, &grads);
-        if !norm(&first).is_finite() {
-            report_skip(&self.skips, "Entropy-SGD", &first.dims());
-            return (module, loss);
+        match self.config.semantics {
+            EntropySgdSemantics::Lua => self.step_lua(lr, module, closure),
+            EntropySgdSemantics::PythonPort => self.step_python_port(lr, module, closure),
         }
-        let x = flatten_params(&module);
-        let device = x.device();
-        // A copy of the handle: the saved buffer stays as it is until the step succeeds.
-        let mut outer = match self.state.momentum.clone() {
-            Some(buffer) => buffer.to_device(&device),
-            None if c.seed_momentum_with_first_gradient => first.clone(),
-            None => x.zeros_like(),
-        };
-        let gamma = c.gamma * (1.0 + c.scoping).powi(self.state.step as i32);
-        let noise_scale = c.noise / (0.5 * c.langevin_lr).sqrt();
-        let grad = if c.langevin_steps == 0 {
-            first
-        } else {
-            let (mut w, mut mu, mut inner) = (x.clone(), x.clone(), x.zeros_like());
-            for _ in 0..c.langevin_steps {
-                let (_, grads) = closure(load_flat_params(module.clone(), &w));
-                let mut d = flatten_grads(&module, &grads);
-                if c.weight_decay > 0.0 {
-                    d = d + w.clone().mul_scalar(c.weight_decay);
-                }
-                if c.momentum > 0.0 {
-                    d = self.momentum(&mut inner, d);
-                }
-                d = d - (x.clone() - w.clone()).mul_scalar(gamma);
-                if noise_scale > 0.0 {
-                    let stream = self.state.noise_draws;
-                    self.state.noise_draws += 1;
-                    let eta = standard_normal_tensor(w.dims()[0], c.seed, stream, &device);
-                    d = d + eta.mul_scalar(noise_scale);
-                }
-                w = w - d.mul_scalar(c.langevin_lr);
-                mu = mu.mul_scalar(c.averaging) + w.clone().mul_scalar(1.0 - c.averaging);
-            }
-            x.clone() - mu
-        };
-        let mut d = grad;
-        if c.weight_decay > 0.0 {
-            d = d + x.clone().mul_scalar(c.weight_decay);
-        }
-        if c.momentum > 0.0 {
-            d = self.momentum(&mut outer, d);
-        }
-        if !norm(&d).is_finite() {
-            report_skip(&self.skips, "Entropy-SGD", &d.dims());
-            return (module, loss);
-        }
-        let x = x - d.mul_scalar(lr);
-        self.state.momentum = Some(outer);
-        if !c.freeze_scoping {
-            self.state.step += 1;
-        }
-        (load_flat_params(module, &x), loss)
     }
 
     fn to_record(&self) -> StateRecord {

@@ -5,17 +5,67 @@
 //! 16 MiB chunks, and the share of the prune spent reading and ranking (a dry run). Neither
 //! side syncs its output to disk (`cp` does not); `sync` runs before each measurement.
 //!
+//!
+//! Memory, from one more prune in a fresh process: the heap it allocates at its peak (counted
+//! by this binary's allocator) and the process's peak resident set (`VmHWM`), which also counts
+//! the pages of the memory-mapped input it has read (page cache, not the heap).
+//!
 //! ```sh
 //! cargo run -p tempering-examples --bin bench_prune -- --size-mib 1024
 //! ```
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::store::burn_pack::{Bytes, DType, Tensor, Writer};
 use clap::Parser;
 use tempering_prune::{Method, Output, PruneConfig, prune_checkpoint};
+
+/// The system allocator, counting the bytes in use and their peak.
+struct CountingAllocator;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters only observe.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on as is.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// The heap in use now, made the peak from which the next measurement counts.
+fn reset_peak() -> usize {
+    let now = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+/// A `kB` field of `/proc/self/status` in MiB (Linux), if there is one.
+fn status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
 
 /// Options of `bench_prune`.
 #[derive(Parser, Debug)]
@@ -33,6 +83,10 @@ struct Args {
     /// Keep the synthetic checkpoint (in `--dir`) for profiling.
     #[arg(long)]
     keep_input: bool,
+    /// Internal: prune INPUT into OUTPUT once in this process and print its peak heap and
+    /// resident set (the parent runs this to measure memory in a fresh process).
+    #[arg(long, hide = true, num_args = 2, value_names = ["INPUT", "OUTPUT"])]
+    child_prune: Option<Vec<PathBuf>>,
     /// Repetitions of each measurement (the minimum is reported). Page-cache writes on this
     /// class of virtual machine stall at random (system time 4× its usual), hence five.
     #[arg(long, default_value_t = 5)]
@@ -55,8 +109,58 @@ fn userspace_copy(from: &std::path::Path, to: &std::path::Path) -> std::io::Resu
     }
 }
 
+/// The child's side of the memory measurement: one prune, then `heap_mib rss_mib` on stdout.
+fn child_prune(paths: &[PathBuf], sparsity: f64) -> Result<(), Box<dyn std::error::Error>> {
+    let [input, output] = paths else {
+        return Err("--child-prune takes INPUT and OUTPUT".into());
+    };
+    let baseline = reset_peak();
+    let config = PruneConfig::new(Method::GlobalMagnitude, sparsity);
+    let output = Output::File {
+        path: output,
+        overwrite: false,
+    };
+    prune_checkpoint(input, output, &config)?;
+    let heap = (PEAK.load(Ordering::Relaxed) - baseline) as f64 / (1 << 20) as f64;
+    let rss = status_mib("VmHWM:").unwrap_or(f64::NAN);
+    println!("{heap} {rss}");
+    Ok(())
+}
+
+/// Peak heap and resident set (MiB) of a prune of `input` in a fresh process.
+fn memory_of_a_prune(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    sparsity: f64,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let _ = std::fs::remove_file(output);
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--sparsity")
+        .arg(sparsity.to_string())
+        .arg("--child-prune")
+        .arg(input)
+        .arg(output)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "the measuring child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(heap)), Some(Ok(rss))) => Ok((heap, rss)),
+        _ => Err(format!("the measuring child printed '{text}'").into()),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(paths) = &args.child_prune {
+        return child_prune(paths, args.sparsity);
+    }
     if args.size_mib == 0 || args.repeats == 0 {
         return Err("--size-mib and --repeats must be at least 1".into());
     }
@@ -160,6 +264,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prune_best / cp_best,
         prune_best / user_best,
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let (heap, rss) = memory_of_a_prune(&input, &pruned, args.sparsity)?;
+    println!(
+        "peak heap of the prune: {heap:.1} MiB (largest tensor: 16.0 MiB); peak resident set of \
+         the pruning process: {rss:.0} MiB, with the pages of the mapped input it read"
     );
     for f in [&copy, &pruned] {
         let _ = std::fs::remove_file(f);

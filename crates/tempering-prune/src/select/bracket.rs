@@ -220,6 +220,54 @@ pub(super) fn select_within<E: Send>(
     )
 }
 
+/// Bins of the histogram that finds the k-th kept key without copying the kept keys.
+const INSIDE_BINS: u64 = 1 << 16;
+
+fn bracket_interior(lo: u32, hi: u32) -> (u32, u32) {
+    Bracket { lo, hi }.interior()
+}
+
+/// The `rank`-th smallest (1-based) of the keys kept inside the bracket, across every tally:
+/// a histogram of them over [`INSIDE_BINS`] equal bins of the interior finds the bin that holds
+/// it, and only that bin's keys (about 1/65,536 of them for spread keys) are copied and
+/// selected among. Copying every kept key instead would double the selection's memory.
+fn kth_inside(rank: usize, (first, width): (u32, u32), tallies: &[Tally]) -> u32 {
+    let bins = INSIDE_BINS.min(u64::from(width)).max(1);
+    let bin_of = |key: u32| (u64::from(key.wrapping_sub(first)) * bins / u64::from(width)) as usize;
+    let histogram = tallies
+        .par_iter()
+        .fold(
+            || vec![0u64; bins as usize],
+            |mut h, t| {
+                t.inside.iter().for_each(|&key| h[bin_of(key)] += 1);
+                h
+            },
+        )
+        .reduce(
+            || vec![0u64; bins as usize],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                a
+            },
+        );
+    let mut before = 0u64;
+    let mut bin = 0;
+    for (b, &n) in histogram.iter().enumerate() {
+        if before + n >= rank as u64 {
+            bin = b;
+            break;
+        }
+        before += n;
+    }
+    let mut candidates: Vec<u32> = tallies
+        .iter()
+        .flat_map(|t| t.inside.iter().copied().filter(|&key| bin_of(key) == bin))
+        .collect();
+    let (_, &mut threshold, _) =
+        candidates.select_nth_unstable((rank as u64 - before) as usize - 1);
+    threshold
+}
+
 /// The k-th smallest key and, per tensor, the keys below it and equal to it, if the bracket
 /// holds it.
 fn threshold_and_counts(
@@ -243,11 +291,7 @@ fn threshold_and_counts(
         return Some((hi, tallies.iter().map(|t| (under(t), t.at_hi)).collect()));
     }
     let rank = (k - below - at_lo) as usize;
-    let mut candidates: Vec<u32> = tallies
-        .iter()
-        .flat_map(|t| t.inside.iter().copied())
-        .collect();
-    let (_, &mut threshold, _) = candidates.select_nth_unstable(rank - 1);
+    let threshold = kth_inside(rank, bracket_interior(lo, hi), tallies);
     let counts = tallies
         .par_iter()
         .map(|t| {

@@ -96,15 +96,21 @@ pub struct AugLocalHead {
 
 impl AugLocalHead {
     /// The head of layer `layer` in a network whose layers have `widths` channels, `depth`
-    /// sampled layers deep. A copied layer halves the resolution where its width doubles
-    /// relative to the copy before it (the reference's pooling count).
+    /// sampled layers deep. The copies halve the resolution as often as the main network does
+    /// between the layers they copy: once per width increase (the main network's stride-2
+    /// layers), whatever the width multiple, so a copy runs at its original's resolution. Where
+    /// one copy stands for several halvings, the extra ones go to the next copies.
     fn new(layer: usize, widths: &[usize], depth: usize, classes: usize, device: &Device) -> Self {
         let mut c_in = widths[layer];
         let mut pending_pools = 0usize;
         let mut layers = Vec::new();
+        let mut previous = layer;
         for index in auxiliary_layers(layer, widths.len(), depth) {
             let c_out = widths[index];
-            pending_pools += (c_out / c_in).max(1).ilog2() as usize;
+            pending_pools += (previous + 1..=index)
+                .filter(|&i| widths[i] > widths[i - 1])
+                .count();
+            previous = index;
             let stride = if pending_pools >= 1 {
                 pending_pools -= 1;
                 2
@@ -181,5 +187,34 @@ impl AuxiliaryHead {
             AuxiliaryHead::Dgl(head) => head.forward(x),
             AuxiliaryHead::AugLocal(head) => head.forward(x),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spatial size after the head's copied layers, from `size`×`size`.
+    fn resolution(head: &AugLocalHead, channels: usize, size: usize) -> usize {
+        let x = Tensor::<4>::zeros([1, channels, size, size], &Device::default());
+        let y = head.layers.iter().fold(x, |x, l| l.forward(x));
+        y.dims()[2]
+    }
+
+    /// A single 4× width jump is one stride-2 layer in the main network, so its copy halves
+    /// the resolution once (counting pools by log₂ of the width ratio halved it twice).
+    #[test]
+    fn copies_follow_the_main_networks_resolution_through_a_four_times_jump() {
+        let device = Device::default();
+        let widths = [4, 16, 16, 16];
+        let head = AugLocalHead::new(0, &widths, 3, 10, &device);
+        assert_eq!(head.depth(), 3);
+        // The main network: 8×8 → 4×4 at layer 1, then 4×4.
+        assert_eq!(resolution(&head, 4, 8), 4);
+        // Doubling twice in the main network (4 → 8 → 16), copied by one layer: two halvings,
+        // the second carried to the next copy.
+        let widths = [4, 8, 16, 16];
+        let head = AugLocalHead::new(0, &widths, 2, 10, &device);
+        assert_eq!(resolution(&head, 4, 8), 2);
     }
 }

@@ -108,6 +108,33 @@ pub(crate) fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("model.bpk"), dir.join("run.json"))
 }
 
+/// Writes the run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
+/// `saved` as `run.json`, each atomically.
+pub(crate) fn write_run(
+    dir: &Path,
+    model: &TransformerLm,
+    saved: &SavedCharLm,
+    checkpoint: &Path,
+    force: bool,
+) -> Result<(), String> {
+    let (model_path, run_path) = outputs(dir);
+    save_module(model, checkpoint, &model_path, force).map_err(|e| e.to_string())?;
+    finish_atomically(&run_path, |tmp| saved.save(tmp))
+        .map_err(|e| format!("cannot write {}: {e}", run_path.display()))
+}
+
+/// The last line of a report: the run directory written, or that nothing was.
+pub(crate) fn print_written(output: Option<&Path>) {
+    match output {
+        Some(dir) => println!(
+            "wrote {} and {}",
+            dir.join("model.bpk").display(),
+            dir.join("run.json").display()
+        ),
+        None => println!("dry run: nothing written"),
+    }
+}
+
 /// The run's config (`run.json`), checked against the checkpoint's size and for its own
 /// consistency before anything is built from it.
 pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, String> {
@@ -239,11 +266,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let pruned_loss = evaluate(&model);
     let written = match request.output {
         Some(dir) => {
-            let (model_path, run_path) = outputs(dir);
-            save_module(&model, request.checkpoint, &model_path, request.force)
-                .map_err(|e| e.to_string())?;
-            finish_atomically(&run_path, |tmp| saved.save(tmp))
-                .map_err(|e| format!("cannot write {}: {e}", run_path.display()))?;
+            write_run(dir, &model, &saved, request.checkpoint, request.force)?;
             Some(dir.to_path_buf())
         }
         None => None,
@@ -414,12 +437,5 @@ fn print_report(report: &Report<'_>) {
     if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");
     }
-    match &report.output {
-        Some(dir) => println!(
-            "wrote {} and {}",
-            dir.join("model.bpk").display(),
-            dir.join("run.json").display()
-        ),
-        None => println!("dry run: nothing written"),
-    }
+    print_written(report.output.as_deref());
 }

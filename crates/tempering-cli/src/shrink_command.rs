@@ -13,21 +13,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use tempering_core::atomic_write::finish_atomically;
 use tempering_data::{CharTokenizer, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_prune::calibrated::tyr::{
     Propagation, TyrConfig, TyrProgress, TyrReport, TyrSearchConfig, tyr_prune,
 };
 use tempering_prune::checkpoint::check_output;
-use tempering_prune::module_load::{load_module, save_module};
+use tempering_prune::module_load::load_module;
 use tempering_prune::structured::{GroupReport, StructuredConfig, shrink_structured};
 
-use crate::calibrated_prune::{load_run, outputs, text_tokens};
+use crate::calibrated_prune::{load_run, outputs, print_written, text_tokens, write_run};
 use crate::render::{percent, print_json, table};
 
 /// Calibration sequences per forward pass.
@@ -255,13 +253,9 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
     let shrunk_loss = evaluate(&shrunk);
     let written = match &args.output {
         Some(dir) => {
-            let (model_path, run_path) = outputs(dir);
-            save_module(&shrunk, &args.checkpoint, &model_path, args.force)
-                .map_err(|e| e.to_string())?;
             let mut run = saved.clone();
             run.model = config;
-            finish_atomically(&run_path, |tmp| run.save(tmp))
-                .map_err(|e| format!("cannot write {}: {e}", run_path.display()))?;
+            write_run(dir, &shrunk, &run, &args.checkpoint, args.force)?;
             Some(dir.clone())
         }
         None => None,
@@ -336,12 +330,5 @@ fn print_report(report: &Report) {
     if let (Some(dense), Some(shrunk)) = (report.dense_nats_per_char, report.shrunk_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {shrunk:.4} nats/char shrunk");
     }
-    match &report.output {
-        Some(dir) => println!(
-            "wrote {} and {}",
-            dir.join("model.bpk").display(),
-            dir.join("run.json").display()
-        ),
-        None => println!("dry run: nothing written"),
-    }
+    print_written(report.output.as_deref());
 }

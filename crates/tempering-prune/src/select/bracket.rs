@@ -223,10 +223,6 @@ pub(super) fn select_within<E: Send>(
 /// Bins of the histogram that finds the k-th kept key without copying the kept keys.
 const INSIDE_BINS: u64 = 1 << 16;
 
-fn bracket_interior(lo: u32, hi: u32) -> (u32, u32) {
-    Bracket { lo, hi }.interior()
-}
-
 /// The `rank`-th smallest (1-based) of the keys kept inside the bracket, across every tally:
 /// a histogram of them over [`INSIDE_BINS`] equal bins of the interior finds the bin that holds
 /// it, and only that bin's keys (about 1/65,536 of them for spread keys) are copied and
@@ -291,7 +287,7 @@ fn threshold_and_counts(
         return Some((hi, tallies.iter().map(|t| (under(t), t.at_hi)).collect()));
     }
     let rank = (k - below - at_lo) as usize;
-    let threshold = kth_inside(rank, bracket_interior(lo, hi), tallies);
+    let threshold = kth_inside(rank, Bracket { lo, hi }.interior(), tallies);
     let counts = tallies
         .par_iter()
         .map(|t| {

@@ -98,10 +98,41 @@ pub fn local_prune(
     keep: usize,
     update_iter: usize,
 ) -> Result<LocalPrune, String> {
+    let h_inv = hessian_inverse(hessian, d_in)?;
+    local_prune_from_inverse(
+        weight,
+        hessian,
+        &h_inv,
+        target,
+        d_in,
+        groups,
+        keep,
+        update_iter,
+    )
+}
+
+/// `H⁻¹` of the damped Hessian (`d_in × d_in`), what every level of a layer starts from.
+pub fn hessian_inverse(hessian: &[f64], d_in: usize) -> Result<Vec<f64>, String> {
+    solve(hessian, d_in, &identity(d_in), d_in)
+}
+
+/// [`local_prune`] from `H⁻¹` computed once ([`hessian_inverse`]), for the several levels of
+/// one layer.
+#[allow(clippy::too_many_arguments)]
+pub fn local_prune_from_inverse(
+    weight: &[f64],
+    hessian: &[f64],
+    hessian_inverse: &[f64],
+    target: &[f64],
+    d_in: usize,
+    groups: usize,
+    keep: usize,
+    update_iter: usize,
+) -> Result<LocalPrune, String> {
     let d_out = weight.len() / d_in;
     let group_size = d_in / groups;
     let rows_of = |g: usize| g * group_size..(g + 1) * group_size;
-    let mut h_inv = solve(hessian, d_in, &identity(d_in), d_in)?;
+    let mut h_inv = hessian_inverse.to_vec();
     let mut w = weight.to_vec();
     let mut pruned: Vec<bool> = (0..groups)
         .map(|g| {

@@ -42,7 +42,7 @@ pub use supernet::{Propagation, SupernetLayer, SupernetSettings, TyrCandidate};
 
 use crate::PruneError;
 use search::{Teacher, search_levels};
-use supernet::{build_supernet, load_levels};
+use supernet::{build_supernet, find_linear, load_levels};
 
 /// Týr-the-Pruner's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,15 +135,6 @@ pub struct TyrReport {
     pub parameters_after: usize,
 }
 
-/// `[d_in, d_out]` of layer `layer` of block `block`.
-fn layer_dims<M: SequentialBlocks>(model: &mut M, block: usize, layer: &str) -> Option<[usize; 2]> {
-    model
-        .block_linears_mut(block)
-        .into_iter()
-        .find(|(n, _)| n == layer)
-        .map(|(_, linear)| linear.weight.dims())
-}
-
 /// Prunes heads and channels of `model` by Týr-the-Pruner and returns the smaller model, its
 /// config and a report.
 ///
@@ -198,9 +189,7 @@ where
     for (b, unit) in &units {
         let kind = usize::from(unit.kind == UnitKind::FeedForwardChannels);
         if first_step[kind] == 0 {
-            let [d_in, d_out] = layer_dims(&mut dense, *b, &unit.layer).ok_or_else(|| {
-                PruneError::bad("unit layers", format!("no linear layer '{}'", unit.layer))
-            })?;
+            let [d_in, d_out] = find_linear(&mut dense, *b, &unit.layer)?.weight.dims();
             first_step[kind] = (tyr.initial_step * (d_in * d_out) as f64).round() as usize;
             floor[kind] = match unit.kind {
                 UnitKind::AttentionHeads => unit.unit_width * d_out,

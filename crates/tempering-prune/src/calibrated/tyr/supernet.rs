@@ -13,7 +13,7 @@ use tempering_core::compression::linear_units::host_values;
 use tempering_core::compression::{SequentialBlocks, UnitKind, UnitLayer};
 
 use super::levels::{kept_units, level_sparsities};
-use super::local::{least_squares_problem, local_prune};
+use super::local::{hessian_inverse, least_squares_problem, local_prune_from_inverse};
 use crate::PruneError;
 use crate::calibrated::InputHessian;
 
@@ -93,7 +93,7 @@ pub(super) fn set_weight(linear: &mut Linear, weight: Tensor<2>) {
     linear.weight = Param::initialized(linear.weight.id, weight);
 }
 
-fn find_linear<'a, M: SequentialBlocks>(
+pub(super) fn find_linear<'a, M: SequentialBlocks>(
     model: &'a mut M,
     block: usize,
     name: &str,
@@ -141,6 +141,8 @@ fn layer_candidates(
         UnitKind::AttentionHeads => settings.head_rounds,
         UnitKind::FeedForwardChannels => settings.channel_rounds,
     };
+    // Every level starts from the same H⁻¹: computed once, when some level needs it.
+    let mut h_inv: Option<Vec<f64>> = None;
     let mut candidates = Vec::new();
     for (i, &sparsity) in sparsities.iter().enumerate() {
         let level = lowest + i as i64;
@@ -152,7 +154,12 @@ fn layer_candidates(
         let (weight, kept) = if sparsity == 0.0 {
             (b.clone(), (0..units).collect())
         } else {
-            let pruned = local_prune(&b, &h, &g, d_in, units, keep, rounds).map_err(named)?;
+            if h_inv.is_none() {
+                h_inv = Some(hessian_inverse(&h, d_in).map_err(named)?);
+            }
+            let h_inv = h_inv.as_deref().expect("computed above");
+            let pruned = local_prune_from_inverse(&b, &h, h_inv, &g, d_in, units, keep, rounds)
+                .map_err(named)?;
             (pruned.weight, pruned.kept)
         };
         let values: Vec<f32> = weight.iter().map(|&v| v as f32).collect();

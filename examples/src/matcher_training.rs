@@ -34,6 +34,9 @@ pub struct Evaluation {
     pub counts: MatchCounts,
     /// Corner error of each pair (infinite where fewer than 3 consistent matches).
     pub corner_errors: Vec<f64>,
+    /// Keypoints the matcher dropped (GIMS: those of small graph components, which stay
+    /// unmatched) and keypoints seen, over both views of every pair.
+    pub dropped: (usize, usize),
 }
 
 impl Evaluation {
@@ -52,7 +55,13 @@ impl Evaluation {
         Self {
             counts: MatchCounts::default(),
             corner_errors: Vec::new(),
+            dropped: (0, 0),
         }
+    }
+
+    /// The fraction of keypoints dropped.
+    pub fn dropped_fraction(&self) -> f64 {
+        self.dropped.0 as f64 / self.dropped.1.max(1) as f64
     }
 }
 
@@ -134,8 +143,8 @@ pub fn train(
             .map(|k| data.get((step * batch + k) % data.len()))
             .collect::<Result<Vec<_>, _>>()?;
         let pairs = KeypointPairBatcher.batch(items, &device);
-        let log_p = matcher.forward(&input_of(&pairs))?;
-        let loss = Matcher::loss(log_p, pairs.matches_a, pairs.matches_b);
+        let output = matcher.forward(&input_of(&pairs))?;
+        let loss = Matcher::loss(output, pairs.matches_a, pairs.matches_b);
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
             bar.abandon();
@@ -170,7 +179,11 @@ pub fn evaluate(
     let items = data.iter().collect::<Result<Vec<_>, _>>()?;
     for (chunk_index, chunk) in items.chunks(batch.max(1)).enumerate() {
         let pairs = KeypointPairBatcher.batch(chunk.to_vec(), device);
-        let log_p = matcher.forward(&input_of(&pairs))?;
+        let output = matcher.forward(&input_of(&pairs))?;
+        let kept = output.kept_a.iter().chain(&output.kept_b);
+        evaluation.dropped.0 += kept.clone().filter(|&&k| !k).count();
+        evaluation.dropped.1 += kept.count();
+        let log_p = output.log_assignment;
         let [_, rows, columns] = log_p.dims();
         let values: Vec<f32> = log_p
             .into_data()
@@ -214,8 +227,8 @@ pub struct ComparisonRow {
 /// The comparison as a Markdown table.
 pub fn table(rows: &[ComparisonRow]) -> String {
     let mut out = String::from(
-        "| method | precision | recall | F1 | AUC@0.01 | AUC@0.03 | AUC@0.05 | parameters | training |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| method | precision | recall | F1 | AUC@0.01 | AUC@0.03 | AUC@0.05 | keypoints dropped | parameters | training |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let c = row.evaluation.counts;
@@ -225,7 +238,7 @@ pub fn table(rows: &[ComparisonRow]) -> String {
             None => ("–".into(), "–".into()),
         };
         out.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {parameters} | {seconds} |\n",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} % | {parameters} | {seconds} |\n",
             row.name,
             c.precision(),
             c.recall(),
@@ -233,6 +246,7 @@ pub fn table(rows: &[ComparisonRow]) -> String {
             auc[0],
             auc[1],
             auc[2],
+            100.0 * row.evaluation.dropped_fraction(),
         ));
     }
     out

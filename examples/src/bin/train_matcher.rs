@@ -83,8 +83,9 @@ struct Args {
     /// GIMS's graph: percentile of descriptor similarity an edge must reach.
     #[arg(long, default_value_t = 7.0)]
     graph_percentile: f64,
-    /// GIMS's graph: components smaller than this leave the graph.
-    #[arg(long, default_value_t = 4)]
+    /// GIMS's graph: components smaller than this leave the graph and their keypoints the
+    /// matching (unmatched).
+    #[arg(long, default_value_t = 8)]
     graph_min_size: usize,
     /// Held-out pairs for evaluation.
     #[arg(long, default_value_t = 256)]

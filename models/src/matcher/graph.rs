@@ -6,8 +6,10 @@
 //!    `percentile`-th value of `S`'s strict upper triangle (per image, by rank `⌊len·p/100⌋`);
 //! 2. candidate edges join points closer than `radius`; an edge is kept when `S_ij ≥ τ`;
 //! 3. a node left without edges is joined to its nearest neighbour;
-//! 4. components smaller than `min_size` leave the graph (their nodes keep no edges and are
-//!    marked not kept);
+//! 4. components smaller than `min_size` leave the graph: their nodes keep no edges and are
+//!    marked not kept, and the [`Matcher`](super::Matcher) drops those keypoints from attention,
+//!    assignment and loss, so they come out unmatched (the reference's `gmatcher.py` removes
+//!    them from the keypoint set and remaps the ground truth);
 //! 5. each remaining component is bridged to the component with the nearest centroid, through
 //!    their closest pair of nodes (one round, as the reference's `fast_connect_components`).
 //!
@@ -29,8 +31,9 @@ pub struct AdaptiveGraphConfig {
     /// Percentile (0–100) of the pairwise descriptor similarities that an edge must reach.
     #[config(default = 7.0)]
     pub percentile: f64,
-    /// Components with fewer nodes leave the graph.
-    #[config(default = 4)]
+    /// Components with fewer nodes leave the graph, and their keypoints the matching (the
+    /// reference's default, 8; its evaluation script passes 7).
+    #[config(default = 8)]
     pub min_size: usize,
 }
 
@@ -351,6 +354,20 @@ mod tests {
         assert_eq!(mean[0], 0.0);
         assert!((mean[1] - 1.0 / 3.0).abs() < 1e-7);
         assert!(mean[4 * 9..5 * 9].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn the_default_drops_components_below_the_reference_size_of_8() {
+        // The hand-made graph with every in-radius pair an edge: components of 5 and 4 nodes,
+        // both below the reference's default min_size of 8, so every node leaves.
+        let (points, descriptors) = hand_made();
+        let config = AdaptiveGraphConfig::new()
+            .with_radius(0.2)
+            .with_percentile(0.0);
+        assert_eq!(config.min_size, 8);
+        let graph = config.build(&points, &descriptors, 2).unwrap();
+        assert!(graph.kept.iter().all(|&k| !k), "{:?}", graph.kept);
+        assert_eq!(graph.edge_count(), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 /// `layer` with its bias set to zero (SuperGlue's init of a residual branch's last layer).
 fn zero_bias(mut layer: Linear) -> Linear {
@@ -137,10 +137,22 @@ impl AttentionalPropagation {
 
     /// `x` `[B, M, d]` attends to `source` `[B, N, d]`.
     pub fn forward(&self, x: Tensor<3>, source: Tensor<3>) -> Tensor<3> {
-        let message = self
-            .attention
-            .forward(MhaInput::new(x.clone(), source.clone(), source))
-            .context;
+        self.forward_masked(x, source, None)
+    }
+
+    /// [`forward`](Self::forward) where the `source` points marked in `dropped` `[B, N]` are
+    /// not attended to (GIMS's dropped keypoints).
+    pub fn forward_masked(
+        &self,
+        x: Tensor<3>,
+        source: Tensor<3>,
+        dropped: Option<Tensor<2, Bool>>,
+    ) -> Tensor<3> {
+        let mut input = MhaInput::new(x.clone(), source.clone(), source);
+        if let Some(dropped) = dropped {
+            input = input.mask_pad(dropped);
+        }
+        let message = self.attention.forward(input).context;
         self.update.forward(x, message)
     }
 }
@@ -214,6 +226,17 @@ impl RotarySelfAttention {
 
     /// `x` `[B, N, d]` attends to itself with queries and keys rotated by `rotation`.
     pub fn forward(&self, x: Tensor<3>, rotation: &Rotation) -> Tensor<3> {
+        self.forward_masked(x, rotation, None)
+    }
+
+    /// [`forward`](Self::forward) where the points marked in `dropped` `[B, N]` are not
+    /// attended to (their scores are burn-nn attention's padding value, -10⁴).
+    pub fn forward_masked(
+        &self,
+        x: Tensor<3>,
+        rotation: &Rotation,
+        dropped: Option<Tensor<2, Bool>>,
+    ) -> Tensor<3> {
         let [batch, n, d] = x.dims();
         let d_head = d / self.heads;
         let qkv = self.qkv.forward(x.clone());
@@ -224,7 +247,11 @@ impl RotarySelfAttention {
                 .swap_dims(1, 2)
         };
         let (q, k, v) = (rotation.apply(part(0)), rotation.apply(part(1)), part(2));
-        let weights = softmax(q.matmul(k.swap_dims(2, 3)) / (d_head as f64).sqrt(), 3);
+        let mut scores = q.matmul(k.swap_dims(2, 3)) / (d_head as f64).sqrt();
+        if let Some(dropped) = dropped {
+            scores = scores.mask_fill(dropped.reshape([batch, 1, 1, n]), -1.0e4);
+        }
+        let weights = softmax(scores, 3);
         let message = weights.matmul(v).swap_dims(1, 2).reshape([batch, n, d]);
         self.update.forward(x, self.output.forward(message))
     }

@@ -16,8 +16,8 @@
 //!     descriptors_a: Tensor::random([1, 5, 32], Distribution::Normal(0.0, 1.0), &device),
 //!     descriptors_b: Tensor::random([1, 7, 32], Distribution::Normal(0.0, 1.0), &device),
 //! };
-//! let log_assignment = matcher.forward(&input).unwrap();
-//! assert_eq!(log_assignment.dims(), [1, 6, 8]); // dustbins last
+//! let output = matcher.forward(&input).unwrap();
+//! assert_eq!(output.log_assignment.dims(), [1, 6, 8]); // dustbins last
 //! ```
 
 pub mod assignment;
@@ -30,7 +30,9 @@ mod tests;
 
 pub use graph::{AdaptiveGraph, AdaptiveGraphConfig};
 pub use metrics::{MatchCounts, Matches};
-pub use model::{Assignment, Matcher, MatcherConfig, MatcherInput, PositionEncoding};
+pub use model::{
+    Assignment, Matcher, MatcherConfig, MatcherInput, MatcherOutput, PositionEncoding,
+};
 
 /// Why a matcher cannot be built or run on an input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -58,6 +60,16 @@ pub enum MatcherError {
     EmptyKeypoints {
         /// Which input.
         view: &'static str,
+    },
+    /// A graph given to [`Matcher::forward_with_graphs`] that does not fit the input.
+    #[error("graph of {view}, pair {pair}: {problem}")]
+    Graph {
+        /// Which input.
+        view: &'static str,
+        /// Which pair of the batch.
+        pair: usize,
+        /// What is wrong.
+        problem: String,
     },
     /// Shapes that do not agree (keypoints not `[B, N, 2]`, batch or point counts differing
     /// between keypoints and descriptors).

@@ -4,11 +4,11 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use super::MatcherError;
-use super::assignment::{dual_softmax, log_sinkhorn};
-use super::graph::AdaptiveGraphConfig;
+use super::assignment::{dual_softmax_kept, log_sinkhorn_kept};
+use super::graph::{AdaptiveGraph, AdaptiveGraphConfig};
 use super::layers::{
     AttentionalPropagation, KeypointEncoder, RotarySelfAttention, Rotation, SageLayer,
 };
@@ -267,6 +267,21 @@ impl MatcherInput {
     }
 }
 
+/// What a matcher gives for a batch of pairs.
+#[derive(Clone, Debug)]
+pub struct MatcherOutput {
+    /// The log-assignment `[B, M + 1, N + 1]`, dustbins last. A dropped keypoint is unmatched
+    /// for sure: its dustbin entry is 0 and its other entries are
+    /// [`EXCLUDED`](super::assignment::EXCLUDED).
+    pub log_assignment: Tensor<3>,
+    /// Which keypoints of view A took part, row-major `[B, M]`. GIMS drops the keypoints of
+    /// graph components smaller than `min_size` from attention, assignment and loss, as the
+    /// official `models/gmatcher.py` does; the other matchers keep every point.
+    pub kept_a: Vec<bool>,
+    /// The same for view B, `[B, N]`.
+    pub kept_b: Vec<bool>,
+}
+
 /// The matcher; see [`MatcherConfig`].
 #[derive(Module, Debug)]
 pub struct Matcher {
@@ -313,11 +328,66 @@ impl Matcher {
         self.graph.clone()
     }
 
-    /// The log-assignment `[B, M + 1, N + 1]` (dustbins last) of a batch of pairs.
-    pub fn forward(&self, input: &MatcherInput) -> Result<Tensor<3>, MatcherError> {
-        let (_, m, n) = input.check(self.descriptor_dim)?;
-        let mut x_a = self.embed(&input.keypoints_a, &input.descriptors_a)?;
-        let mut x_b = self.embed(&input.keypoints_b, &input.descriptors_b)?;
+    /// The log-assignment of a batch of pairs, with the keypoints that took part (GIMS builds
+    /// each view's adaptive graph first and drops the keypoints of its small components).
+    pub fn forward(&self, input: &MatcherInput) -> Result<MatcherOutput, MatcherError> {
+        let (batch, m, n) = input.check(self.descriptor_dim)?;
+        match self.graph_config() {
+            Some(config) => {
+                let graphs_a = build_graphs(&config, &input.keypoints_a, &input.descriptors_a)?;
+                let graphs_b = build_graphs(&config, &input.keypoints_b, &input.descriptors_b)?;
+                self.run(input, (batch, m, n), Some([&graphs_a, &graphs_b]))
+            }
+            None => self.run(input, (batch, m, n), None),
+        }
+    }
+
+    /// GIMS on graphs given by the caller (one per pair and view, e.g. from another
+    /// construction rule; the official code also offers a Delaunay graph): nodes marked not
+    /// kept leave the matching. An error names the first graph that does not fit the input
+    /// (wrong count or size, a neighbour out of range, a dropped node with edges), or a
+    /// matcher without GraphSAGE layers.
+    pub fn forward_with_graphs(
+        &self,
+        input: &MatcherInput,
+        graphs_a: &[AdaptiveGraph],
+        graphs_b: &[AdaptiveGraph],
+    ) -> Result<MatcherOutput, MatcherError> {
+        if self.sage.is_empty() {
+            return Err(MatcherError::Config {
+                field: "graph",
+                problem: "this matcher has no GraphSAGE layers to run on graphs (use GIMS)".into(),
+            });
+        }
+        let (batch, m, n) = input.check(self.descriptor_dim)?;
+        check_graphs("view A", graphs_a, batch, m)?;
+        check_graphs("view B", graphs_b, batch, n)?;
+        self.run(input, (batch, m, n), Some([graphs_a, graphs_b]))
+    }
+
+    fn run(
+        &self,
+        input: &MatcherInput,
+        (batch, m, n): (usize, usize, usize),
+        graphs: Option<[&[AdaptiveGraph]; 2]>,
+    ) -> Result<MatcherOutput, MatcherError> {
+        let device = input.keypoints_a.device();
+        let (kept_a, kept_b) = match graphs {
+            Some([a, b]) => (kept_of(a), kept_of(b)),
+            None => (vec![true; batch * m], vec![true; batch * n]),
+        };
+        let dropped_a = dropped_mask(&kept_a, [batch, m], &device);
+        let dropped_b = dropped_mask(&kept_b, [batch, n], &device);
+        let mut x_a = self.embed(
+            &input.keypoints_a,
+            &input.descriptors_a,
+            graphs.map(|g| g[0]),
+        );
+        let mut x_b = self.embed(
+            &input.keypoints_b,
+            &input.descriptors_b,
+            graphs.map(|g| g[1]),
+        );
         let rotations = self.rotary_frequencies.as_ref().map(|frequencies| {
             (
                 Rotation::new(frequencies.forward(input.keypoints_a.clone())),
@@ -329,53 +399,59 @@ impl Matcher {
                 Some((rotation_a, rotation_b)) => {
                     let attention = &self.rotary_attention[layer];
                     (
-                        attention.forward(x_a, rotation_a),
-                        attention.forward(x_b, rotation_b),
+                        attention.forward_masked(x_a, rotation_a, dropped_a.clone()),
+                        attention.forward_masked(x_b, rotation_b, dropped_b.clone()),
                     )
                 }
                 None => {
                     let attention = &self.self_attention[layer];
                     (
-                        attention.forward(x_a.clone(), x_a),
-                        attention.forward(x_b.clone(), x_b),
+                        attention.forward_masked(x_a.clone(), x_a, dropped_a.clone()),
+                        attention.forward_masked(x_b.clone(), x_b, dropped_b.clone()),
                     )
                 }
             };
             (x_a, x_b) = (
-                cross.forward(x_a.clone(), x_b.clone()),
-                cross.forward(x_b, x_a),
+                cross.forward_masked(x_a.clone(), x_b.clone(), dropped_b.clone()),
+                cross.forward_masked(x_b, x_a, dropped_a.clone()),
             );
         }
         let d = self.final_projection.weight.dims()[1] as f64;
         let m_a = self.final_projection.forward(x_a.clone());
         let m_b = self.final_projection.forward(x_b.clone());
-        Ok(match (&self.dustbin, &self.matchability) {
+        let log_assignment = match (&self.dustbin, &self.matchability) {
             (Some(alpha), _) => {
                 let scores = m_a.matmul(m_b.swap_dims(1, 2)) / d.sqrt();
-                log_sinkhorn(scores, alpha.val(), self.sinkhorn_iterations)
+                let iterations = self.sinkhorn_iterations;
+                log_sinkhorn_kept(scores, alpha.val(), iterations, &kept_a, &kept_b)
             }
             (None, Some(matchability)) => {
                 let scale = d.powf(-0.25);
                 let similarity = (m_a * scale).matmul((m_b * scale).swap_dims(1, 2));
-                let [batch, _, _] = similarity.dims();
                 let z_a = matchability.forward(x_a).reshape([batch, m]);
                 let z_b = matchability.forward(x_b).reshape([batch, n]);
-                dual_softmax(similarity, z_a, z_b)
+                dual_softmax_kept(similarity, z_a, z_b, &kept_a, &kept_b)
             }
             (None, None) => unreachable!("a matcher has a dustbin or a matchability head"),
+        };
+        Ok(MatcherOutput {
+            log_assignment,
+            kept_a,
+            kept_b,
         })
     }
 
-    /// Node features `[B, N, d]` of one view: GraphSAGE over the adaptive graph (GIMS) or the
+    /// Node features `[B, N, d]` of one view: GraphSAGE over the adaptive graphs (GIMS) or the
     /// descriptor projection, plus the keypoint encoding.
     fn embed(
         &self,
         keypoints: &Tensor<3>,
         descriptors: &Tensor<3>,
-    ) -> Result<Tensor<3>, MatcherError> {
-        let mut x = match (&self.input, self.graph_config()) {
-            (_, Some(graph)) => {
-                let mean = self.mean_aggregation(&graph, keypoints, descriptors)?;
+        graphs: Option<&[AdaptiveGraph]>,
+    ) -> Tensor<3> {
+        let mut x = match (&self.input, graphs) {
+            (_, Some(graphs)) => {
+                let mean = mean_aggregation(graphs, &descriptors.device());
                 let last = self.sage.len() - 1;
                 self.sage
                     .iter()
@@ -391,54 +467,28 @@ impl Matcher {
         if let Some(encoder) = &self.keypoint_encoder {
             x = x + encoder.forward(keypoints.clone());
         }
-        Ok(x)
-    }
-
-    /// The adaptive graphs of a batch as mean-aggregation matrices `[B, N, N]` (host-side,
-    /// no gradient).
-    fn mean_aggregation(
-        &self,
-        graph: &AdaptiveGraphConfig,
-        keypoints: &Tensor<3>,
-        descriptors: &Tensor<3>,
-    ) -> Result<Tensor<3>, MatcherError> {
-        let [batch, n, dim] = descriptors.dims();
-        let points: Vec<f32> = keypoints
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32");
-        let features: Vec<f32> = descriptors
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32");
-        let mut matrices = Vec::with_capacity(batch * n * n);
-        for b in 0..batch {
-            let pts: Vec<[f32; 2]> = points[b * n * 2..(b + 1) * n * 2]
-                .chunks_exact(2)
-                .map(|p| [p[0], p[1]])
-                .collect();
-            let built = graph.build(&pts, &features[b * n * dim..(b + 1) * n * dim], dim)?;
-            matrices.extend(built.mean_aggregation());
-        }
-        Ok(Tensor::from_data(
-            TensorData::new(matrices, [batch, n, n]),
-            &descriptors.device(),
-        ))
+        x
     }
 
     /// SuperGlue's negative log-likelihood of the ground truth (mean over its terms):
     /// `-log P_ij` for each match, `-log P_i,dustbin` for each unmatched point of A and
     /// `-log P_dustbin,j` for each of B. `matches_a` `[B, M]` and `matches_b` `[B, N]` hold the
     /// other view's index or -1.
+    ///
+    /// Dropped keypoints ([`MatcherOutput::kept_a`]) add no term, and a kept point whose
+    /// partner was dropped counts as unmatched. (The official GIMS `forward_train` instead
+    /// scores every such pair, and every dropped point, at the dustbin–dustbin corner, an
+    /// entry that no point owns.)
     pub fn loss(
-        log_assignment: Tensor<3>,
+        output: MatcherOutput,
         matches_a: Tensor<2, Int>,
         matches_b: Tensor<2, Int>,
     ) -> Tensor<1> {
+        let MatcherOutput {
+            log_assignment,
+            kept_a,
+            kept_b,
+        } = output;
         let [batch, rows, columns] = log_assignment.dims();
         let (m, n) = (rows - 1, columns - 1);
         let truth_a: Vec<i64> = matches_a
@@ -455,13 +505,19 @@ impl Matcher {
         let mut terms = 0usize;
         for b in 0..batch {
             let at = |i: usize, j: usize| b * rows * columns + i * columns + j;
-            for i in 0..m {
+            let kept_partner_b = |j: i64| j >= 0 && kept_b[b * n + j as usize];
+            let kept_partner_a = |i: i64| i >= 0 && kept_a[b * m + i as usize];
+            for i in (0..m).filter(|&i| kept_a[b * m + i]) {
                 let j = truth_a[b * m + i];
-                weights[if j >= 0 { at(i, j as usize) } else { at(i, n) }] = 1.0;
+                weights[if kept_partner_b(j) {
+                    at(i, j as usize)
+                } else {
+                    at(i, n)
+                }] = 1.0;
                 terms += 1;
             }
-            for j in 0..n {
-                if truth_b[b * n + j] < 0 {
+            for j in (0..n).filter(|&j| kept_b[b * n + j]) {
+                if !kept_partner_a(truth_b[b * n + j]) {
                     weights[at(m, j)] = 1.0;
                     terms += 1;
                 }
@@ -472,4 +528,97 @@ impl Matcher {
             Tensor::<3>::from_data(TensorData::new(weights, [batch, rows, columns]), &device);
         -(log_assignment * weights).sum() / terms.max(1) as f64
     }
+}
+
+/// Each view's adaptive graph, one per pair of the batch (host-side, no gradient).
+fn build_graphs(
+    config: &AdaptiveGraphConfig,
+    keypoints: &Tensor<3>,
+    descriptors: &Tensor<3>,
+) -> Result<Vec<AdaptiveGraph>, MatcherError> {
+    let [batch, n, dim] = descriptors.dims();
+    let host = |t: &Tensor<3>| -> Vec<f32> {
+        t.clone()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32")
+    };
+    let (points, features) = (host(keypoints), host(descriptors));
+    (0..batch)
+        .map(|b| {
+            let pts: Vec<[f32; 2]> = points[b * n * 2..(b + 1) * n * 2]
+                .chunks_exact(2)
+                .map(|p| [p[0], p[1]])
+                .collect();
+            config.build(&pts, &features[b * n * dim..(b + 1) * n * dim], dim)
+        })
+        .collect()
+}
+
+/// The graphs' mean-aggregation matrices `[B, N, N]`.
+fn mean_aggregation(graphs: &[AdaptiveGraph], device: &Device) -> Tensor<3> {
+    let n = graphs[0].neighbours.len();
+    let matrices: Vec<f32> = graphs.iter().flat_map(|g| g.mean_aggregation()).collect();
+    Tensor::from_data(TensorData::new(matrices, [graphs.len(), n, n]), device)
+}
+
+/// The graphs' kept flags, row-major `[B, N]`.
+fn kept_of(graphs: &[AdaptiveGraph]) -> Vec<bool> {
+    graphs.iter().flat_map(|g| g.kept.iter().copied()).collect()
+}
+
+/// The dropped points as an attention padding mask `[B, N]`; none when every point is kept.
+fn dropped_mask(kept: &[bool], shape: [usize; 2], device: &Device) -> Option<Tensor<2, Bool>> {
+    (!kept.iter().all(|&k| k)).then(|| {
+        let dropped: Vec<bool> = kept.iter().map(|&k| !k).collect();
+        Tensor::from_data(TensorData::new(dropped, shape), device)
+    })
+}
+
+/// Checks that `graphs` are one per pair, each over `n` nodes, with edges only between kept
+/// nodes inside the graph.
+fn check_graphs(
+    view: &'static str,
+    graphs: &[AdaptiveGraph],
+    batch: usize,
+    n: usize,
+) -> Result<(), MatcherError> {
+    let problem = |pair: usize, problem: String| {
+        Err(MatcherError::Graph {
+            view,
+            pair,
+            problem,
+        })
+    };
+    if graphs.len() != batch {
+        return problem(0, format!("{} graphs for {batch} pairs", graphs.len()));
+    }
+    for (pair, graph) in graphs.iter().enumerate() {
+        if graph.neighbours.len() != n || graph.kept.len() != n {
+            return problem(
+                pair,
+                format!(
+                    "{} nodes ({} kept flags) for {n} keypoints",
+                    graph.neighbours.len(),
+                    graph.kept.len()
+                ),
+            );
+        }
+        for (i, neighbours) in graph.neighbours.iter().enumerate() {
+            if let Some(&j) = neighbours.iter().find(|&&j| j >= n) {
+                return problem(pair, format!("node {i} has neighbour {j}, out of range"));
+            }
+            if let Some(&j) = neighbours
+                .iter()
+                .find(|&&j| !graph.kept[i] || !graph.kept[j])
+            {
+                return problem(
+                    pair,
+                    format!("edge {i}–{j} touches a dropped node (dropped nodes have no edges)"),
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -50,8 +50,8 @@ pub use host_step::StepPath;
 pub use lr_scaled::{LrScaled, mup_module_optimizer};
 pub use multi_pass::{
     ClosureOptimizer, EntropySgd, EntropySgdConfig, EntropySgdSemantics, EntropySgdState, Gam,
-    GamConfig, OptAmsGrad, OptAmsGradConfig, OptAmsGradState, RunningStatistics, Sam, SamConfig,
-    StateRecord,
+    GamConfig, OptAmsGrad, OptAmsGradConfig, OptAmsGradPrediction, OptAmsGradState,
+    RunningStatistics, Sam, SamConfig, StateRecord,
 };
 pub use padam::PAdamConfig;
 

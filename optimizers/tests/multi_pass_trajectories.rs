@@ -11,7 +11,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use tempering_optim::{
     ClosureOptimizer, EntropySgdConfig, EntropySgdSemantics, GamConfig, OptAmsGradConfig,
-    SamConfig, StateRecord,
+    OptAmsGradPrediction, SamConfig, StateRecord,
 };
 
 /// A module that is just a point in the plane.
@@ -174,7 +174,9 @@ fn entropy_sgd_lua_follows_the_reference_on_quad() {
 }
 
 /// Reference: OPT-AMSGrad on QUAD_C, lr 0.1, span 2, λ 10⁻³; `q = 0` until two offsets are
-/// stored, so the first extrapolated point is computed in step 3 and used in step 4.
+/// stored, so the first extrapolated point is computed in step 3 and used in step 4. Numbers
+/// from `tests/reference/opt_amsgrad.py` (`official_step`, a transcription of the official
+/// `Optadam_torch.py`).
 #[test]
 fn opt_amsgrad_follows_the_reference_on_quad_c() {
     let device = Device::default().autodiff();
@@ -219,6 +221,53 @@ fn opt_amsgrad_follows_the_reference_on_quad_c() {
         assert_close("OPT-AMSGrad", t + 1, &coords(&p), want, 1e-5);
     }
     assert_eq!(calls.get(), 4 * opt.evaluations_per_step());
+}
+
+/// Reference: OPT-AMSGrad with the paper's prediction (RMPE over the last span + 1 gradients,
+/// one evaluation per step) on QUAD_C, lr 0.1, span 2, λ 10⁻³; `m = 0` until three gradients
+/// are stored, so the first extrapolated gradient is computed in step 3 and used in step 4.
+/// Numbers from `tests/reference/opt_amsgrad.py` (`paper_step`).
+#[test]
+fn opt_amsgrad_paper_prediction_follows_its_transcription_on_quad_c() {
+    let device = Device::default().autodiff();
+    let calls = Cell::new(0);
+    let mut opt = OptAmsGradConfig::new()
+        .with_span(2)
+        .with_prediction(OptAmsGradPrediction::Gradients)
+        .build();
+    assert_eq!(opt.evaluations_per_step(), 1);
+    let mut p = point([1.0, 1.0], &device);
+    let reference = [
+        [0.9000000632, 0.9000000024],
+        [0.7488750169, 0.7510634973],
+        [0.5703165795, 0.5884795983],
+        [0.4729345036, 0.4506100210],
+        [0.6217258806, 0.4548477385],
+    ];
+    let predictions = [
+        [0.0, 0.0],
+        [0.0, 0.0],
+        [0.7021685888, 15.0216871178],
+        [1.8591366648, 26.3800588721],
+        [-0.8206650789, 0.7720865509],
+    ];
+    for (t, (want, m)) in reference.into_iter().zip(predictions).enumerate() {
+        (p, _) = opt.step(0.1, p, quadratic([0.5, -0.3], &calls));
+        assert_close("OPT-AMSGrad (paper)", t + 1, &coords(&p), want, 1e-5);
+        let got: Vec<f32> = opt
+            .state()
+            .unwrap()
+            .predicted
+            .clone()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        // The extrapolation weights reach ±10 on gradients of size 10 (the script prints
+        // c = [10.66, -9.66] in step 4), which amplifies the f32 rounding of the stored
+        // gradients about a hundredfold: 2·10⁻⁴.
+        assert_close("OPT-AMSGrad m", t + 2, &got, m, 2e-4);
+    }
+    assert_eq!(calls.get(), 5);
 }
 
 /// The Python port without its quirks counts steps (scoping active) and starts the outer
@@ -327,6 +376,18 @@ fn multi_pass_optimizers_resume_exactly() {
     check(
         "OPT-AMSGrad",
         || OptAmsGradConfig::new().with_span(1).build(),
+        &device,
+        &calls,
+    );
+    check(
+        "OPT-AMSGrad (paper)",
+        || {
+            // Span 1: two steps fill the gradient history the third step extrapolates from.
+            OptAmsGradConfig::new()
+                .with_span(1)
+                .with_prediction(OptAmsGradPrediction::Gradients)
+                .build()
+        },
         &device,
         &calls,
     );

@@ -16,6 +16,19 @@ const CREDITS: &[(&str, &str, &[&str])] = &[
         // Sashank J. Reddi, Satyen Kale, Sanjiv Kumar, ICLR 2018.
         &["Reddi", "Kale", "Kumar", "ICLR 2018"],
     ),
+    (
+        "multi_pass/opt_amsgrad.rs",
+        include_str!("../src/multi_pass/opt_amsgrad.rs"),
+        // Jun-Kun Wang, Xiaoyun Li, Belhal Karimi, Ping Li, ACML 2021 (arXiv:1903.01435).
+        &[
+            "Jun-Kun Wang",
+            "Xiaoyun Li",
+            "Belhal Karimi",
+            "Ping Li",
+            "ACML 2021",
+            "arXiv:1903.01435",
+        ],
+    ),
 ];
 
 #[test]

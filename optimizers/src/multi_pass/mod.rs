@@ -39,7 +39,7 @@ mod sam;
 pub use entropy_sgd::{EntropySgd, EntropySgdConfig, EntropySgdSemantics, EntropySgdState};
 pub use flat_base::ElementwiseOptimizer;
 pub use gam::{Gam, GamConfig};
-pub use opt_amsgrad::{OptAmsGrad, OptAmsGradConfig, OptAmsGradState};
+pub use opt_amsgrad::{OptAmsGrad, OptAmsGradConfig, OptAmsGradPrediction, OptAmsGradState};
 pub use running_stats::RunningStatistics;
 pub use sam::{Sam, SamConfig};
 

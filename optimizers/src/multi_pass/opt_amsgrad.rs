@@ -1,5 +1,7 @@
-//! OPT-AMSGrad (Wang, Li, Li & Ping, "An Optimistic Acceleration of AMSGrad for Nonconvex
-//! Optimization", ACML 2021; official code Hintonthu/optimistic-amsgrad `Optadam_torch.py`).
+//! OPT-AMSGrad (Jun-Kun Wang, Xiaoyun Li, Belhal Karimi and Ping Li, "An Optimistic
+//! Acceleration of AMSGrad for Nonconvex Optimization", ACML 2021, PMLR 157; first as
+//! arXiv:1903.01435, "Optimistic Adaptive Acceleration for Optimization"; official code
+//! Hintonthu/optimistic-amsgrad @07fd55e, `Optadam_torch.py`).
 //!
 //! Two evaluations per step **on the same batch**: `g` at the iterate `x` and `pg` at the
 //! predicted point `q`. With `θ` the first moment and `w½` the half-step iterate:
@@ -14,9 +16,26 @@
 //! stored `q = 0` — so the early predicted gradients are gradients at the origin. Coupled L2
 //! decay (`weight_decay`) is added to `g` only, as the reference does.
 //!
+//! The reference script (`cifar10_opt.py`) evaluates the first step's predicted gradient at
+//! its auxiliary network's own random initialization; a closure optimizer has one network, so
+//! here the first prediction is evaluated at the origin, like those that follow until the
+//! history fills.
+//!
+//! **The paper's prediction** ([`OptAmsGradPrediction::Gradients`]): the paper predicts the
+//! next gradient `m` by extrapolating past *gradients* with RMPE (Scieur et al. 2016,
+//! "Regularized Nonlinear Acceleration", Algorithm 1), at no extra evaluation: over the last
+//! `span + 1` gradients `g₀ … g_span`, `U = [g₁ - g₀, …, g_span - g_{span-1}]`, solve
+//! `(UᵀU + λI)·z = 1`, `c = z/Σz`, and `m = Σ_{i<span} cᵢ·gᵢ`; until `span + 1` gradients are
+//! stored `m = 0`. As in the paper's algorithm, the second moment compares `g_t` with the
+//! prediction made at the previous step, `v ← β₂·v + (1-β₂)·(g_t - m_t)²`, and the update uses
+//! the new one, `h = β₁·θ_{t-1} + (1-β₁)·m_{t+1}`. Step size, bias corrections and ε stay the
+//! script's (the paper's pseudocode writes `η_t` and starts `v` at ε), so the two variants
+//! differ only in the prediction. The default is the script's, which produced the paper's
+//! results; both are transcribed in `optimizers/tests/reference/opt_amsgrad.py`.
+//!
 //! Departures: the moments live in `f32` (the reference keeps its history in `f64`), the
 //! `span × span` system is solved in `f64` on the host, and a degenerate extrapolation
-//! (`Σz = 0`, non-finite `z`) predicts the latest iterate instead of producing NaN.
+//! (`Σz = 0`, non-finite `z`) predicts the latest iterate (gradient) instead of producing NaN.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -30,10 +49,23 @@ use crate::RecordState;
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
 
+/// How [`OptAmsGrad`] predicts the next gradient.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum OptAmsGradPrediction {
+    /// The official script's: the gradient at an extrapolation of past iterates, a second
+    /// evaluation on the same batch (2 per step).
+    Iterates,
+    /// The paper's: an RMPE extrapolation of past gradients, no extra evaluation (1 per step).
+    Gradients,
+}
+
 /// Configuration of [`OptAmsGrad`]; defaults of `Optadam_torch.py` (its scripts pass
 /// `lr = 1e-3`, `weight_decay = 5e-4`).
 #[derive(Config, Debug)]
 pub struct OptAmsGradConfig {
+    /// How the next gradient is predicted (default: the official script's).
+    #[config(default = "OptAmsGradPrediction::Iterates")]
+    pub prediction: OptAmsGradPrediction,
     /// β₁, the first-moment decay.
     #[config(default = 0.9)]
     pub beta_1: f64,
@@ -95,12 +127,16 @@ pub struct OptAmsGradState {
     pub max_second_moment: Tensor<1>,
     /// w½, the half-step iterate.
     pub half_step: Tensor<1>,
-    /// q, where the next step evaluates the predicted gradient.
+    /// [`Iterates`](OptAmsGradPrediction::Iterates): q, where the next step evaluates the
+    /// predicted gradient; [`Gradients`](OptAmsGradPrediction::Gradients): the predicted
+    /// gradient itself.
     pub predicted: Tensor<1>,
-    /// The last iterates `xᵢ` (at most `span`, oldest first).
+    /// The last iterates `xᵢ` (at most `span`, oldest first; official prediction).
     pub iterates: Vec<Tensor<1>>,
     /// Their offsets `xᵢ - w½ᵢ`, in the same order.
     pub offsets: Vec<Tensor<1>>,
+    /// The last gradients (at most `span + 1`, oldest first; the paper's prediction).
+    pub gradients: Vec<Tensor<1>>,
 }
 
 /// OPT-AMSGrad; see the module docs.
@@ -136,14 +172,48 @@ impl OptAmsGrad {
             .convert::<f64>()
             .try_to_vec()
             .expect("f64 gram matrix");
-        match solve_normalized(gram, span, self.config.regularization) {
-            Some(z) => {
-                let z = Tensor::<1>::from_data(TensorData::new(z, [span]), &latest.device());
-                let x = Tensor::stack::<2>(state.iterates.clone(), 0);
-                z.unsqueeze::<2>().matmul(x).reshape([latest.dims()[0]])
-            }
-            None => latest.clone(),
+        combine(
+            solve_normalized(gram, span, self.config.regularization),
+            &state.iterates,
+            latest,
+        )
+    }
+
+    /// The paper's RMPE prediction of the next gradient from the stored gradients, or zeros
+    /// while fewer than `span + 1` are stored; `latest` stands in when it is degenerate.
+    fn extrapolate_gradients(&self, state: &OptAmsGradState, latest: &Tensor<1>) -> Tensor<1> {
+        let span = self.config.span;
+        if state.gradients.len() < span + 1 {
+            return latest.zeros_like();
         }
+        let g = Tensor::stack::<2>(state.gradients.clone(), 0);
+        let n = latest.dims()[0];
+        let u = g.clone().slice([1..span + 1, 0..n]) - g.slice([0..span, 0..n]);
+        let gram: Vec<f64> = u
+            .clone()
+            .matmul(u.transpose())
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec()
+            .expect("f64 gram matrix");
+        combine(
+            solve_normalized(gram, span, self.config.regularization),
+            &state.gradients[..span],
+            latest,
+        )
+    }
+}
+
+/// `Σ zᵢ·vᵢ` over the first `z.len()` of `vectors`, or `fallback` without weights.
+fn combine(z: Option<Vec<f32>>, vectors: &[Tensor<1>], fallback: &Tensor<1>) -> Tensor<1> {
+    match z {
+        Some(z) => {
+            let k = z.len();
+            let z = Tensor::<1>::from_data(TensorData::new(z, [k]), &fallback.device());
+            let v = Tensor::stack::<2>(vectors[..k].to_vec(), 0);
+            z.unsqueeze::<2>().matmul(v).reshape([fallback.dims()[0]])
+        }
+        None => fallback.clone(),
     }
 }
 
@@ -184,7 +254,10 @@ fn solve_normalized(mut gram: Vec<f64>, n: usize, lambda: f64) -> Option<Vec<f32
 
 impl ClosureOptimizer for OptAmsGrad {
     fn evaluations_per_step(&self) -> usize {
-        2
+        match self.config.prediction {
+            OptAmsGradPrediction::Iterates => 2,
+            OptAmsGradPrediction::Gradients => 1,
+        }
     }
 
     fn step<M, F>(&mut self, lr: LearningRate, module: M, mut closure: F) -> (M, f64)
@@ -210,37 +283,60 @@ impl ClosureOptimizer for OptAmsGrad {
                 predicted: x.zeros_like(),
                 iterates: Vec::new(),
                 offsets: Vec::new(),
+                gradients: Vec::new(),
             },
         };
         let to_device = |v: Vec<Tensor<1>>| v.into_iter().map(|t| t.to_device(&device)).collect();
         state.iterates = to_device(state.iterates);
         state.offsets = to_device(state.offsets);
-        let q = state.predicted.clone().to_device(&device);
-        let (_, grads) = closure(load_flat_params(module.clone(), &q));
-        let pg = flatten_grads(&module, &grads);
-        if !(norm(&g).is_finite() && norm(&pg).is_finite()) {
-            report_skip(&self.skips, "OPT-AMSGrad", &g.dims());
-            return (frozen.restore(module), loss);
-        }
-        if c.weight_decay > 0.0 {
-            g = g + x.clone().mul_scalar(c.weight_decay);
-        }
+        state.gradients = to_device(state.gradients);
+        let predicted = state.predicted.clone().to_device(&device);
         let half_step = state.half_step.clone().to_device(&device);
-        // The first step's offset is zero and, as in the reference, not stored.
-        if state.step >= 1 {
-            state.iterates.push(x.clone());
-            state.offsets.push(x.clone() - half_step.clone());
-            if state.offsets.len() > c.span {
-                state.iterates.remove(0);
-                state.offsets.remove(0);
+        // `now`: the prediction compared with this step's gradient; `next`: the one the update
+        // leans on; `next_prediction`: what the state carries to the next step.
+        let (now, next, next_prediction) = match c.prediction {
+            OptAmsGradPrediction::Iterates => {
+                let (_, grads) = closure(load_flat_params(module.clone(), &predicted));
+                let pg = flatten_grads(&module, &grads);
+                if !(norm(&g).is_finite() && norm(&pg).is_finite()) {
+                    report_skip(&self.skips, "OPT-AMSGrad", &g.dims());
+                    return (frozen.restore(module), loss);
+                }
+                if c.weight_decay > 0.0 {
+                    g = g + x.clone().mul_scalar(c.weight_decay);
+                }
+                // The first step's offset is zero and, as in the reference, not stored.
+                if state.step >= 1 {
+                    state.iterates.push(x.clone());
+                    state.offsets.push(x.clone() - half_step.clone());
+                    if state.offsets.len() > c.span {
+                        state.iterates.remove(0);
+                        state.offsets.remove(0);
+                    }
+                }
+                (pg.clone(), pg, self.extrapolate(&state, &x))
             }
-        }
-        let next_prediction = self.extrapolate(&state, &x);
+            OptAmsGradPrediction::Gradients => {
+                if !norm(&g).is_finite() {
+                    report_skip(&self.skips, "OPT-AMSGrad", &g.dims());
+                    return (frozen.restore(module), loss);
+                }
+                if c.weight_decay > 0.0 {
+                    g = g + x.clone().mul_scalar(c.weight_decay);
+                }
+                state.gradients.push(g.clone());
+                if state.gradients.len() > c.span + 1 {
+                    state.gradients.remove(0);
+                }
+                let m = self.extrapolate_gradients(&state, &g);
+                (predicted, m.clone(), m)
+            }
+        };
         let (b1, b2) = (c.beta_1, c.beta_2);
         let theta = state.first_moment.to_device(&device).mul_scalar(b1);
-        let h = theta.clone() + pg.clone().mul_scalar(1.0 - b1);
+        let h = theta.clone() + next.mul_scalar(1.0 - b1);
         let theta = theta + g.clone().mul_scalar(1.0 - b1);
-        let error = pg - g;
+        let error = now - g;
         let v = state.second_moment.to_device(&device).mul_scalar(b2)
             + error.square().mul_scalar(1.0 - b2);
         let v_max = state

@@ -111,6 +111,19 @@ impl Importance {
         bytes: &[u8],
         keys: &mut Vec<u32>,
     ) {
+        self.fill_keys_from(name, element, bytes, 0, keys);
+    }
+
+    /// [`fill_keys`](Self::fill_keys) of a window of the tensor: `bytes` are its elements
+    /// from element `first` on.
+    pub(crate) fn fill_keys_from(
+        self,
+        name: &str,
+        element: ElementType,
+        bytes: &[u8],
+        first: u64,
+        keys: &mut Vec<u32>,
+    ) {
         keys.clear();
         let n = bytes.len() / element.float_size().unwrap_or(1);
         keys.reserve(n);
@@ -123,7 +136,7 @@ impl Importance {
             Self::Magnitude => for_each_magnitude_key(element, bytes, |_, k| keys.push(k)),
             Self::Random { seed } => {
                 let stream = mix(seed ^ name_hash(name));
-                keys.extend((0..n as u64).map(|i| (at(stream, i) >> 32) as u32));
+                keys.extend((first..first + n as u64).map(|i| (at(stream, i) >> 32) as u32));
             }
         }
     }

@@ -240,17 +240,19 @@ impl std::fmt::Debug for ModuleMasks {
     }
 }
 
-/// The transform that zeroes the pruned elements of a state tensor.
+/// The transform that zeroes the pruned elements of a state tensor, window by window.
 fn zero_pruned_bytes(keep: Arc<Vec<bool>>, size: usize) -> Transform {
-    Arc::new(move |original: &[u8], out: &mut Vec<u8>| {
-        out.clear();
-        out.extend_from_slice(original);
-        for (chunk, &k) in out.chunks_exact_mut(size).zip(keep.iter()) {
-            if !k {
-                chunk.fill(0);
+    Transform::Windowed(Arc::new(
+        move |first: u64, original: &[u8], out: &mut [u8]| {
+            out.copy_from_slice(original);
+            let keep = &keep[first as usize..];
+            for (chunk, &k) in out.chunks_exact_mut(size).zip(keep) {
+                if !k {
+                    chunk.fill(0);
+                }
             }
-        }
-    })
+        },
+    ))
 }
 
 /// One float parameter, copied to the host.

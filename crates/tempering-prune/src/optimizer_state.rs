@@ -118,13 +118,13 @@ pub fn mask_optimizer_checkpoint(
         let (original, pruned) = (original.clone(), pruned.clone());
         replaced.insert(
             i,
-            Arc::new(move |bytes: &[u8], out: &mut Vec<u8>| {
+            Transform::Whole(Arc::new(move |bytes: &[u8], out: &mut Vec<u8>| {
                 out.clear();
                 out.extend_from_slice(bytes);
                 for e in newly_zero(original.data(o), pruned.data(p), weight_size) {
                     out[e * state_size..(e + 1) * state_size].fill(0);
                 }
-            }),
+            })),
         );
         with_state.insert(id);
         masked.push(MaskedState {

@@ -523,8 +523,15 @@ pub(crate) fn plan(
                     (zeros_before, newly, threshold, cut)
                 }
             };
-            let transform =
-                (newly > 0).then(|| surgery(importance, e.name.clone(), e.element, cut));
+            let transform = (newly > 0).then(|| {
+                surgery(
+                    importance,
+                    e.name.clone(),
+                    e.element,
+                    cut,
+                    checkpoint.data(i),
+                )
+            });
             let report = TensorReport {
                 name: e.name.clone(),
                 dtype: e.element,
@@ -568,41 +575,105 @@ enum Surgery {
 
 /// The transform that zeroes the pruned elements of one tensor when the output is written:
 /// it ranks the original bytes again (cheaper than holding every tensor's mask) and copies them
-/// with the pruned non-zero elements set to zero bytes.
-fn surgery(importance: Importance, name: String, element: ElementType, cut: Surgery) -> Transform {
+/// with the pruned non-zero elements set to zero bytes. A cut is decided element by element
+/// (a key below the threshold, or a tie at it before `tie_end`), so the tensor streams through
+/// windows; N:M groups need the whole tensor.
+fn surgery(
+    importance: Importance,
+    name: String,
+    element: ElementType,
+    cut: Surgery,
+    original: &[u8],
+) -> Transform {
     let size = element.float_size().expect("targets are float tensors");
-    Arc::new(move |original: &[u8], out: &mut Vec<u8>| match cut {
-        // The common case in one pass that copies as it cuts, no keys buffer.
-        Surgery::Cut(cut) if importance == Importance::Magnitude && element == ElementType::F32 => {
-            select::copy_cut_f32_magnitude(cut, original, out);
-        }
-        _ => {
-            out.clear();
-            out.extend_from_slice(original);
-            match cut {
-                Surgery::Cut(cut) => KEYS.with_borrow_mut(|keys| {
-                    importance.fill_keys(&name, element, original, keys);
-                    match size {
-                        2 => select::zero_cut::<2>(cut, keys, out),
-                        4 => select::zero_cut::<4>(cut, keys, out),
-                        _ => select::zero_cut::<8>(cut, keys, out),
+    match cut {
+        Surgery::Cut(cut) => {
+            let tie_end = tie_end(importance, &name, element, cut, original);
+            Transform::Windowed(Arc::new(
+                move |first: u64, window: &[u8], out: &mut [u8]| {
+                    // The common case in one pass that copies as it cuts, no keys buffer.
+                    if importance == Importance::Magnitude && element == ElementType::F32 {
+                        select::copy_cut_f32_magnitude_window(cut, tie_end, first, window, out);
+                        return;
                     }
-                }),
-                Surgery::Groups(groups) => KEYS.with_borrow_mut(|keys| {
+                    out.copy_from_slice(window);
+                    KEYS.with_borrow_mut(|keys| {
+                        importance.fill_keys_from(&name, element, window, first, keys);
+                        match size {
+                            2 => select::zero_cut_window::<2>(cut, tie_end, first, keys, out),
+                            4 => select::zero_cut_window::<4>(cut, tie_end, first, keys, out),
+                            _ => select::zero_cut_window::<8>(cut, tie_end, first, keys, out),
+                        }
+                    })
+                },
+            ))
+        }
+        Surgery::Groups(groups) => {
+            Transform::Whole(Arc::new(move |original: &[u8], out: &mut Vec<u8>| {
+                out.clear();
+                out.extend_from_slice(original);
+                KEYS.with_borrow_mut(|keys| {
                     importance.fill_keys(&name, element, original, keys);
                     groups.prune(keys, |index| {
                         if keys[index] != 0 {
                             out[index * size..(index + 1) * size].fill(0);
                         }
                     });
-                }),
+                })
+            }))
+        }
+    }
+}
+
+/// The index just past the last element that `cut` prunes at its threshold: ties are taken in
+/// index order, so an element whose key equals the threshold is pruned exactly when it lies
+/// before this index. 0 without ties.
+fn tie_end(
+    importance: Importance,
+    name: &str,
+    element: ElementType,
+    cut: Cut,
+    original: &[u8],
+) -> u64 {
+    if cut.ties == 0 {
+        return 0;
+    }
+    // Count the threshold's keys per block in parallel, then walk to the block where the
+    // ties run out and find the element in it.
+    const BLOCK: usize = 1 << 18;
+    let size = element.float_size().expect("targets are float tensors");
+    let blocks: Vec<&[u8]> = original.chunks(BLOCK * size).collect();
+    let equal_in = |b: usize, keys: &mut Vec<u32>| {
+        importance.fill_keys_from(name, element, blocks[b], (b * BLOCK) as u64, keys);
+        keys.iter().filter(|&&k| k == cut.threshold).count() as u64
+    };
+    let counts: Vec<u64> = (0..blocks.len())
+        .into_par_iter()
+        .map_init(Vec::new, |keys, b| equal_in(b, keys))
+        .collect();
+    let mut remaining = cut.ties;
+    let mut keys = Vec::new();
+    for (b, &count) in counts.iter().enumerate() {
+        if count < remaining {
+            remaining -= count;
+            continue;
+        }
+        importance.fill_keys_from(name, element, blocks[b], (b * BLOCK) as u64, &mut keys);
+        for (k, &key) in keys.iter().enumerate() {
+            if key == cut.threshold {
+                remaining -= 1;
+                if remaining == 0 {
+                    return (b * BLOCK + k + 1) as u64;
+                }
             }
         }
-    })
+    }
+    // The plan counted `ties` keys at the threshold; the bytes are the same.
+    unreachable!("tensor '{name}' has fewer keys at the threshold than its cut takes")
 }
 
 thread_local! {
-    /// The keys buffer of [`surgery`], reused from tensor to tensor.
+    /// The keys buffer of [`surgery`], reused from window to window.
     static KEYS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 

@@ -485,15 +485,17 @@ fn verify_catches_tampering() {
     let bias = c.index_of("fc1.bias").unwrap();
     let w = c.index_of("fc1.weight").unwrap();
     let tampered = dir.path().join("tampered.bpk");
-    let zero_bias: Transform = Arc::new(|original: &[u8], out: &mut Vec<u8>| {
+    let zero_bias = Transform::Whole(Arc::new(|original: &[u8], out: &mut Vec<u8>| {
         out.clear();
         out.resize(original.len(), 0);
-    });
-    let regrow: Transform = Arc::new(|original: &[u8], out: &mut Vec<u8>| {
-        out.clear();
-        out.extend_from_slice(original);
-        out[28..32].copy_from_slice(&1.0f32.to_le_bytes());
-    });
+    }));
+    // Element 7 (bytes 28..32) regrows, through the streamed path.
+    let regrow = Transform::Windowed(Arc::new(|first: u64, window: &[u8], out: &mut [u8]| {
+        out.copy_from_slice(window);
+        if first == 0 {
+            out[28..32].copy_from_slice(&1.0f32.to_le_bytes());
+        }
+    }));
     c.write_to(
         &tampered,
         HashMap::from([(bias, zero_bias), (w, regrow)]),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use burn::tensor::AllocationProperty;
 use burn_pack::{Bytes, DType, Reader, Scalar, Tensor, Writer};
 
-use super::lookahead::Lookahead;
+use super::lookahead::{Lookahead, pieces};
+use super::windows::StreamedTensor;
 use super::{TensorEntry, Transform};
 use crate::element::ElementType;
 
@@ -78,6 +79,16 @@ fn check_readable_metadata(path: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A tensor's original bytes (a view of the mapped file: cloning it copies nothing) as
+/// `bytes::Bytes`, which the write pipeline slices into windows.
+struct Original(Bytes);
+
+impl AsRef<[u8]> for Original {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 pub(super) type Parsed = (Vec<TensorEntry>, BTreeMap<String, String>, Body);
@@ -170,33 +181,44 @@ impl Body {
         mut replaced: HashMap<usize, Transform>,
         metadata: &BTreeMap<String, String>,
     ) -> Writer {
-        // The transformed tensors, in the order the writer reaches them.
-        let order: Vec<usize> = (0..self.tensors.len())
-            .filter(|i| replaced.contains_key(i))
-            .collect();
-        let lookahead = Lookahead::new(
-            order
-                .iter()
-                .map(|i| (self.data[*i].clone(), replaced.remove(i).expect("listed")))
-                .collect(),
-        );
+        // The transformed tensors' pieces (whole, or windows), in the order the writer reaches
+        // them; `first[i]` is the first piece of tensor `i`.
+        let mut jobs = Vec::new();
+        let mut first = HashMap::new();
+        for i in 0..self.tensors.len() {
+            if let Some(transform) = replaced.remove(&i) {
+                let windowed = matches!(transform, Transform::Windowed(_));
+                first.insert(i, (jobs.len(), windowed));
+                let original = bytes::Bytes::from_owner(Original(self.data[i].clone()));
+                let size = entries[i].element.float_size().unwrap_or(1);
+                jobs.extend(pieces(original, transform, size));
+            }
+        }
+        let lookahead = Lookahead::new(jobs);
         let tensors = self
             .tensors
             .iter()
             .enumerate()
-            .map(|(i, t)| match order.binary_search(&i) {
-                Ok(j) => {
+            .map(|(i, t)| match first.get(&i) {
+                Some(&(j, windowed)) => {
                     let lookahead = Arc::clone(&lookahead);
+                    let len = entries[i].byte_len;
                     Tensor::deferred(
                         entries[i].name.clone(),
                         t.dtype,
                         t.shape.clone(),
                         t.param_id,
-                        entries[i].byte_len,
-                        move || Ok(lookahead.produce(j)),
+                        len,
+                        move || {
+                            Ok(if windowed {
+                                StreamedTensor::bytes(Arc::clone(&lookahead), j, len)
+                            } else {
+                                Bytes::from_shared(lookahead.produce(j), AllocationProperty::Native)
+                            })
+                        },
                     )
                 }
-                Err(_) => t.clone(),
+                None => t.clone(),
             })
             .collect();
         let mut writer = Writer::new(tensors);

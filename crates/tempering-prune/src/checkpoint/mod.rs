@@ -11,6 +11,7 @@ mod burnpack_file;
 mod lookahead;
 mod publish;
 mod safetensors_file;
+mod windows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -74,11 +75,30 @@ impl TensorEntry {
     }
 }
 
-/// Writes a tensor's new bytes (same length) into the buffer from its original bytes, when
-/// the output is written: one tensor at a time, into recycled buffers, so memory stays bounded
-/// by the largest tensors. The buffer arrives holding whatever it last held: the transform
-/// sets its length and every byte.
-pub type Transform = std::sync::Arc<dyn Fn(&[u8], &mut Vec<u8>) + Send + Sync>;
+/// How a tensor's new bytes (the same length) are made from its original bytes when the output
+/// is written.
+#[derive(Clone)]
+pub enum Transform {
+    /// From the whole tensor: `f(original, buffer)` writes the new bytes into a recycled buffer
+    /// (arriving with whatever it last held: `f` sets its length and every byte). Memory
+    /// grows with the largest such tensors.
+    Whole(WholeTransform),
+    /// Element by element: `f(first, window, out)` writes into `out` (as long as `window`) the
+    /// new bytes of `window`, whole elements starting at element `first`. The tensor is
+    /// streamed through fixed windows of [`WINDOW_BYTES`], so memory stays a few windows
+    /// whatever the tensor's size.
+    Windowed(WindowTransform),
+}
+
+/// See [`Transform::Whole`].
+pub type WholeTransform = std::sync::Arc<dyn Fn(&[u8], &mut Vec<u8>) + Send + Sync>;
+
+/// See [`Transform::Windowed`].
+pub type WindowTransform = std::sync::Arc<dyn Fn(u64, &[u8], &mut [u8]) + Send + Sync>;
+
+/// The bytes of one window of a [`Transform::Windowed`] tensor: 8 MiB, burn-pack's write chunk,
+/// a multiple of every element size.
+pub const WINDOW_BYTES: usize = 8 << 20;
 
 /// A checkpoint, memory-mapped.
 pub struct Checkpoint {

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 
+use super::lookahead::{Lookahead, pieces};
 use super::{TensorEntry, Transform};
 use crate::element::ElementType;
 
@@ -133,15 +134,29 @@ impl Body {
             .open(tmp)
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut buffer = Vec::new();
+        // The transformed tensors' pieces (whole, or windows), in file order, each produced
+        // while the one before is written.
+        let mut jobs = Vec::new();
+        let mut spans = HashMap::new();
+        for &i in &order {
+            if let Some(transform) = replaced.get(&i) {
+                let original = self.bytes.slice(self.layout[i].1.clone());
+                let size = entries[i].element.float_size().unwrap_or(1);
+                let before = jobs.len();
+                jobs.extend(pieces(original, transform.clone(), size));
+                spans.insert(i, before..jobs.len());
+            }
+        }
+        let lookahead = Lookahead::new(jobs);
         let mut write = || -> std::io::Result<()> {
             out.write_all(&(header.len() as u64).to_le_bytes())?;
             out.write_all(&header)?;
             for &i in &order {
-                match replaced.get(&i) {
-                    Some(transform) => {
-                        transform(self.data(i), &mut buffer);
-                        out.write_all(&buffer)?;
+                match spans.get(&i) {
+                    Some(span) => {
+                        for j in span.clone() {
+                            out.write_all(&lookahead.produce(j))?;
+                        }
                     }
                     None => out.write_all(self.data(i))?,
                 }

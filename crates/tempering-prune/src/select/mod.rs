@@ -81,10 +81,25 @@ fn cuts_from_counts(k: u64, threshold: u32, counts: Vec<(u64, u64)>) -> Vec<Cut>
         .collect()
 }
 
-/// Zeroes, in `out` (the tensor's bytes, `SIZE` per element), the non-zero elements the cut
-/// prunes, given their keys; elements already zero keep their bytes.
-pub(crate) fn zero_cut<const SIZE: usize>(cut: Cut, keys: &[u32], out: &mut [u8]) {
-    apply(cut, keys, |i| {
+/// Zeroes, in `out` (a window of a tensor whose elements start at element `first`, `SIZE`
+/// bytes each), the elements that `cut` prunes: a key below the threshold, or one at the
+/// threshold before element `tie_end` (see `tie_end` in the prune pass); `keys` are the
+/// window's.
+pub(crate) fn zero_cut_window<const SIZE: usize>(
+    cut: Cut,
+    tie_end: u64,
+    first: u64,
+    keys: &[u32],
+    out: &mut [u8],
+) {
+    if cut.pruned == 0 {
+        return;
+    }
+    for (i, &key) in keys.iter().enumerate() {
+        let take = key < cut.threshold || (key == cut.threshold && first + (i as u64) < tie_end);
+        if !take {
+            continue;
+        }
         let element = &mut out[i * SIZE..(i + 1) * SIZE];
         // Zero by value (all bits but the sign clear), whatever the keys rank: random keys
         // say nothing about it.
@@ -92,43 +107,47 @@ pub(crate) fn zero_cut<const SIZE: usize>(cut: Cut, keys: &[u32], out: &mut [u8]
         if !zero {
             element.copy_from_slice(&[0u8; SIZE]);
         }
-    });
+    }
 }
 
-/// [`zero_cut`] for magnitude-ranked `f32` tensors, computing each key from its bytes and
-/// copying as it goes: `out` becomes `original` with the cut's non-zero elements below the
-/// threshold zeroed, in one branch-free pass over 1 MiB pieces in parallel, then the ties at
-/// the threshold in index order.
-pub(crate) fn copy_cut_f32_magnitude(cut: Cut, original: &[u8], out: &mut Vec<u8>) {
-    // A reused buffer keeps its bytes: resizing writes only what it grows by.
-    out.resize(original.len(), 0);
+/// [`zero_cut_window`] for magnitude-ranked `f32` tensors, computing each key from its bytes
+/// and copying as it goes: `out` becomes `window` with the cut's non-zero elements zeroed, in
+/// one branch-free pass over 1 MiB pieces in parallel.
+pub(crate) fn copy_cut_f32_magnitude_window(
+    cut: Cut,
+    tie_end: u64,
+    first: u64,
+    window: &[u8],
+    out: &mut [u8],
+) {
     // A threshold of 0 cuts only elements that are zero already.
     if cut.pruned == 0 || cut.threshold == 0 {
-        out.copy_from_slice(original);
+        out.copy_from_slice(window);
         return;
     }
     let threshold = cut.threshold;
-    out.par_chunks_mut(1 << 20)
-        .zip(original.par_chunks(1 << 20))
-        .for_each(|(piece, source)| {
-            for (c, s) in piece.chunks_exact_mut(4).zip(source.chunks_exact(4)) {
+    const PIECE: usize = 1 << 20;
+    out.par_chunks_mut(PIECE)
+        .zip(window.par_chunks(PIECE))
+        .enumerate()
+        .for_each(|(p, (piece, source))| {
+            let start = first + (p * PIECE / 4) as u64;
+            // Elements of this piece before `tie_end` are pruned at the threshold too.
+            let ties_here = tie_end.saturating_sub(start).min((source.len() / 4) as u64) as usize;
+            for (i, (c, s)) in piece
+                .chunks_exact_mut(4)
+                .zip(source.chunks_exact(4))
+                .enumerate()
+            {
                 let bits = u32::from_le_bytes(s.try_into().expect("4 bytes"));
+                let key = f32_magnitude_key(bits);
                 // 1 ≤ key < threshold; a zero key wraps around and is kept as it is.
-                let cut_here = f32_magnitude_key(bits).wrapping_sub(1) < threshold - 1;
-                let value = if cut_here { 0 } else { bits };
+                let below = key.wrapping_sub(1) < threshold - 1;
+                let tie = key == threshold && i < ties_here;
+                let value = if below || tie { 0 } else { bits };
                 c.copy_from_slice(&value.to_le_bytes());
             }
         });
-    let mut ties = cut.ties;
-    for c in out.chunks_exact_mut(4) {
-        if ties == 0 {
-            break;
-        }
-        if f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes"))) == threshold {
-            c.fill(0);
-            ties -= 1;
-        }
-    }
 }
 
 /// Applies a cut to `keys`, calling `prune(index)` for each pruned element; returns how many.

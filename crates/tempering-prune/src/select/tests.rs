@@ -107,10 +107,35 @@ fn the_surgeries_agree() {
     for k in [0u64, 50, 86, 200, 250, 599, 600] {
         let cut = select(std::slice::from_ref(&keys), k).cuts[0];
         assert_eq!(cut.pruned, k);
-        let mut fused = vec![0xAB; 3];
-        copy_cut_f32_magnitude(cut, &bytes, &mut fused);
-        let mut generic = bytes.clone();
-        zero_cut::<4>(cut, &keys, &mut generic);
+        // The element just past the ties taken at the threshold, in index order.
+        let mut ties = cut.ties;
+        let tie_end = keys
+            .iter()
+            .position(|&key| {
+                ties -= u64::from(ties > 0 && key == cut.threshold);
+                cut.ties > 0 && ties == 0 && key == cut.threshold
+            })
+            .map_or(0, |i| i as u64 + 1);
+        // Windows of uneven lengths (in elements), as if streamed.
+        let (mut fused, mut generic) = (vec![0xAB; bytes.len()], bytes.clone());
+        let mut start = 0;
+        for len in [1usize, 7, 64, 3, 300].iter().cycle() {
+            if start == keys.len() {
+                break;
+            }
+            let end = (start + len).min(keys.len());
+            let (window, first) = (&bytes[4 * start..4 * end], start as u64);
+            copy_cut_f32_magnitude_window(
+                cut,
+                tie_end,
+                first,
+                window,
+                &mut fused[4 * start..4 * end],
+            );
+            let keys = &keys[start..end];
+            zero_cut_window::<4>(cut, tie_end, first, keys, &mut generic[4 * start..4 * end]);
+            start = end;
+        }
         let mut reference = bytes.clone();
         apply(cut, &keys, |i| {
             if keys[i] != 0 {

@@ -406,9 +406,13 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, Box<dyn Error>> {
     })
 }
 
+/// A directory name: lowercase words joined by `-` ("OPT-AMSGrad (paper)" → "opt-amsgrad-paper").
 fn slug(name: &str) -> String {
     name.to_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 fn cell(v: Option<f64>, digits: usize) -> String {

@@ -638,26 +638,34 @@ fn tie_end(
     if cut.ties == 0 {
         return 0;
     }
-    // Count the threshold's keys per block in parallel, then walk to the block where the
-    // ties run out and find the element in it.
+    // Count the threshold's keys per block, a batch of blocks at a time in parallel, until
+    // the ties run out; then find the element in that block.
     const BLOCK: usize = 1 << 18;
+    const BATCH: usize = 8;
     let size = element.float_size().expect("targets are float tensors");
     let blocks: Vec<&[u8]> = original.chunks(BLOCK * size).collect();
     let equal_in = |b: usize, keys: &mut Vec<u32>| {
         importance.fill_keys_from(name, element, blocks[b], (b * BLOCK) as u64, keys);
         keys.iter().filter(|&&k| k == cut.threshold).count() as u64
     };
-    let counts: Vec<u64> = (0..blocks.len())
-        .into_par_iter()
-        .map_init(Vec::new, |keys, b| equal_in(b, keys))
-        .collect();
     let mut remaining = cut.ties;
     let mut keys = Vec::new();
-    for (b, &count) in counts.iter().enumerate() {
-        if count < remaining {
+    for batch in (0..blocks.len()).step_by(BATCH) {
+        let counts: Vec<u64> = (batch..(batch + BATCH).min(blocks.len()))
+            .into_par_iter()
+            .map_init(Vec::new, |keys, b| equal_in(b, keys))
+            .collect();
+        let mut found = None;
+        for (offset, &count) in counts.iter().enumerate() {
+            if count >= remaining {
+                found = Some(batch + offset);
+                break;
+            }
             remaining -= count;
-            continue;
         }
+        let Some(b) = found else {
+            continue;
+        };
         importance.fill_keys_from(name, element, blocks[b], (b * BLOCK) as u64, &mut keys);
         for (k, &key) in keys.iter().enumerate() {
             if key == cut.threshold {

@@ -77,6 +77,9 @@ struct Args {
     /// Directory for the files [default: a temporary directory, removed afterwards].
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Size of each weight matrix in MiB (`[rows, 2048]` f32, plus a bias each).
+    #[arg(long, default_value_t = 16)]
+    matrix_mib: usize,
     /// Sparsity of the Global MP pass.
     #[arg(long, default_value_t = 0.9)]
     sparsity: f64,
@@ -164,6 +167,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.size_mib == 0 || args.repeats == 0 {
         return Err("--size-mib and --repeats must be at least 1".into());
     }
+    if args.matrix_mib == 0 || args.matrix_mib > args.size_mib {
+        return Err("--matrix-mib must be between 1 and --size-mib".into());
+    }
     let temp = tempfile::tempdir()?;
     let dir = args
         .dir
@@ -171,12 +177,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let input = dir.join("bench-model.bpk");
-    // 16 MiB weight matrices [2048, 2048] plus a bias each, seeded values.
-    let matrices = args.size_mib.div_ceil(16);
+    // Weight matrices of `--matrix-mib` ([rows, 2048]) plus a bias each, seeded values.
+    let rows = args.matrix_mib * (1 << 20) / 4 / 2048;
+    let matrices = args.size_mib.div_ceil(args.matrix_mib);
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut tensors = Vec::new();
     for layer in 0..matrices {
-        let values: Vec<u8> = (0..2048 * 2048)
+        let values: Vec<u8> = (0..rows * 2048)
             .flat_map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
@@ -187,7 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tensors.push(Tensor::new(
             format!("layers.{layer}.weight"),
             DType::F32,
-            vec![2048, 2048],
+            vec![rows, 2048],
             Some(layer as u64),
             Bytes::from_bytes_vec(values),
         ));
@@ -266,8 +273,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let (heap, rss) = memory_of_a_prune(&input, &pruned, args.sparsity)?;
+    let largest = args.matrix_mib;
     println!(
-        "peak heap of the prune: {heap:.1} MiB (largest tensor: 16.0 MiB); peak resident set of \
+        "peak heap of the prune: {heap:.1} MiB (largest tensor: {largest} MiB); peak resident set of \
          the pruning process: {rss:.0} MiB, with the pages of the mapped input it read"
     );
     for f in [&copy, &pruned] {

@@ -185,12 +185,12 @@ impl Body {
         // them; `first[i]` is the first piece of tensor `i`.
         let mut jobs = Vec::new();
         let mut first = HashMap::new();
-        for i in 0..self.tensors.len() {
+        for (i, (data, entry)) in self.data.iter().zip(entries).enumerate() {
             if let Some(transform) = replaced.remove(&i) {
                 let windowed = matches!(transform, Transform::Windowed(_));
                 first.insert(i, (jobs.len(), windowed));
-                let original = bytes::Bytes::from_owner(Original(self.data[i].clone()));
-                let size = entries[i].element.float_size().unwrap_or(1);
+                let original = bytes::Bytes::from_owner(Original(data.clone()));
+                let size = entry.element.float_size().unwrap_or(1);
                 jobs.extend(pieces(original, transform, size));
             }
         }

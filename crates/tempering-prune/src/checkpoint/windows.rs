@@ -42,7 +42,7 @@ impl StreamedTensor {
     /// otherwise the windows it touches, copied out.
     fn range(&self, start: usize, end: usize) -> bytes::Bytes {
         let window = start / WINDOW_BYTES;
-        if start % WINDOW_BYTES == 0 && end == (start + WINDOW_BYTES).min(self.len) {
+        if start.is_multiple_of(WINDOW_BYTES) && end == (start + WINDOW_BYTES).min(self.len) {
             return self.lookahead.produce(self.first + window);
         }
         let mut out = Vec::with_capacity(end - start);

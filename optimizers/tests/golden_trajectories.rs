@@ -1,6 +1,7 @@
 //! Golden trajectories: every expected number below was computed in float64 by a line-by-line
-//! transcription of the official implementation named in each test (`docs/references.md` lists
-//! them all). We run in f32 and compare with an absolute
+//! transcription of the official implementation named in each test, kept in
+//! `tests/reference/adaptive.py`, which prints them all (`docs/references.md` lists the
+//! sources). We run in f32 and compare with an absolute
 //! tolerance of 1e-5 (the reference file's advice), on both the fused host path and the
 //! tensor-operation path.
 //!

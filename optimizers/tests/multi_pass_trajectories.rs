@@ -1,7 +1,7 @@
 //! Golden trajectories of the multi-pass optimizers on the quadratics QUAD and QUAD_C
-//! (float64 transcriptions of the official code, listed in `docs/references.md`; Entropy-SGD's
-//! two, Lua and Python port, are `tests/reference/entropy_sgd.py`), a SAM case derived here,
-//! evaluation counts and exact resume from saved state.
+//! (float64 transcriptions of the official code, printed by `tests/reference/gam.py`,
+//! `entropy_sgd.py` and `opt_amsgrad.py`; `docs/references.md` lists the sources), a SAM case
+//! derived here, evaluation counts and exact resume from saved state.
 
 use std::cell::Cell;
 
@@ -59,7 +59,8 @@ fn sgd_momentum() -> burn::optim::Sgd {
         .build()
 }
 
-/// Reference: GAM on QUAD with base SGD lr 0.1, momentum 0.9, the official CIFAR constants.
+/// Reference: GAM on QUAD with base SGD lr 0.1, momentum 0.9, the official CIFAR-100 ResNet
+/// constants; iterates printed by `tests/reference/gam.py`.
 #[test]
 fn gam_follows_the_reference_on_quad() {
     let device = Device::default().autodiff();

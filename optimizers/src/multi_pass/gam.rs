@@ -22,8 +22,10 @@ use super::{ClosureOptimizer, StateRecord};
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, report_skip};
 
-/// Configuration of [`Gam`]; defaults are the official CIFAR configuration (with SGD momentum
-/// 0.9 as the base optimizer there).
+/// Configuration of [`Gam`]; defaults are the official `main_cifar.py` configuration for
+/// CIFAR-100 ResNets (ρ = `grad_rho`, ρ' = `grad_norm_rho`, β₁ = `grad_beta_1`,
+/// β₂ = `1 - grad_beta_0`, β₃ = `1 - grad_beta_1`, γ = `grad_gamma`; SGD momentum 0.9 as the
+/// base optimizer there).
 #[derive(Config, Debug)]
 pub struct GamConfig {
     /// Radius ρ of the two gradient-ascent perturbations.

@@ -32,32 +32,12 @@ use burn::optim::{LearningRate, Lion, LionConfig, LionState, ModuleOptimizer, Op
 use burn::tensor::{Device, Tensor};
 
 use crate::adaptive::{AdaptiveOptimizer, CautiousMask};
-
 use crate::cautious_lion_kernel::CautiousLion;
+pub use crate::cautious_normalization::CautiousNormalization;
 use crate::config_error::{Check, OptimConfigError};
 use crate::deferred_release::release_tensor;
 use crate::finite_guard::{SkipCounter, finite_or_skip, report_skip};
 use crate::host_step::{StepPath, with_host_slices};
-
-/// How the kept components are rescaled (`n` elements, `k` of them kept).
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
-pub enum CautiousNormalization {
-    /// `n / max(k, 10⁻³·n)`: C-AdamW's `mask / mask.mean().clamp(min=1e-3)`.
-    Mean,
-    /// `n / (k + 1)`: C-Lion's `mask · numel / (mask.sum() + 1)`.
-    CountPlusOne,
-}
-
-impl CautiousNormalization {
-    /// The scale for `kept` of `n` components.
-    pub fn scale(self, kept: usize, n: usize) -> f32 {
-        let (kept, n) = (kept as f64, n as f64);
-        (match self {
-            Self::Mean => n / kept.max(1e-3 * n),
-            Self::CountPlusOne => n / (kept + 1.0),
-        }) as f32
-    }
-}
 
 /// Configuration of the [`Cautious`] wrapper.
 #[derive(Config, Debug)]

@@ -14,8 +14,8 @@
 
 use std::cell::Cell;
 
-use crate::cautious::CautiousNormalization;
-use crate::finite_guard::non_finite;
+use crate::cautious_normalization::CautiousNormalization;
+use crate::float_bits::non_finite;
 use crate::host_step::{CautiousTally, par_fold_with_codes, widest_dispatch};
 
 thread_local! {

@@ -48,12 +48,7 @@ pub fn slice_finite(values: &[f32]) -> bool {
     }) == 0
 }
 
-/// True for NaN and ±∞: all exponent bits set (an integer test that vectorizes).
-#[inline(always)]
-pub fn non_finite(v: f32) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    v.to_bits() & EXPONENT == EXPONENT
-}
+pub use crate::float_bits::non_finite;
 
 /// Whether any value of `values` is NaN or ±∞, reading `S` equal parts side by side.
 fn any_non_finite_interleaved<const S: usize>(values: &[f32]) -> bool {

@@ -196,7 +196,7 @@ impl CautiousTally {
             // Wrapping: a checked add (debug builds) would keep the loop from vectorizing; a
             // chunk is far shorter than u32::MAX.
             kept = kept.wrapping_add(u32::from(agrees(values)));
-            bad |= u32::from(crate::finite_guard::non_finite(values[GRAD]));
+            bad |= u32::from(crate::float_bits::non_finite(values[GRAD]));
         }
         Self {
             kept: kept as usize,

@@ -23,7 +23,7 @@ use tempering_prune::calibrated::{
 use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::{load_module, save_module};
 
-use crate::prune_command::CalibratedMethod;
+use crate::calibrated_method::CalibratedMethod;
 use crate::render::{percent, print_json, shape, table};
 
 /// Calibration sequences per forward pass.

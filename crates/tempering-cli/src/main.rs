@@ -18,6 +18,7 @@
 //! overwritten, an existing output only with `--force`. Errors name the file
 //! and the problem and exit with status 1; `verify` exits 1 when a check fails.
 
+mod calibrated_method;
 #[cfg(feature = "language-models")]
 mod calibrated_prune;
 mod compress_command;

@@ -10,6 +10,7 @@ use tempering_prune::{
     prune_checkpoint_with_progress,
 };
 
+use crate::calibrated_method::CalibratedMethod;
 use crate::render::{percent, print_json, shape, table};
 
 /// Arguments of `tempering prune`.
@@ -163,27 +164,6 @@ enum MethodArg {
     /// ECoFLaP (Sung et al., ICLR 2024): one sparsity per block from zeroth-order block
     /// importance, then Wanda within each block (needs --config).
     Ecoflap,
-}
-
-/// How the calibrated path prunes.
-pub(crate) enum CalibratedMethod {
-    /// Every layer of every block by this method, block by block.
-    Sequential(tempering_prune::calibrated::SequentialMethod),
-    /// ECoFLaP: one Wanda sparsity per block, allocated by zeroth-order block importance.
-    Ecoflap,
-    /// ProxSparse: 2:4 masks learned by training with a proximal step, on the original weights.
-    ProxSparse(tempering_prune::calibrated::ProxSparseConfig),
-}
-
-impl CalibratedMethod {
-    /// The method each layer is pruned by, as the report names it.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            Self::Sequential(method) => method.name(),
-            Self::Ecoflap => "wanda",
-            Self::ProxSparse(_) => "proxsparse",
-        }
-    }
 }
 
 fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {

@@ -3,16 +3,13 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding, RotaryEncodingConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 use tempering_core::compression::LinearObserver;
 
 use super::gpt_init;
 use super::host_attention::attention_by_position;
+pub use super::scaled_dot_product::scaled_dot_product_attention;
 use super::token_linear::token_linear;
-use crate::activation::attention_softmax;
-use crate::host_op::host_kernel_applies;
 
 /// Configuration of a [`CausalSelfAttention`].
 #[derive(Config, Debug)]
@@ -137,27 +134,4 @@ impl CausalSelfAttention {
         }
         self.dropout.forward(token_linear(&self.output, context))
     }
-}
-
-/// `softmax(q·kᵀ / √d_head) · v` per head (`[batch, heads, time, d_head]`), masked when
-/// `causal`. On Flex the softmax is tempering's fused operation ([`attention_softmax`]),
-/// measured 1.7× faster forward and backward than Burn's `attention` op there; elsewhere it is
-/// Burn's `attention` op, which GPU backends fuse.
-pub fn scaled_dot_product_attention(
-    query: Tensor<4>,
-    key: Tensor<4>,
-    value: Tensor<4>,
-    causal: bool,
-) -> Tensor<4> {
-    if host_kernel_applies(&query) {
-        let d_head = query.dims()[3];
-        let scale = 1.0 / (d_head as f64).sqrt();
-        let scores = query.matmul(key.swap_dims(2, 3)) * scale;
-        return attention_softmax(scores, causal).matmul(value);
-    }
-    let options = AttentionModuleOptions {
-        is_causal: causal,
-        ..Default::default()
-    };
-    attention(query, key, value, None, None, options)
 }

@@ -5,7 +5,7 @@
 
 use burn::tensor::Tensor;
 
-use super::causal_attention::scaled_dot_product_attention;
+use super::scaled_dot_product::scaled_dot_product_attention;
 #[cfg(feature = "flex")]
 use crate::host_op::*;
 

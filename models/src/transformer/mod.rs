@@ -26,6 +26,7 @@ pub mod layer_norm_kernel;
 pub mod linear_kernel;
 pub mod sampling;
 mod saved_char_lm;
+mod scaled_dot_product;
 pub mod token_linear;
 
 pub use block::{BlockWidths, TransformerBlock};

@@ -10,8 +10,8 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use tempering_optim::{
-    ClosureOptimizer, EntropySgdConfig, EntropySgdSemantics, GamConfig, OptAmsGradConfig,
-    OptAmsGradPrediction, SamConfig, StateRecord,
+    ClosureOptimizer, EntropySgdConfig, EntropySgdSemantics, GamConfig, OptAmsGrad,
+    OptAmsGradConfig, OptAmsGradPrediction, SamConfig, StateRecord,
 };
 
 /// A module that is just a point in the plane.
@@ -174,6 +174,14 @@ fn entropy_sgd_lua_follows_the_reference_on_quad() {
     }
 }
 
+/// OPT-AMSGrad's stored prediction (the point `q`, or the paper variant's predicted gradient),
+/// zeros before the first step.
+fn predicted(opt: &OptAmsGrad) -> Vec<f32> {
+    opt.state().map_or(vec![0.0; 2], |s| {
+        s.predicted.clone().into_data().try_to_vec().unwrap()
+    })
+}
+
 /// Reference: OPT-AMSGrad on QUAD_C, lr 0.1, span 2, λ 10⁻³; `q = 0` until two offsets are
 /// stored, so the first extrapolated point is computed in step 3 and used in step 4. Numbers
 /// from `tests/reference/opt_amsgrad.py` (`official_step`, a transcription of the official
@@ -192,14 +200,7 @@ fn opt_amsgrad_follows_the_reference_on_quad_c() {
     ];
     for (t, want) in reference.into_iter().enumerate() {
         if t == 3 {
-            let q: Vec<f32> = opt
-                .state()
-                .unwrap()
-                .predicted
-                .clone()
-                .into_data()
-                .try_to_vec()
-                .unwrap();
+            let q = predicted(&opt);
             assert_close(
                 "OPT-AMSGrad q",
                 t + 1,
@@ -208,9 +209,7 @@ fn opt_amsgrad_follows_the_reference_on_quad_c() {
                 1e-5,
             );
         } else {
-            let q: Vec<f32> = opt.state().map_or(vec![0.0; 2], |s| {
-                s.predicted.clone().into_data().try_to_vec().unwrap()
-            });
+            let q = predicted(&opt);
             assert_eq!(
                 q,
                 vec![0.0; 2],
@@ -255,14 +254,7 @@ fn opt_amsgrad_paper_prediction_follows_its_transcription_on_quad_c() {
     for (t, (want, m)) in reference.into_iter().zip(predictions).enumerate() {
         (p, _) = opt.step(0.1, p, quadratic([0.5, -0.3], &calls));
         assert_close("OPT-AMSGrad (paper)", t + 1, &coords(&p), want, 1e-5);
-        let got: Vec<f32> = opt
-            .state()
-            .unwrap()
-            .predicted
-            .clone()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+        let got = predicted(&opt);
         // The extrapolation weights reach ±10 on gradients of size 10 (the script prints
         // c = [10.66, -9.66] in step 4), which amplifies the f32 rounding of the stored
         // gradients about a hundredfold: 2·10⁻⁴.

@@ -9,7 +9,7 @@ use burn_pack::{Bytes, DType, Tensor, Writer};
 use safetensors::tensor::{Dtype, TensorView};
 use tempering_prune::checkpoint::{Checkpoint, WINDOW_BYTES};
 use tempering_prune::verify::verify;
-use tempering_prune::{Method, Output, PruneConfig, prune_checkpoint};
+use tempering_prune::{Method, Output, PruneConfig, TensorReport, prune_checkpoint};
 
 /// The big tensor's shape: 2 windows and a bit (16.5 MiB of f32).
 const SHAPE: [usize; 2] = [4219, 1024];
@@ -75,6 +75,20 @@ fn pruned_values(path: &Path, name: &str) -> Vec<f32> {
         .collect()
 }
 
+/// Prunes `input` into `out` and returns the report of the big tensor.
+fn prune_big(input: &Path, out: &Path, method: Method, sparsity: f64) -> TensorReport {
+    let output = Output::File {
+        path: out,
+        overwrite: false,
+    };
+    prune_checkpoint(input, output, &PruneConfig::new(method, sparsity))
+        .unwrap()
+        .targets
+        .into_iter()
+        .find(|t| t.name == "big.weight")
+        .unwrap()
+}
+
 #[test]
 fn a_tensor_over_several_windows_is_cut_as_a_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,25 +101,11 @@ fn a_tensor_over_several_windows_is_cut_as_a_whole() {
             write_safetensors(&input, &values);
         }
         let out = dir.path().join(format!("out-{file}"));
-        let config = PruneConfig::new(Method::LayerMagnitude, 0.5);
-        let report = prune_checkpoint(
-            &input,
-            Output::File {
-                path: &out,
-                overwrite: false,
-            },
-            &config,
-        )
-        .unwrap();
+        let report = prune_big(&input, &out, Method::LayerMagnitude, 0.5);
         let got = pruned_values(&out, "big.weight");
         // The reference: the smallest magnitudes first, equal ones in index order, as many as
         // the report says were pruned (zeros included).
-        let pruned = report
-            .targets
-            .iter()
-            .find(|t| t.name == "big.weight")
-            .unwrap()
-            .zeros_after as usize;
+        let pruned = report.zeros_after as usize;
         assert_eq!(pruned, values.len() / 2, "{format}");
         let mut order: Vec<usize> = (0..values.len()).collect();
         order.sort_by_key(|&i| (values[i].abs().to_bits(), i));
@@ -145,22 +145,8 @@ fn random_keys_continue_across_windows() {
     let input = dir.path().join("in.safetensors");
     write_safetensors(&input, &values);
     let out = dir.path().join("out.safetensors");
-    let config = PruneConfig::new(Method::Random, 0.3);
-    let report = prune_checkpoint(
-        &input,
-        Output::File {
-            path: &out,
-            overwrite: false,
-        },
-        &config,
-    )
-    .unwrap();
-    let planned = report
-        .targets
-        .iter()
-        .find(|t| t.name == "big.weight")
-        .map(|t| t.zeros_after - t.zeros_before)
-        .unwrap() as usize;
+    let report = prune_big(&input, &out, Method::Random, 0.3);
+    let planned = (report.zeros_after - report.zeros_before) as usize;
     let got = pruned_values(&out, "big.weight");
     let newly = got
         .iter()

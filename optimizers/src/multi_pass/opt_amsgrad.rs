@@ -165,18 +165,7 @@ impl OptAmsGrad {
             return latest.zeros_like();
         }
         let d = Tensor::stack::<2>(state.offsets.clone(), 0);
-        let gram: Vec<f64> = d
-            .clone()
-            .matmul(d.transpose())
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec()
-            .expect("f64 gram matrix");
-        combine(
-            solve_normalized(gram, span, self.config.regularization),
-            &state.iterates,
-            latest,
-        )
+        extrapolate_with(d, &state.iterates, latest, self.config.regularization)
     }
 
     /// The paper's RMPE prediction of the next gradient from the stored gradients, or zeros
@@ -189,28 +178,36 @@ impl OptAmsGrad {
         let g = Tensor::stack::<2>(state.gradients.clone(), 0);
         let n = latest.dims()[0];
         let u = g.clone().slice([1..span + 1, 0..n]) - g.slice([0..span, 0..n]);
-        let gram: Vec<f64> = u
-            .clone()
-            .matmul(u.transpose())
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec()
-            .expect("f64 gram matrix");
-        combine(
-            solve_normalized(gram, span, self.config.regularization),
+        extrapolate_with(
+            u,
             &state.gradients[..span],
             latest,
+            self.config.regularization,
         )
     }
 }
 
-/// `Σ zᵢ·vᵢ` over the first `z.len()` of `vectors`, or `fallback` without weights.
-fn combine(z: Option<Vec<f32>>, vectors: &[Tensor<1>], fallback: &Tensor<1>) -> Tensor<1> {
-    match z {
+/// The regularized minimal-polynomial extrapolation both predictions share: with `D` the
+/// `k` rows of `differences`, solve `(D·Dᵀ + λI)·z = 1`, normalize `z` to sum one and return
+/// `Σ zᵢ·vᵢ` over `vectors` (`k` of them), or `fallback` when the system is degenerate.
+fn extrapolate_with(
+    differences: Tensor<2>,
+    vectors: &[Tensor<1>],
+    fallback: &Tensor<1>,
+    lambda: f64,
+) -> Tensor<1> {
+    let k = differences.dims()[0];
+    let gram: Vec<f64> = differences
+        .clone()
+        .matmul(differences.transpose())
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec()
+        .expect("f64 gram matrix");
+    match solve_normalized(gram, k, lambda) {
         Some(z) => {
-            let k = z.len();
             let z = Tensor::<1>::from_data(TensorData::new(z, [k]), &fallback.device());
-            let v = Tensor::stack::<2>(vectors[..k].to_vec(), 0);
+            let v = Tensor::stack::<2>(vectors.to_vec(), 0);
             z.unsqueeze::<2>().matmul(v).reshape([fallback.dims()[0]])
         }
         None => fallback.clone(),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when modules of a workspace crate import each other in a cycle.
 
-Within each crate's `src/`, a file's module depends on the modules its `crate::…` and
+Within each crate's library (`src/`, or the examples' folders), a file's module depends on the modules its `crate::…` and
 `super::…` paths name (comments and `#[cfg(test)]` sections aside). A module using its own
 ancestors is the normal shape of a Rust crate and does not count; any other cycle (a ↔ b, or
 longer) does: it means two files can only be understood together, so one of them should give
@@ -11,16 +11,22 @@ import os
 import re
 import sys
 
-CRATES = ["crates/tempering-core", "crates/tempering-prune", "crates/tempering-train",
-          "crates/tempering-cli", "optimizers", "models", "datasets", "examples"]
+# Each crate's library root: `src/`, or the crate folder itself for the examples, whose folders
+# hold one example each (a `main.rs` there is that example's binary, not a module).
+CRATES = {"crates/tempering-core": "src", "crates/tempering-prune": "src",
+          "crates/tempering-train": "src", "crates/tempering-cli": "src", "optimizers": "src",
+          "models": "src", "datasets": "src", "examples": "."}
 
 
 def modules(src_root):
     """Module path (tuple) -> source without comments or test sections."""
     found = {}
-    for directory, _, names in os.walk(src_root):
+    for directory, subdirectories, names in os.walk(src_root):
+        subdirectories[:] = [d for d in subdirectories if d not in ("tests", "target")]
+        top = os.path.samefile(directory, src_root)
         for name in names:
-            if not name.endswith(".rs") or directory.split(os.sep)[-1] == "bin":
+            binary = directory.split(os.sep)[-1] == "bin" or (name == "main.rs" and not top)
+            if not name.endswith(".rs") or binary:
                 continue
             path = os.path.join(directory, name)
             parts = os.path.relpath(path, src_root)[:-3].split(os.sep)
@@ -92,8 +98,8 @@ def cycles(graph):
 
 def main() -> int:
     failed = False
-    for crate in CRATES:
-        src = os.path.join(crate, "src")
+    for crate, root in CRATES.items():
+        src = os.path.normpath(os.path.join(crate, root))
         if not os.path.isdir(src):
             continue
         for component in cycles(edges(modules(src))):

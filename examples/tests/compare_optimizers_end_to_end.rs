@@ -47,6 +47,6 @@ fn bad_flags_are_named() {
     a.eigen_step = -1.0;
     assert!(run(&a).unwrap_err().to_string().contains("--eigen-step"));
     let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
-    a.limit = Some(8);
+    a.common.limit = Some(8);
     assert!(run(&a).unwrap_err().to_string().contains("--limit"));
 }

@@ -3,9 +3,10 @@
 //! below the first's, and nothing is NaN.
 
 use std::path::PathBuf;
+use tempering_examples::common::common_args::CommonArgs;
 
 use clap::ValueEnum;
-use tempering_examples::optimizer_choice::OptimizerChoice;
+use tempering_examples::common::optimizer_choice::OptimizerChoice;
 use tempering_examples::quickstart::{QuickstartArgs, run};
 
 #[test]
@@ -15,16 +16,16 @@ fn every_optimizer_lowers_the_training_loss() {
     for &optimizer in OptimizerChoice::value_variants() {
         let out = tempfile::tempdir().unwrap();
         let args = QuickstartArgs {
-            data: Some(sample.clone()),
-            out: out.path().to_path_buf(),
             epochs: 2,
             batch_size: 32,
             optimizer,
             lr: None,
             hidden: vec![64],
-            seed: 11,
-            limit: Some(960),
-            backend: None,
+            common: CommonArgs::default()
+                .with_data(Some(sample.clone()))
+                .with_out(out.path().to_path_buf())
+                .with_seed(11)
+                .with_limit(Some(960)),
         };
         let report = run(&args).unwrap();
         let losses = report.history.points("train", "Loss");

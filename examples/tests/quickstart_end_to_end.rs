@@ -2,14 +2,15 @@
 //! the saved checkpoint reloading to the very accuracy the run reported.
 
 use std::path::PathBuf;
+use tempering_examples::common::common_args::CommonArgs;
 
 use burn::module::Module;
 use tempering_data::{FashionMnist, FashionMnistSource};
-use tempering_examples::backend_choice::device_for;
-use tempering_examples::fashion_classifier::FashionClassifier;
-use tempering_examples::optimizer_choice::OptimizerChoice;
+use tempering_examples::common::backend_choice::device_for;
+use tempering_examples::common::fashion_classifier::FashionClassifier;
+use tempering_examples::common::optimizer_choice::OptimizerChoice;
+use tempering_examples::common::test_evaluation::evaluate;
 use tempering_examples::quickstart::{QuickstartArgs, run};
-use tempering_examples::test_evaluation::evaluate;
 use tempering_models::MlpClassifierConfig;
 
 fn sample_dir() -> PathBuf {
@@ -20,16 +21,16 @@ fn sample_dir() -> PathBuf {
 fn quickstart_trains_writes_and_reloads() {
     let out = tempfile::tempdir().unwrap();
     let args = QuickstartArgs {
-        data: Some(sample_dir()),
-        out: out.path().to_path_buf(),
         epochs: 2,
         batch_size: 64,
         optimizer: OptimizerChoice::Adam,
         lr: None,
         hidden: vec![64],
-        seed: 7,
-        limit: Some(1200),
-        backend: None,
+        common: CommonArgs::default()
+            .with_data(Some(sample_dir()))
+            .with_out(out.path().to_path_buf())
+            .with_seed(7)
+            .with_limit(Some(1200)),
     };
     let report = run(&args).unwrap();
 

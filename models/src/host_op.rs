@@ -33,16 +33,9 @@ pub(crate) fn host_tensor(
 pub(crate) fn host_kernel_applies<const D: usize>(x: &Tensor<D>) -> bool {
     #[cfg(feature = "flex")]
     {
-        use burn::tensor::DType;
-        fn flex(device: &burn_dispatch::DispatchDevice) -> bool {
-            match device {
-                burn_dispatch::DispatchDevice::Flex(_) => true,
-                burn_dispatch::DispatchDevice::Autodiff(inner) => flex(&inner.clone().inner()),
-                #[allow(unreachable_patterns)]
-                _ => false,
-            }
-        }
-        x.dtype() == DType::F32 && flex(x.device().as_dispatch())
+        use tempering_core::host_device::{HostBackend, host_backend};
+        x.dtype() == burn::tensor::DType::F32
+            && host_backend(&x.device()) == Some(HostBackend::Flex)
     }
     #[cfg(not(feature = "flex"))]
     {

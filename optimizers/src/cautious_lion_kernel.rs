@@ -16,7 +16,9 @@ use std::cell::Cell;
 
 use crate::cautious_normalization::CautiousNormalization;
 use crate::float_bits::non_finite;
-use crate::host_step::{CautiousTally, par_fold_with_codes, widest_dispatch};
+use tempering_core::simd_dispatch::widest_dispatch;
+
+use crate::host_step::{CautiousTally, par_fold_with_codes};
 
 thread_local! {
     /// The mask bytes of the last step on this thread, kept so the next step does not fault in

@@ -7,24 +7,46 @@
 //! optimizer here updates parameter and state in one loop over `&mut [f32]`. On other devices
 //! (GPUs) the same rule runs as tensor operations, which Burn's fusion compiles; tests check that
 //! both paths give the same numbers.
+//!
+//! Public on purpose: these are the pieces every fused step of this crate is built from, for
+//! writing the fused step of an optimizer of your own (and for benchmarks that must split their
+//! loops the same way). Decide with [`StepPath::fused`], move the tensors to slices with
+//! [`with_host_slices`], split the loop over the cores with [`par_chunks`]:
+//!
+//! ```
+//! use burn::tensor::{Device, Tensor, TensorData};
+//! use tempering_optim::host_step::{StepPath, par_chunks, with_host_slices};
+//!
+//! /// Plain SGD, fused on host devices and tensor operations elsewhere.
+//! fn sgd_step(x: Tensor<1>, g: Tensor<1>, lr: f32) -> Tensor<1> {
+//!     if !StepPath::Auto.fused(&x) {
+//!         return x - g * lr;
+//!     }
+//!     let [x, _] = with_host_slices([x, g], |[x, g]| {
+//!         par_chunks([x, g], &|_offset, [x, g]| {
+//!             for (xi, gi) in x.iter_mut().zip(g.iter()) {
+//!                 *xi -= lr * gi;
+//!             }
+//!         })
+//!     });
+//!     x
+//! }
+//!
+//! let device = Device::default();
+//! let x = Tensor::<1>::from_data(TensorData::from([1.0f32, 2.0, 3.0]), &device);
+//! let g = Tensor::<1>::from_data(TensorData::from([0.5f32, -0.5, 1.0]), &device);
+//! let x = sgd_step(x, g, 0.1).into_data().try_to_vec::<f32>().unwrap();
+//! assert!((x[0] - 0.95).abs() < 1e-6 && (x[1] - 2.05).abs() < 1e-6 && (x[2] - 2.9).abs() < 1e-6);
+//! ```
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use burn_dispatch::DispatchDevice;
+use tempering_core::host_device::host_backend;
+use tempering_core::simd_dispatch::widest_dispatch;
 
-/// True when `device` keeps tensors in host memory (Flex or NdArray, with or without autodiff).
+/// True when `device` keeps tensors in host memory (Flex or NdArray, with or without autodiff;
+/// `tempering_core::host_device`).
 pub fn is_host_device(device: &Device) -> bool {
-    #[allow(unreachable_patterns)]
-    fn host(device: &DispatchDevice) -> bool {
-        match device {
-            #[cfg(feature = "flex")]
-            DispatchDevice::Flex(_) => true,
-            #[cfg(feature = "ndarray")]
-            DispatchDevice::NdArray(_) => true,
-            DispatchDevice::Autodiff(inner) => host(&inner.clone().inner()),
-            _ => false,
-        }
-    }
-    host(device.as_dispatch())
+    host_backend(device).is_some()
 }
 
 /// Which implementation of an optimizer's rule a step uses.
@@ -129,7 +151,7 @@ pub fn par_sum<const N: usize, T: std::ops::Add<Output = T> + Send>(
 /// Like [`par_chunks`], with a byte array split at the same indices beside the slices (for
 /// two-pass kernels that leave a code per element for their second pass), combining what `f`
 /// returns for each chunk with `combine`.
-pub fn par_fold_with_codes<const N: usize, T: Send>(
+pub(crate) fn par_fold_with_codes<const N: usize, T: Send>(
     slices: [&mut [f32]; N],
     codes: &mut [i8],
     f: &(impl Fn([&mut [f32]; N], &mut [i8]) -> T + Sync),
@@ -153,14 +175,10 @@ pub fn par_fold_with_codes<const N: usize, T: Send>(
     combine(a, b)
 }
 
-pub use tempering_core::simd_dispatch::{wide_dispatch, widest_dispatch};
-#[cfg(target_arch = "x86_64")]
-pub use tempering_core::simd_dispatch::{wide_simd, widest_simd};
-
 /// What the read-only pass of a cautious step finds: how many components agree with their
 /// gradient, and whether any gradient entry is NaN or ±∞ (then the step is skipped).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CautiousTally {
+pub(crate) struct CautiousTally {
     /// Components whose update agrees in sign with the gradient.
     pub kept: usize,
     /// Whether a gradient entry was not finite.

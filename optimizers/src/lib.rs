@@ -11,9 +11,10 @@
 //!   re-exported, reused rather than copied; `CautiousConfig::init_lion` is C-Lion, fused on
 //!   CPU): C-Lion and C-AdamW.
 //!
-//! All of them share one moment transform ([`adaptive`]); on CPU backends each step is a single
-//! fused pass over parameter, gradient and state ([`host_step`]). A gradient with NaN or infinity
-//! skips the step and leaves parameter and state untouched ([`finite_guard`]).
+//! All of them share one moment transform ([`adaptive`]), which [`AdaptiveRule`] composes by
+//! hand; on CPU backends each step is a single fused pass over parameter, gradient and state
+//! ([`host_step`], public for fused steps of your own). A gradient with NaN or infinity skips
+//! the step and leaves parameter and state untouched ([`SkipCounter`] counts the skips).
 //!
 //! ```
 //! use tempering_optim::GramsConfig;
@@ -29,8 +30,8 @@ pub mod cautious;
 mod cautious_lion_kernel;
 mod cautious_normalization;
 pub mod config_error;
-pub mod deferred_release;
-pub mod finite_guard;
+mod deferred_release;
+mod finite_guard;
 mod float_bits;
 pub mod grams;
 pub mod host_step;
@@ -41,7 +42,9 @@ pub mod padam;
 pub mod seeded_noise;
 
 pub use adabound::AdaBoundConfig;
-pub use adaptive::{AdaptiveOptimizer, AdaptiveState};
+pub use adaptive::{
+    AdaptiveOptimizer, AdaptiveRule, AdaptiveState, Denominator, Direction, MaxOfSecondMoment,
+};
 pub use amsgrad::{AmsGradConfig, AmsGradConvention};
 pub use burn::optim::{Lion, LionConfig};
 pub use cautious::{Cautious, CautiousConfig, CautiousNormalization};

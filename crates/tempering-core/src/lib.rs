@@ -7,7 +7,9 @@
 //! Parametrization, Yang & Hu 2021, arXiv:2011.14522): the layer roles and fan-ins models
 //! declare, and the initialization, multipliers and parameter groups they imply;
 //! [`compression`], the traits through which compression passes reach a model's units, linear
-//! layers and calibration inputs without naming the model.
+//! layers and calibration inputs without naming the model; [`host_device`] and
+//! [`simd_dispatch`], where the host loops of the optimizers and models run and which
+//! instruction set they run on.
 //!
 //! ```
 //! use std::io::Write;
@@ -19,6 +21,7 @@
 
 pub mod atomic_write;
 pub mod compression;
+pub mod host_device;
 pub mod local_stages;
 pub mod mup;
 pub mod simd_dispatch;

@@ -10,7 +10,7 @@
 //! `attention` op).
 
 #[cfg(feature = "flex")]
-pub mod attention_kernel;
+mod attention_kernel;
 pub mod block;
 pub mod causal_attention;
 pub mod feed_forward;
@@ -21,9 +21,9 @@ pub mod host_layer_norm;
 pub mod host_linear;
 pub mod language_model;
 #[cfg(feature = "flex")]
-pub mod layer_norm_kernel;
+mod layer_norm_kernel;
 #[cfg(feature = "flex")]
-pub mod linear_kernel;
+mod linear_kernel;
 pub mod sampling;
 mod saved_char_lm;
 mod scaled_dot_product;

@@ -2,13 +2,11 @@
 //! host slices in parallel chunks, each chunk loop compiled for the baseline target, AVX2 and
 //! AVX-512 and chosen at run time.
 
-use burn::tensor::Tensor;
-
 use super::sign;
 use crate::cautious_normalization::CautiousNormalization;
-use crate::host_step::{CautiousTally, par_chunks, par_sum, with_host_slices};
-#[cfg(target_arch = "x86_64")]
-use crate::host_step::{wide_simd, widest_simd};
+use tempering_core::simd_dispatch::widest_dispatch;
+
+use crate::host_step::{CautiousTally, par_chunks, par_sum};
 
 /// The per-step constants of a fused loop and its denominator `h(√v̂)`.
 #[derive(Clone, Copy)]
@@ -118,168 +116,116 @@ impl<H: Fn(f32) -> f32 + Sync + Copy> Kernel<H> {
         (!tally.non_finite).then(|| Some(normalization.scale(tally.kept, g.len())))
     }
 
-    /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking). The flag
-    /// is false when the cautious pass found a non-finite gradient and nothing was written.
-    pub(super) fn run<const D: usize, const GRAMS: bool>(
-        &self,
-        tensors: [Tensor<D>; 4],
-    ) -> ([Tensor<D>; 4], bool) {
-        let mut applied = false;
-        let tensors = with_host_slices(tensors, |[x, g, m, v]| {
-            // `k` by value (`move`): the loop keeps the constants in registers and vectorizes.
-            let k = *self;
-            let scale = if k.decay == 1.0 {
-                self.momentum_scale::<GRAMS>(x, g, m)
-            } else {
-                self.cautious_scale([&*x, &*g, &*m, &*v], move |[x, g, mut m, mut v]| {
-                    let xd = x * k.pre_decay;
-                    k.moments(xd, g, &mut m, &mut v);
-                    (xd - k.update::<GRAMS>(xd, g, m, v)) * g > 0.0
-                })
-            };
-            // The mask is a const parameter so the plain loop carries no trace of it.
-            match scale {
-                None => return,
-                Some(None) => par_chunks([x, g, m, v], &|_, c| {
-                    chunk4::<H, GRAMS, false>(self, c, 0.0)
-                }),
-                Some(Some(sc)) => {
-                    par_chunks([x, g, m, v], &|_, c| chunk4::<H, GRAMS, true>(self, c, sc))
-                }
+    /// Parameter, gradient, `m`, `v`: one parallel pass (two with cautious masking). False when
+    /// the cautious pass found a non-finite gradient and nothing was written.
+    pub(super) fn run<const GRAMS: bool>(&self, [x, g, m, v]: [&mut [f32]; 4]) -> bool {
+        // `k` by value (`move`): the loop keeps the constants in registers and vectorizes.
+        let k = *self;
+        let scale = if k.decay == 1.0 {
+            self.momentum_scale::<GRAMS>(x, g, m)
+        } else {
+            self.cautious_scale([&*x, &*g, &*m, &*v], move |[x, g, mut m, mut v]| {
+                let xd = x * k.pre_decay;
+                k.moments(xd, g, &mut m, &mut v);
+                (xd - k.update::<GRAMS>(xd, g, m, v)) * g > 0.0
+            })
+        };
+        // The mask is a const parameter so the plain loop carries no trace of it.
+        match scale {
+            None => return false,
+            Some(None) => par_chunks([x, g, m, v], &|_, c| {
+                chunk4::<H, GRAMS, false>(self, c, 0.0)
+            }),
+            Some(Some(sc)) => {
+                par_chunks([x, g, m, v], &|_, c| chunk4::<H, GRAMS, true>(self, c, sc))
             }
-            applied = true;
-        });
-        (tensors, applied)
+        }
+        true
     }
 
     /// Parameter, gradient, `m`, `v`, `v̂`: one parallel pass (two with cautious masking);
-    /// `CORRECTED` maximizes `v/bc₂`. The flag is as for [`run`](Self::run).
-    pub(super) fn run_max<const D: usize, const CORRECTED: bool, const GRAMS: bool>(
+    /// `CORRECTED` maximizes `v/bc₂`. Returns as [`run`](Self::run) does.
+    pub(super) fn run_max<const CORRECTED: bool, const GRAMS: bool>(
         &self,
-        tensors: [Tensor<D>; 5],
-    ) -> ([Tensor<D>; 5], bool) {
+        [x, g, m, v, vm]: [&mut [f32]; 5],
+    ) -> bool {
         let inv_bc2 = self.inv_bc2;
         let v_hat = move |v: f32, vm: f32| vm.max(if CORRECTED { v * inv_bc2 } else { v });
-        let mut applied = false;
-        let tensors = with_host_slices(tensors, |[x, g, m, v, vm]| {
-            let slices = [&*x, &*g, &*m, &*v, &*vm];
-            let k = *self;
-            let scale = if k.decay == 1.0 {
-                self.momentum_scale::<GRAMS>(x, g, m)
-            } else {
-                self.cautious_scale(slices, move |[x, g, mut m, mut v, vm]| {
-                    let xd = x * k.pre_decay;
-                    k.moments(xd, g, &mut m, &mut v);
-                    let x_new = k.update::<GRAMS>(xd, g, m, v_hat(v, vm));
-                    (xd - x_new) * g > 0.0
-                })
-            };
-            match scale {
-                None => return,
-                Some(None) => par_chunks([x, g, m, v, vm], &|_, c| {
-                    chunk5::<H, CORRECTED, GRAMS, false>(self, c, 0.0)
-                }),
-                Some(Some(sc)) => par_chunks([x, g, m, v, vm], &|_, c| {
-                    chunk5::<H, CORRECTED, GRAMS, true>(self, c, sc)
-                }),
-            }
-            applied = true;
-        });
-        (tensors, applied)
+        let slices = [&*x, &*g, &*m, &*v, &*vm];
+        let k = *self;
+        let scale = if k.decay == 1.0 {
+            self.momentum_scale::<GRAMS>(x, g, m)
+        } else {
+            self.cautious_scale(slices, move |[x, g, mut m, mut v, vm]| {
+                let xd = x * k.pre_decay;
+                k.moments(xd, g, &mut m, &mut v);
+                let x_new = k.update::<GRAMS>(xd, g, m, v_hat(v, vm));
+                (xd - x_new) * g > 0.0
+            })
+        };
+        match scale {
+            None => return false,
+            Some(None) => par_chunks([x, g, m, v, vm], &|_, c| {
+                chunk5::<H, CORRECTED, GRAMS, false>(self, c, 0.0)
+            }),
+            Some(Some(sc)) => par_chunks([x, g, m, v, vm], &|_, c| {
+                chunk5::<H, CORRECTED, GRAMS, true>(self, c, sc)
+            }),
+        }
+        true
     }
 }
 
-/// Generates a chunk loop three times, for the baseline target and, on x86-64, with AVX2 and FMA
-/// enabled (8 lanes instead of SSE2's 4: the loops are compute-bound on `sqrt` and `/`) and with
-/// AVX-512 (16 lanes), plus a dispatcher that chooses at run time. The features change no result: Rust never fuses
-/// `a * b + c` on its own.
-macro_rules! simd_dispatch {
-    ($name:ident, $base:ident, $wide:ident, [$($c:ident),*], $n:literal,
-     |$k:ident, $s:ident, $scale:ident| $body:block) => {
+/// One chunk of the four-array loop (`x`, `g`, `m`, `v`), compiled for AVX-512 or AVX2 + FMA
+/// where the CPU has them (`widest_dispatch`, chosen at run time: the loop is compute-bound on
+/// `sqrt` and `/`); no level changes a result.
+#[inline(always)]
+fn chunk4<H: Fn(f32) -> f32 + Sync + Copy, const GRAMS: bool, const MASK: bool>(
+    k: &Kernel<H>,
+    s: [&mut [f32]; 4],
+    scale: f32,
+) {
+    widest_dispatch(
         #[inline(always)]
-        fn $base<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
-            $k: &Kernel<H>,
-            $s: [&mut [f32]; $n],
-            $scale: f32,
-        ) $body
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $wide<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
-            k: &Kernel<H>,
-            s: [&mut [f32]; $n],
-            scale: f32,
-        ) {
-            $base::<H, $($c),*>(k, s, scale)
-        }
-
-        fn $name<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
-            k: &Kernel<H>,
-            s: [&mut [f32]; $n],
-            scale: f32,
-        ) {
-            // AVX-512 where the CPU has it (16 lanes; see `widest_dispatch`), declared here
-            // so each loop gets its own.
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            fn widest<H: Fn(f32) -> f32 + Sync + Copy, $(const $c: bool),*>(
-                k: &Kernel<H>,
-                s: [&mut [f32]; $n],
-                scale: f32,
-            ) {
-                $base::<H, $($c),*>(k, s, scale)
+        || {
+            let n = s[0].len();
+            let [x, g, m, v] = s.map(|s| &mut s[..n]);
+            for i in 0..n {
+                // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
+                let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
+                k.moments(xd, g[i], &mut m[i], &mut v[i]);
+                let x_new = k.update::<GRAMS>(xd, g[i], m[i], v[i]);
+                x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
             }
-            #[cfg(target_arch = "x86_64")]
-            if widest_simd() {
-                // SAFETY: the CPU supports AVX-512F, AVX-512VL, AVX2 and FMA, checked just
-                // above.
-                return unsafe { widest::<H, $($c),*>(k, s, scale) };
-            }
-            #[cfg(target_arch = "x86_64")]
-            if wide_simd() {
-                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                return unsafe { $wide::<H, $($c),*>(k, s, scale) };
-            }
-            $base::<H, $($c),*>(k, s, scale)
-        }
-    };
+        },
+    )
 }
 
-simd_dispatch!(
-    chunk4,
-    chunk4_base,
-    chunk4_wide,
-    [GRAMS, MASK],
-    4,
-    |k, s, scale| {
-        let n = s[0].len();
-        let [x, g, m, v] = s.map(|s| &mut s[..n]);
-        for i in 0..n {
-            // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
-            let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
-            k.moments(xd, g[i], &mut m[i], &mut v[i]);
-            let x_new = k.update::<GRAMS>(xd, g[i], m[i], v[i]);
-            x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
-        }
-    }
-);
-
-simd_dispatch!(
-    chunk5,
-    chunk5_base,
-    chunk5_wide,
-    [CORRECTED, GRAMS, MASK],
-    5,
-    |k, s, scale| {
-        let n = s[0].len();
-        let [x, g, m, v, vm] = s.map(|s| &mut s[..n]);
-        for i in 0..n {
-            // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
-            let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
-            k.moments(xd, g[i], &mut m[i], &mut v[i]);
-            vm[i] = vm[i].max(if CORRECTED { v[i] * k.inv_bc2 } else { v[i] });
-            let x_new = k.update::<GRAMS>(xd, g[i], m[i], vm[i]);
-            x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
-        }
-    }
-);
+/// [`chunk4`] with the running maximum `v̂` as a fifth array.
+#[inline(always)]
+fn chunk5<
+    H: Fn(f32) -> f32 + Sync + Copy,
+    const CORRECTED: bool,
+    const GRAMS: bool,
+    const MASK: bool,
+>(
+    k: &Kernel<H>,
+    s: [&mut [f32]; 5],
+    scale: f32,
+) {
+    widest_dispatch(
+        #[inline(always)]
+        || {
+            let n = s[0].len();
+            let [x, g, m, v, vm] = s.map(|s| &mut s[..n]);
+            for i in 0..n {
+                // Only the cautious wrapper decays here (1 otherwise): skip the multiply then.
+                let xd = if MASK { x[i] * k.pre_decay } else { x[i] };
+                k.moments(xd, g[i], &mut m[i], &mut v[i]);
+                vm[i] = vm[i].max(if CORRECTED { v[i] * k.inv_bc2 } else { v[i] });
+                let x_new = k.update::<GRAMS>(xd, g[i], m[i], vm[i]);
+                x[i] = Kernel::<H>::finish::<MASK>(xd, x_new, g[i], scale);
+            }
+        },
+    )
+}

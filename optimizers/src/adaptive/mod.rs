@@ -14,8 +14,11 @@
 
 mod fused;
 mod kernel;
+mod rule;
 mod scalars;
 mod tensor_ops;
+
+pub use rule::AdaptiveRule;
 
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
@@ -76,7 +79,8 @@ pub enum Direction {
 }
 
 /// An Adam-like optimizer assembled from the choices above; built by the configs of this crate
-/// (`AmsGradConfig`, `AdaBoundConfig`, `PAdamConfig`, `GramsConfig`).
+/// (`AmsGradConfig`, `AdaBoundConfig`, `PAdamConfig`, `GramsConfig`), or from any combination
+/// of them by [`AdaptiveRule`].
 #[derive(Clone, Debug)]
 pub struct AdaptiveOptimizer {
     pub(crate) name: &'static str,

@@ -209,9 +209,10 @@ pub fn update(
     });
 }
 
-/// [`mlp`] over a block of elements; with AVX2 and FMA where the CPU has them (detected at run
-/// time; the 32-wide inner loops then run 8 lanes at a time with fused multiply-adds, which
-/// rounds slightly differently from the portable path, within the tests' tolerance).
+/// [`mlp`] over a block of elements; with AVX2 and FMA where the CPU has them (the detection
+/// every SIMD path of tempering shares, `tempering_core::simd_dispatch::wide_simd`; the 32-wide
+/// inner loops then run 8 lanes at a time with explicit fused multiply-adds, which round
+/// slightly differently from the portable path, within the tests' tolerance).
 fn mlp_block(
     weights: &LoptWeights,
     first_bias: &[f32],
@@ -219,7 +220,7 @@ fn mlp_block(
     outs: &mut [[f32; 2]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if tempering_core::simd_dispatch::wide_simd() {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
         unsafe { mlp_block_avx2(weights, first_bias, feats, outs) };
         return;

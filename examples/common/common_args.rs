@@ -21,11 +21,11 @@ pub trait ExampleDefaults: Clone + Debug + Send + Sync + 'static {
     /// `--out` when it is not given.
     const OUT: &'static str;
     /// The `--help` line of `--data`, or `None` for an example that generates its data (then
-    /// `--data` is hidden, and rejected when given).
-    const DATA_HELP: Option<&'static str>;
+    /// `--data` is hidden, and rejected when given). Fashion-MNIST's directory unless said.
+    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
     /// The `--help` line of `--limit`, or `None` where the example has nothing to limit (then
-    /// `--limit` is hidden, and rejected when given).
-    const LIMIT_HELP: Option<&'static str>;
+    /// `--limit` is hidden, and rejected when given). Fashion-MNIST's images unless said.
+    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
     /// Why `--data` or `--limit` does not apply, where one does not.
     const NOT_APPLICABLE: &'static str = "it generates its data";
 }

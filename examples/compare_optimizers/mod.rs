@@ -30,9 +30,7 @@ use tempering_train::optimizer_loop::{
     plot_loss_curves,
 };
 
-use crate::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP, shipped_sample,
-};
+use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
 use crate::common::fashion_classifier::FashionClassifier;
 use crate::common::test_evaluation::evaluate;
 use crate::common::train_split::train_split;
@@ -149,8 +147,6 @@ impl ExampleDefaults for CompareOptimizers {
     const NAME: &'static str = "compare_optimizers";
     const SEED: &'static str = "42";
     const OUT: &'static str = "runs/compare";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `compare_optimizers`.

@@ -23,9 +23,7 @@ use tempering_core::split_mix::{self, SplitMix64};
 use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset};
 use tempering_models::local::LocalResNetConfig;
 
-use crate::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use crate::common::common_args::{CommonArgs, ExampleDefaults};
 use crate::common::train_split::train_split;
 use methods::{Method, RunPlan, Sizes, train_method};
 use report::RunRow;
@@ -38,8 +36,6 @@ impl ExampleDefaults for LocalLearning {
     const NAME: &'static str = "local_learning";
     const SEED: &'static str = "42";
     const OUT: &'static str = "runs/local_learning";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `local_learning`.

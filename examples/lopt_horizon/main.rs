@@ -20,9 +20,7 @@ use tempering_optim::learned::LoptWeights;
 use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
-use tempering_examples::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
 use tempering_examples::common::train_split::train_split;
 
 /// lopt_horizon's defaults of the common flags.
@@ -33,8 +31,6 @@ impl ExampleDefaults for LoptHorizon {
     const NAME: &'static str = "lopt_horizon";
     const SEED: &'static str = "99";
     const OUT: &'static str = "runs/lopt_horizon";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `lopt_horizon`.

@@ -18,9 +18,7 @@ use tempering_optim::learned::LoptWeights;
 use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
-use tempering_examples::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
 use tempering_examples::common::train_split::train_split;
 
 /// lopt_width_transfer's defaults of the common flags.
@@ -31,8 +29,6 @@ impl ExampleDefaults for LoptWidthTransfer {
     const NAME: &'static str = "lopt_width_transfer";
     const SEED: &'static str = "1234";
     const OUT: &'static str = "runs/lopt_width_transfer";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `lopt_width_transfer`.

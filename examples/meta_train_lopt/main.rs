@@ -13,9 +13,7 @@ use tempering_examples::common::lopt_tasks::{MlpTask, PooledImages};
 use tempering_optim::learned::LoptWeights;
 use tempering_train::meta_training::{MetaTrainConfig, MetaTrainer};
 
-use tempering_examples::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
 use tempering_examples::common::train_split::train_split;
 
 /// Which learned optimizer to meta-train.
@@ -35,8 +33,6 @@ impl ExampleDefaults for MetaTrainLopt {
     const NAME: &'static str = "meta_train_lopt";
     const SEED: &'static str = "0";
     const OUT: &'static str = "runs/meta_train_lopt";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `meta_train_lopt`.

@@ -28,9 +28,7 @@ use tempering_prune::data_aware::{
 use tempering_prune::{Method, ModuleMasks, PruneConfig, PruneError};
 use tempering_train::{Panel, Series, plot_panels};
 
-use crate::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP, shipped_sample,
-};
+use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
 use crate::common::fashion_classifier::FashionClassifier;
 use crate::common::test_evaluation::evaluate;
 use crate::common::train_split::train_split;
@@ -160,8 +158,6 @@ impl ExampleDefaults for PruneAndFinetune {
     const NAME: &'static str = "prune_and_finetune";
     const SEED: &'static str = "42";
     const OUT: &'static str = "runs/prune";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `prune_and_finetune`.

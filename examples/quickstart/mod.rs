@@ -10,9 +10,7 @@ use tempering_models::MlpClassifierConfig;
 use crate::common::classifier_training::{
     LrSchedule, TrainingPlan, TrainingReport, train_classifier,
 };
-use crate::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use crate::common::common_args::{CommonArgs, ExampleDefaults};
 use crate::common::optimizer_choice::OptimizerChoice;
 
 /// The quickstart's defaults of the common flags.
@@ -23,8 +21,6 @@ impl ExampleDefaults for Quickstart {
     const NAME: &'static str = "quickstart";
     const SEED: &'static str = "42";
     const OUT: &'static str = "runs/quickstart";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of the quickstart.

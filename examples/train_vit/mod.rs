@@ -9,9 +9,7 @@ use tempering_models::{VitClassifierConfig, VitPooling};
 use crate::common::classifier_training::{
     LrSchedule, TrainingPlan, TrainingReport, train_classifier,
 };
-use crate::common::common_args::{
-    CommonArgs, ExampleDefaults, FASHION_MNIST_HELP, FASHION_MNIST_LIMIT_HELP,
-};
+use crate::common::common_args::{CommonArgs, ExampleDefaults};
 use crate::common::optimizer_choice::OptimizerChoice;
 
 /// train_vit's defaults of the common flags.
@@ -22,8 +20,6 @@ impl ExampleDefaults for TrainVit {
     const NAME: &'static str = "train_vit";
     const SEED: &'static str = "42";
     const OUT: &'static str = "runs/vit";
-    const DATA_HELP: Option<&'static str> = Some(FASHION_MNIST_HELP);
-    const LIMIT_HELP: Option<&'static str> = FASHION_MNIST_LIMIT_HELP;
 }
 
 /// Command-line options of `train_vit`.

@@ -1,6 +1,6 @@
 //! Time per optimizer step on 1M and 10M parameters, as a ratio to the memory bound.
 //!
-//! `cargo run -p tempering-examples --bin bench_optimizers [-- --sizes 1000000,10000000]`
+//! `cargo run --release -p tempering-examples --bin bench_optimizers [-- --sizes 1000000,10000000]`
 //!
 //! For each size, in one run: every per-parameter optimizer of tempering-optim (fused host path
 //! and, for comparison, its tensor-operation path), burn-optim's `Lion` and `Adam` (tensor

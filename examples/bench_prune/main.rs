@@ -11,7 +11,7 @@
 //! the pages of the memory-mapped input it has read (page cache, not the heap).
 //!
 //! ```sh
-//! cargo run -p tempering-examples --bin bench_prune -- --size-mib 1024
+//! cargo run --release -p tempering-examples --bin bench_prune -- --size-mib 1024
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};

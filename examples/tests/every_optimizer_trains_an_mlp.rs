@@ -2,17 +2,14 @@
 //! Fashion-MNIST sample through burn-train's `Learner`: the training loss of the second epoch is
 //! below the first's, and nothing is NaN.
 
-use std::path::PathBuf;
-use tempering_examples::common::common_args::CommonArgs;
-
 use clap::ValueEnum;
+use tempering_examples::common::common_args::{CommonArgs, shipped_sample};
 use tempering_examples::common::optimizer_choice::OptimizerChoice;
 use tempering_examples::quickstart::{QuickstartArgs, run};
 
 #[test]
 fn every_optimizer_lowers_the_training_loss() {
-    let sample =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample");
+    let sample = shipped_sample();
     for &optimizer in OptimizerChoice::value_variants() {
         let out = tempfile::tempdir().unwrap();
         let args = QuickstartArgs {

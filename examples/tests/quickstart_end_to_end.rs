@@ -1,21 +1,15 @@
 //! The quickstart trained end to end on the shipped sample: outputs written, loss falling, and
 //! the saved checkpoint reloading to the very accuracy the run reported.
 
-use std::path::PathBuf;
-use tempering_examples::common::common_args::CommonArgs;
-
 use burn::module::Module;
 use tempering_data::{FashionMnist, FashionMnistSource};
 use tempering_examples::common::backend_choice::device_for;
+use tempering_examples::common::common_args::{CommonArgs, shipped_sample};
 use tempering_examples::common::fashion_classifier::FashionClassifier;
 use tempering_examples::common::optimizer_choice::OptimizerChoice;
 use tempering_examples::common::test_evaluation::evaluate;
 use tempering_examples::quickstart::{QuickstartArgs, run};
 use tempering_models::MlpClassifierConfig;
-
-fn sample_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/data/fashion-mnist-sample")
-}
 
 #[test]
 fn quickstart_trains_writes_and_reloads() {
@@ -27,7 +21,7 @@ fn quickstart_trains_writes_and_reloads() {
         lr: None,
         hidden: vec![64],
         common: CommonArgs::default()
-            .with_data(Some(sample_dir()))
+            .with_data(Some(shipped_sample()))
             .with_out(out.path().to_path_buf())
             .with_seed(7)
             .with_limit(Some(1200)),
@@ -67,7 +61,7 @@ fn quickstart_trains_writes_and_reloads() {
             .init(&device),
     );
     let loaded = fresh.load_file(&report.model_path);
-    let test = FashionMnist::load_from(FashionMnistSource::Explicit(sample_dir()))
+    let test = FashionMnist::load_from(FashionMnistSource::Explicit(shipped_sample()))
         .unwrap()
         .test();
     let again = evaluate(&loaded, test, 64, &device).unwrap();

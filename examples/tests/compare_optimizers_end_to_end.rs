@@ -49,4 +49,12 @@ fn bad_flags_are_named() {
     let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
     a.common.limit = Some(8);
     assert!(run(&a).unwrap_err().to_string().contains("--limit"));
+    let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
+    a.mfac_gradients = 0;
+    assert!(
+        run(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("--mfac-gradients")
+    );
 }

@@ -16,6 +16,9 @@
 //! ([`host_step`], public for fused steps of your own). A gradient with NaN or infinity skips
 //! the step and leaves parameter and state untouched ([`SkipCounter`] counts the skips).
 //!
+//! Beyond them, the multi-pass optimizers ([`multi_pass`]: SAM, GAM, Entropy-SGD, OPT-AMSGrad)
+//! and M-FAC ([`second_order`]) see the whole model and step through a closure.
+//!
 //! ```
 //! use tempering_optim::GramsConfig;
 //! // Where you had `AdamConfig::new().init()`:
@@ -39,6 +42,7 @@ pub mod learned;
 pub mod lr_scaled;
 pub mod multi_pass;
 pub mod padam;
+pub mod second_order;
 pub mod seeded_noise;
 
 pub use adabound::AdaBoundConfig;
@@ -59,6 +63,7 @@ pub use multi_pass::{
     RunningStatistics, Sam, SamConfig, StateRecord,
 };
 pub use padam::PAdamConfig;
+pub use second_order::{Mfac, MfacConfig};
 
 // The `RecordState` derive refers to these at the crate root.
 use burn::optim::{RecordState, StateSink, StateSource, join_index};

@@ -129,6 +129,30 @@ impl StateRecord {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The tensor saved under `name`.
+    pub(crate) fn tensor(&self, name: &str) -> Option<&TensorData> {
+        self.tensors.get(name)
+    }
+
+    /// The unsigned integer saved under `name`.
+    pub(crate) fn scalar_u64(&self, name: &str) -> Option<u64> {
+        match self.scalars.get(name)? {
+            Scalar::UInt(v) => Some(*v),
+            Scalar::Int(v) => u64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+
+    /// Saves `data` under `name`.
+    pub(crate) fn insert_tensor(&mut self, name: &str, data: TensorData) {
+        self.tensors.insert(name.to_string(), data);
+    }
+
+    /// Saves `value` under `name`.
+    pub(crate) fn insert_u64(&mut self, name: &str, value: u64) {
+        self.scalars.insert(name.to_string(), Scalar::UInt(value));
+    }
 }
 
 /// A record holding `state` (if any) under `prefix`.

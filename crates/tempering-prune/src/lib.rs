@@ -7,7 +7,8 @@
 //! magnitude pruning", 2022), layer-wise magnitude, random (a control) and N:M, over
 //! checkpoints by tensor name ([`prune_checkpoint`]) and over modules in memory
 //! ([`ModuleMasks`], with masked fine-tuning and [`GradualPruning`]); structured pruning that
-//! physically shrinks the project's models ([`structured`]); low-rank compression ([`low_rank`]).
+//! physically shrinks the project's models ([`structured`]); low-rank compression ([`low_rank`]);
+//! M-FAC's second-order pruning with gradients from a closure ([`mfac`]).
 //!
 //! ```no_run
 //! use tempering_prune::{Method, Output, PruneConfig, prune_checkpoint};
@@ -30,6 +31,7 @@ mod importance;
 pub mod inspect;
 pub mod low_rank;
 pub mod low_rank_export;
+pub mod mfac;
 pub mod module_load;
 mod module_masks;
 pub mod n_of_m;

@@ -318,7 +318,7 @@ impl ModuleVisitor for CollectWeights {
 }
 
 /// The weights as a safetensors file in memory, so the checkpoint pass's ranking runs on them.
-fn in_memory_checkpoint(weights: &[Weight]) -> Result<Checkpoint, PruneError> {
+pub(crate) fn in_memory_checkpoint(weights: &[Weight]) -> Result<Checkpoint, PruneError> {
     let views = weights
         .iter()
         .map(|w| {

@@ -1,7 +1,7 @@
 //! Prune a trained Fashion-MNIST MLP at several sparsities with Global MP (with and without the
-//! minimum threshold), layer-wise magnitude, random pruning and the data-aware Wanda and
-//! ECoFLaP (calibrated on a few training batches), fine-tune each with its mask in force, and
-//! print and plot test accuracy against sparsity.
+//! minimum threshold), layer-wise magnitude, random pruning, the data-aware Wanda and ECoFLaP
+//! (calibrated on a few training batches) and M-FAC (second-order, from minibatch gradients),
+//! fine-tune each with its mask in force, and print and plot test accuracy against sparsity.
 //!
 //! It checks the claims of Gupta et al., "Is complexity required for neural network pruning? A
 //! case study on global magnitude pruning" (2022) at this scale: Global MP is at least as good
@@ -25,6 +25,7 @@ use tempering_prune::data_aware::{
     InputNorms, LayerImportance, LinearInputs, ecoflap_sparsities, wanda_masks, wanda_uniform,
     zeroth_order_importance,
 };
+use tempering_prune::mfac::{MfacPruneConfig, mfac_prune};
 use tempering_prune::{Method, ModuleMasks, PruneConfig, PruneError};
 use tempering_train::{Panel, Series, plot_panels};
 
@@ -51,17 +52,21 @@ pub enum Pruner {
     Wanda,
     /// ECoFLaP: per-layer sparsity from zeroth-order layer importance, then Wanda.
     Ecoflap,
+    /// M-FAC: Optimal Brain Surgeon with the inverse empirical Fisher of minibatch gradients,
+    /// one threshold over all layers, the survivors corrected.
+    Mfac,
 }
 
 impl Pruner {
     /// All of them, in table order.
-    pub const ALL: [Pruner; 6] = [
+    pub const ALL: [Pruner; 7] = [
         Self::Global,
         Self::GlobalMt,
         Self::Layer,
         Self::Random,
         Self::Wanda,
         Self::Ecoflap,
+        Self::Mfac,
     ];
 
     /// Display name.
@@ -73,10 +78,29 @@ impl Pruner {
             Self::Random => "random",
             Self::Wanda => "Wanda",
             Self::Ecoflap => "ECoFLaP + Wanda",
+            Self::Mfac => "M-FAC",
         }
     }
 
-    /// The masks of this method at `sparsity` over the dense model.
+    /// The masks of this method at `sparsity` over the dense model, and the pruned model (the
+    /// masks applied; M-FAC also moves the weights it keeps).
+    fn prune(
+        self,
+        dense: &Model,
+        sparsity: f64,
+        args: &PruneArgs,
+        calibration: &Calibration,
+        train: &FashionMnistDataset,
+    ) -> Result<(ModuleMasks, Model), PruneError> {
+        if self == Self::Mfac {
+            return prune_mfac(dense, sparsity, args, train);
+        }
+        let masks = self.masks(dense, sparsity, args, calibration)?;
+        let pruned = masks.apply(dense.clone());
+        Ok((masks, pruned))
+    }
+
+    /// The masks of a method that only masks, at `sparsity` over the dense model.
     fn masks(
         self,
         dense: &Model,
@@ -100,8 +124,44 @@ impl Pruner {
                 let sparsities = ecoflap_sparsities(&calibration.importance, sparsity, None)?;
                 wanda_masks(dense, &calibration.norms, &sparsities)
             }
+            Self::Mfac => unreachable!("M-FAC moves weights; `prune` handles it"),
         }
     }
+}
+
+/// M-FAC over the weight matrices, with gradients of shuffled training batches of
+/// `--mfac-batch-size` images (the official script's pruning loader).
+fn prune_mfac(
+    dense: &Model,
+    sparsity: f64,
+    args: &PruneArgs,
+    train: &FashionMnistDataset,
+) -> Result<(ModuleMasks, Model), PruneError> {
+    let device = dense.devices()[0].clone();
+    let loader = DataLoaderBuilder::new(FashionMnistBatcher)
+        .batch_size(args.mfac_batch_size)
+        .shuffle(args.common.seed)
+        .set_device(device)
+        .build(train.clone());
+    let mut batches = std::iter::repeat_with(|| loader.iter())
+        .flatten()
+        .map_while(Result::ok);
+    let config = MfacPruneConfig {
+        gradients: args.mfac_gradients,
+        block_size: Some(args.mfac_block),
+        recomputations: args.mfac_recomputations,
+        ..MfacPruneConfig::default()
+    };
+    let gradient = |m: &Model| {
+        let batch = batches.next().ok_or_else(|| PruneError::BadConfig {
+            field: "training data",
+            reason: "no batch to take a gradient on".into(),
+        })?;
+        let loss = m.classify(batch).loss;
+        Ok(GradientsParams::from_grads(loss.backward(), m))
+    };
+    let (pruned, masks, _) = mfac_prune(dense.clone(), None, sparsity, &config, gradient)?;
+    Ok((masks, pruned))
 }
 
 /// What the data-aware methods learn from the calibration batches (the first
@@ -165,8 +225,8 @@ impl ExampleDefaults for PruneAndFinetune {
 #[command(
     name = "prune_and_finetune",
     about = "Train an MLP on Fashion-MNIST, prune it at several sparsities with Global MP (± the \
-             minimum threshold), layer-wise magnitude, random, Wanda and ECoFLaP, fine-tune each with \
-             its mask in force, and print and plot test accuracy against sparsity."
+             minimum threshold), layer-wise magnitude, random, Wanda, ECoFLaP and M-FAC, fine-tune \
+             each with its mask in force, and print and plot test accuracy against sparsity."
 )]
 pub struct PruneArgs {
     /// Epochs of dense training.
@@ -192,7 +252,7 @@ pub struct PruneArgs {
         default_value = "0.5,0.8,0.9,0.95,0.98,0.99"
     )]
     pub sparsities: Vec<f64>,
-    /// Methods, comma-separated (default: all six).
+    /// Methods, comma-separated (default: all seven).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Pruner>,
     /// The minimum threshold of Global MP + MT: percent of all weights every layer keeps
@@ -202,6 +262,18 @@ pub struct PruneArgs {
     /// Training batches that calibrate Wanda and ECoFLaP.
     #[arg(long, default_value_t = 8)]
     pub calibration_batches: usize,
+    /// M-FAC's window `m` (m − 1 gradients per recomputation; the official default 64).
+    #[arg(long, default_value_t = 64)]
+    pub mfac_gradients: usize,
+    /// M-FAC's block of weights sharing one Fisher (the official default 128).
+    #[arg(long, default_value_t = 128)]
+    pub mfac_block: usize,
+    /// M-FAC's recomputations: steps to the target, each with fresh gradients (official 16).
+    #[arg(long, default_value_t = 16)]
+    pub mfac_recomputations: usize,
+    /// Images per M-FAC gradient (the official default 32).
+    #[arg(long, default_value_t = 32)]
+    pub mfac_batch_size: usize,
     /// The flags every training example shares.
     #[command(flatten)]
     pub common: CommonArgs<PruneAndFinetune>,
@@ -209,7 +281,8 @@ pub struct PruneArgs {
 
 impl PruneArgs {
     /// A toy-scale run on the Fashion-MNIST sample shipped with tempering-data (1,024 training
-    /// images, MLP 784-64-32-10, batches of 32); the tests start from it.
+    /// images, MLP 784-64-32-10, batches of 32, M-FAC with 16 gradients and 2 recomputations);
+    /// the tests start from it.
     pub fn on_shipped_sample(out: PathBuf) -> Self {
         Self {
             epochs: 3,
@@ -221,6 +294,10 @@ impl PruneArgs {
             only: Vec::new(),
             min_keep: 0.05,
             calibration_batches: 4,
+            mfac_gradients: 16,
+            mfac_block: 128,
+            mfac_recomputations: 2,
+            mfac_batch_size: 32,
             common: CommonArgs::default()
                 .with_data(Some(shipped_sample()))
                 .with_out(out)
@@ -256,6 +333,15 @@ impl PruneArgs {
                 "--min-keep {} is not a percentage in [0, 100)",
                 self.min_keep
             ));
+        }
+        if self.mfac_gradients < 2 {
+            return Err("--mfac-gradients must be at least 2 (a step uses m − 1)".into());
+        }
+        if self.mfac_block == 0 || self.mfac_recomputations == 0 || self.mfac_batch_size == 0 {
+            return Err(
+                "--mfac-block, --mfac-recomputations and --mfac-batch-size must be at least 1"
+                    .into(),
+            );
         }
         if self.calibration_batches == 0 {
             return Err("--calibration-batches must be at least 1".into());
@@ -381,8 +467,8 @@ pub fn run(args: &PruneArgs) -> Result<PruneRunReport, Box<dyn Error>> {
     let mut skipped = Vec::new();
     for &sparsity in &args.sparsities {
         for &pruner in &pruners {
-            let masks = match pruner.masks(&dense, sparsity, args, &calibration) {
-                Ok(masks) => masks,
+            let (masks, pruned) = match pruner.prune(&dense, sparsity, args, &calibration, &train) {
+                Ok(pruned) => pruned,
                 // The minimum threshold can make a target unreachable: say so and go on.
                 Err(e @ PruneError::BadConfig { .. }) => {
                     let note = format!("{} at {}: {e}", pruner.name(), percent(sparsity));
@@ -392,7 +478,6 @@ pub fn run(args: &PruneArgs) -> Result<PruneRunReport, Box<dyn Error>> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let pruned = masks.apply(dense.clone());
             let accuracy_pruned = evaluate(&pruned, data.test(), 1000, &device)?.accuracy;
             // A fresh optimizer for fine-tuning, at a tenth of the training rate.
             let mut optimizer = AdamConfig::new().init();

@@ -11,6 +11,9 @@ pub(crate) enum CalibratedMethod {
     Ecoflap,
     /// ProxSparse: 2:4 masks learned by training with a proximal step, on the original weights.
     ProxSparse(tempering_prune::calibrated::ProxSparseConfig),
+    /// M-FAC: Optimal Brain Surgeon with the inverse empirical Fisher of minibatch gradients,
+    /// one threshold over every block's linear layers.
+    Mfac(tempering_prune::mfac::MfacPruneConfig),
 }
 
 impl CalibratedMethod {
@@ -20,6 +23,7 @@ impl CalibratedMethod {
             Self::Sequential(method) => method.name(),
             Self::Ecoflap => "wanda",
             Self::ProxSparse(_) => "proxsparse",
+            Self::Mfac(_) => "mfac",
         }
     }
 }

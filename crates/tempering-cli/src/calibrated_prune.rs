@@ -2,13 +2,16 @@
 //! --calibration TEXT`: calibrated pruning of a character transformer language model
 //! (`train_char_lm`'s `run.json` + `model.bpk`), block by block through the blocks already
 //! pruned, as the official SparseGPT and Wanda loops run it; and `--method proxsparse --nm 2:4`,
-//! 2:4 masks learned by training on the calibration text.
+//! 2:4 masks learned by training on the calibration text; and `--method mfac`, M-FAC's
+//! second-order pruning from gradients on the calibration text.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::config::Config;
+use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use tempering_core::atomic_write::finish_atomically;
@@ -21,6 +24,7 @@ use tempering_prune::calibrated::{
     proxsparse_masks, prune_blocks_sequentially,
 };
 use tempering_prune::checkpoint::check_output;
+use tempering_prune::mfac::{MfacPruneConfig, MfacPruneReport, mfac_prune};
 use tempering_prune::module_load::{load_module, save_module};
 
 use crate::calibrated_method::CalibratedMethod;
@@ -31,6 +35,13 @@ const BATCH: usize = 16;
 
 /// Training windows per ProxSparse step.
 const PROXSPARSE_BATCH: usize = 8;
+
+/// Windows per M-FAC gradient.
+const MFAC_BATCH: usize = 16;
+
+/// The weights M-FAC prunes: every block's linear layers (the layers the block-by-block
+/// methods prune), by module path.
+const BLOCK_LINEAR_WEIGHTS: &str = r"^blocks\.[0-9]+\.(attention|feed_forward)\.[a-z_]+\.weight$";
 
 /// What the calibrated path needs from the command line.
 pub struct CalibratedRequest<'a> {
@@ -60,6 +71,8 @@ struct Report<'a> {
     block_sparsities: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proxsparse: Option<ProxSparseReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfac: Option<MfacPruneReport>,
     dense_nats_per_char: Option<f64>,
     pruned_nats_per_char: Option<f64>,
     seconds: f64,
@@ -220,9 +233,17 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     // Windows and their length: ProxSparse trains on windows of inputs and next characters.
     let trained_on = match &request.method {
         CalibratedMethod::ProxSparse(config) => (PROXSPARSE_BATCH * config.steps, context + 1),
+        CalibratedMethod::Mfac(config) => (MFAC_BATCH * mfac_gradients(config), context + 1),
         _ => (sequences, context),
     };
+    let mut mfac = None;
     let (layers, block_sparsities, proxsparse, bar) = match &request.method {
+        CalibratedMethod::Mfac(config) => {
+            let (pruned, report, bar) = prune_mfac(request, config, &calibration, &saved, &device)?;
+            model = pruned;
+            mfac = Some(report);
+            (block_linear_outcomes(&model), None, None, bar)
+        }
         CalibratedMethod::ProxSparse(config) => {
             let autodiff = device.clone().autodiff();
             let trainable: TransformerLm =
@@ -284,6 +305,7 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         layers: &layers,
         block_sparsities,
         proxsparse,
+        mfac,
         dense_nats_per_char: dense_loss,
         pruned_nats_per_char: pruned_loss,
         seconds: started.elapsed().as_secs_f64(),
@@ -295,6 +317,96 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     }
     print_report(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Gradients M-FAC takes: `m − 1` per recomputation.
+fn mfac_gradients(config: &MfacPruneConfig) -> usize {
+    (config.gradients - 1) * config.recomputations
+}
+
+/// M-FAC over every block's linear layers, with gradients of the next-character loss on
+/// windows of the calibration text; the pruned model on `device` and the report.
+fn prune_mfac(
+    request: &CalibratedRequest<'_>,
+    config: &MfacPruneConfig,
+    calibration: &[u32],
+    saved: &SavedCharLm,
+    device: &Device,
+) -> Result<(TransformerLm, MfacPruneReport, ProgressBar), String> {
+    let autodiff = device.clone().autodiff();
+    let trainable: TransformerLm =
+        load_module(saved.model.init(&autodiff), request.checkpoint).map_err(|e| e.to_string())?;
+    // Loaded parameters track no gradient until asked to.
+    let trainable = trainable.set_require_grad(true);
+    let count = mfac_gradients(config);
+    let context = saved.model.context;
+    let windows = calibration_windows(
+        calibration,
+        context + 1,
+        MFAC_BATCH * count,
+        MFAC_BATCH,
+        request.seed,
+        &autodiff,
+    )
+    .map_err(|e| format!("--calibration: {e}"))?;
+    let bar = ProgressBar::new(count as u64);
+    bar.set_style(
+        ProgressStyle::with_template("mfac [{bar:30}] gradient {pos}/{len} {elapsed}")
+            .expect("a valid template"),
+    );
+    let config = MfacPruneConfig {
+        include: Some(BLOCK_LINEAR_WEIGHTS.into()),
+        ..config.clone()
+    };
+    let mut next = 0;
+    let gradient = |m: &TransformerLm| {
+        let loss = m.window_loss_tensor(windows[next].clone());
+        next += 1;
+        bar.set_position(next as u64);
+        Ok(GradientsParams::from_grads(loss.backward(), m))
+    };
+    let (pruned, _, report) = mfac_prune(
+        trainable,
+        None,
+        request.pattern.fraction(),
+        &config,
+        gradient,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((pruned.valid(), report, bar))
+}
+
+/// Every block's linear layers: shape and zeros (no output error: M-FAC measures none).
+fn block_linear_outcomes(model: &TransformerLm) -> Vec<LayerOutcome> {
+    let mut out = Vec::new();
+    for (i, block) in model.blocks.iter().enumerate() {
+        let attention = &block.attention;
+        let feed_forward = &block.feed_forward;
+        for (name, layer) in [
+            ("attention.query", &attention.query),
+            ("attention.key", &attention.key),
+            ("attention.value", &attention.value),
+            ("attention.output", &attention.output),
+            ("feed_forward.expand", &feed_forward.expand),
+            ("feed_forward.contract", &feed_forward.contract),
+        ] {
+            let weight = layer.weight.val();
+            let shape = weight.dims();
+            let zeros = weight
+                .into_data()
+                .iter::<f32>()
+                .filter(|v| *v == 0.0)
+                .count();
+            out.push(LayerOutcome {
+                name: format!("blocks.{i}.{name}"),
+                shape,
+                zeros,
+                relative_error: None,
+                pair_output_errors: None,
+            });
+        }
+    }
+    out
 }
 
 /// Each layer's outcome, ECoFLaP's block sparsities, and the progress bar to clear.
@@ -313,7 +425,9 @@ fn sequential_prune(
     let sequential = match method {
         CalibratedMethod::Sequential(m) => m.clone(),
         CalibratedMethod::Ecoflap => SequentialMethod::Wanda,
-        CalibratedMethod::ProxSparse(_) => unreachable!("ProxSparse is not block by block"),
+        CalibratedMethod::ProxSparse(_) | CalibratedMethod::Mfac(_) => {
+            unreachable!("ProxSparse and M-FAC are not block by block")
+        }
     };
     let batches = if sequences == 0 {
         Vec::new()
@@ -423,7 +537,18 @@ fn print_report(report: &Report<'_>) {
             percent(prox.groups.at_most_two_kept()),
         );
     }
-    println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
+    if let Some(mfac) = &report.mfac {
+        let steps: Vec<String> = mfac.steps.iter().map(|s| percent(s.sparsity)).collect();
+        println!(
+            "M-FAC: {} gradients over {} weights, one threshold; sparsity after each \
+             recomputation {}",
+            mfac.gradient_evaluations,
+            mfac.target_elements,
+            steps.join(" → ")
+        );
+    } else {
+        println!("output error: ‖WX − ŴX‖² / ‖WX‖² on the calibration inputs each layer received");
+    }
     for layer in report.layers {
         if let Some(rounds) = &layer.pair_output_errors {
             let text: Vec<String> = rounds.iter().map(|e| format!("{e:.4}")).collect();

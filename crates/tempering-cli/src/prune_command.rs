@@ -99,6 +99,17 @@ pub struct PruneArgs {
     /// official scripts'].
     #[arg(long, value_name = "LR")]
     proxsparse_lr: Option<f64>,
+    /// M-FAC's window m: each recomputation takes m − 1 gradients, each on 16 windows of the
+    /// calibration text [default: 64, the official script's].
+    #[arg(long, value_name = "M")]
+    mfac_gradients: Option<usize>,
+    /// M-FAC's block: weights sharing one Fisher [default: 128, the official script's].
+    #[arg(long, value_name = "N")]
+    mfac_block: Option<usize>,
+    /// M-FAC's recomputations: steps to the target sparsity, each with fresh gradients
+    /// [default: 16, the official script's].
+    #[arg(long, value_name = "N")]
+    mfac_recomputations: Option<usize>,
 }
 
 /// ProxSparse's λ on `train_char_lm`'s model (see docs/pruning-and-compression.md).
@@ -164,6 +175,10 @@ enum MethodArg {
     /// ECoFLaP (Sung et al., ICLR 2024): one sparsity per block from zeroth-order block
     /// importance, then Wanda within each block (needs --config).
     Ecoflap,
+    /// M-FAC (Frantar, Kurtic & Alistarh, NeurIPS 2021): Optimal Brain Surgeon with the inverse
+    /// empirical Fisher of gradients on calibration text, one threshold over every block's
+    /// linear layers, the kept weights corrected (needs --config).
+    Mfac,
 }
 
 fn parse_n_of_m(text: &str) -> Result<(usize, usize), String> {
@@ -194,7 +209,8 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
         | MethodArg::Sparsellm
         | MethodArg::Proxsparse
         | MethodArg::Wanda
-        | MethodArg::Ecoflap => {
+        | MethodArg::Ecoflap
+        | MethodArg::Mfac => {
             unreachable!("calibrated methods take the --config path")
         }
     };
@@ -226,6 +242,7 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
                 | MethodArg::Proxsparse
                 | MethodArg::Wanda
                 | MethodArg::Ecoflap
+                | MethodArg::Mfac
         )
     {
         return calibrated(args);
@@ -237,6 +254,9 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
         (args.proxsparse_lambda.is_some(), "--proxsparse-lambda"),
         (args.proxsparse_steps.is_some(), "--proxsparse-steps"),
         (args.proxsparse_lr.is_some(), "--proxsparse-lr"),
+        (args.mfac_gradients.is_some(), "--mfac-gradients"),
+        (args.mfac_block.is_some(), "--mfac-block"),
+        (args.mfac_recomputations.is_some(), "--mfac-recomputations"),
     ] {
         if given {
             return Err(format!("{flag}: applies with --config only"));
@@ -403,6 +423,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
                 MethodArg::Sparsellm => "sparsellm",
                 MethodArg::Proxsparse => "proxsparse",
                 MethodArg::Ecoflap => "ecoflap",
+                MethodArg::Mfac => "mfac",
                 _ => "wanda",
             }
         ));
@@ -466,10 +487,49 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
                 ..config
             })
         }
+        MethodArg::Mfac => {
+            if matches!(
+                pattern,
+                tempering_prune::calibrated::LayerSparsity::NOfM { .. }
+            ) {
+                return Err(
+                    "--nm: M-FAC prunes unstructured, one threshold over every layer; pass \
+                     --sparsity"
+                        .into(),
+                );
+            }
+            if args.calibration_tokens.is_some() {
+                return Err(
+                    "--calibration-tokens: not with mfac, which takes (m − 1) × recomputations \
+                     gradients of 16 windows each (--mfac-gradients, --mfac-recomputations)"
+                        .into(),
+                );
+            }
+            let defaults = tempering_prune::mfac::MfacPruneConfig::default();
+            let config = tempering_prune::mfac::MfacPruneConfig {
+                gradients: args.mfac_gradients.unwrap_or(defaults.gradients),
+                block_size: args.mfac_block.map_or(defaults.block_size, Some),
+                recomputations: args.mfac_recomputations.unwrap_or(defaults.recomputations),
+                ..defaults
+            };
+            config.validate().map_err(|e| match e {
+                tempering_prune::PruneError::BadConfig { field, reason } => {
+                    let flag = match field {
+                        "gradients" => "--mfac-gradients",
+                        "block_size" => "--mfac-block",
+                        "recomputations" => "--mfac-recomputations",
+                        other => other,
+                    };
+                    format!("{flag}: {reason}")
+                }
+                other => other.to_string(),
+            })?;
+            CalibratedMethod::Mfac(config)
+        }
         other => {
             return Err(format!(
                 "--method {other:?}: not with --config; use sparsegpt, sparsellm, proxsparse, \
-                 wanda, ecoflap or layer-magnitude"
+                 wanda, ecoflap, mfac or layer-magnitude"
             ));
         }
     };
@@ -480,6 +540,15 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     ] {
         if given && args.method != MethodArg::Proxsparse {
             return Err(format!("{flag}: applies to --method proxsparse"));
+        }
+    }
+    for (given, flag) in [
+        (args.mfac_gradients.is_some(), "--mfac-gradients"),
+        (args.mfac_block.is_some(), "--mfac-block"),
+        (args.mfac_recomputations.is_some(), "--mfac-recomputations"),
+    ] {
+        if given && args.method != MethodArg::Mfac {
+            return Err(format!("{flag}: applies to --method mfac"));
         }
     }
     let output = match (&args.output, args.dry_run) {

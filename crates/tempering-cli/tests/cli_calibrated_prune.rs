@@ -256,6 +256,128 @@ fn proxsparse_learns_two_of_four_masks() {
     }
 }
 
+/// M-FAC from the command line: one threshold over every block's linear layers (the others
+/// untouched), `(m − 1) × recomputations` gradients of 16 windows; its flags only with it.
+#[test]
+fn mfac_prunes_every_block_linear_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, run_json, text_file) = run_dir(dir.path());
+    let t = s(&text_file);
+    let out_dir = dir.path().join("pruned");
+    let out = prune(
+        &model,
+        &run_json,
+        &[
+            "--method",
+            "mfac",
+            "--sparsity",
+            "0.6",
+            "--mfac-gradients",
+            "8",
+            "--mfac-recomputations",
+            "3",
+            "--calibration",
+            t,
+            "--validation",
+            t,
+            "-o",
+            s(&out_dir),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["method"], "mfac");
+    assert_eq!(report["mfac"]["gradient_evaluations"], 7 * 3);
+    assert_eq!(report["mfac"]["steps"].as_array().unwrap().len(), 3);
+    // 21 gradients of 16 windows of the context of 8 plus the next character.
+    assert_eq!(report["calibration_tokens"], 21 * 16 * 9);
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2 * 6);
+    let (zeros, total) = layers.iter().fold((0, 0), |(z, n), l| {
+        let shape = l["shape"].as_array().unwrap();
+        (
+            z + l["zeros"].as_u64().unwrap(),
+            n + shape[0].as_u64().unwrap() * shape[1].as_u64().unwrap(),
+        )
+    });
+    assert!(
+        (zeros as f64 / total as f64 - 0.6).abs() < 1.0 / total as f64 + 1e-12,
+        "{zeros} of {total}"
+    );
+    assert!(report["pruned_nats_per_char"].as_f64().unwrap().is_finite());
+    let original = SavedCharLm::load(&run_json)
+        .unwrap()
+        .model
+        .init(&Device::default())
+        .try_load_file(&model)
+        .unwrap();
+    let pruned = SavedCharLm::load(out_dir.join("run.json"))
+        .unwrap()
+        .model
+        .init(&Device::default())
+        .try_load_file(out_dir.join("model.bpk"))
+        .unwrap();
+    // Embeddings, norms and the head are not pruned.
+    let embedding = |m: &tempering_models::TransformerLm| {
+        m.token_embedding
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(embedding(&pruned), embedding(&original));
+    for (rest, expected) in [
+        (
+            vec!["--method", "mfac", "--nm", "2:4"],
+            "M-FAC prunes unstructured",
+        ),
+        (
+            vec![
+                "--method",
+                "mfac",
+                "--sparsity",
+                "0.5",
+                "--mfac-gradients",
+                "1",
+            ],
+            "--mfac-gradients",
+        ),
+        (
+            vec![
+                "--method",
+                "mfac",
+                "--sparsity",
+                "0.5",
+                "--calibration-tokens",
+                "64",
+            ],
+            "--calibration-tokens: not with mfac",
+        ),
+        (
+            vec![
+                "--method",
+                "wanda",
+                "--sparsity",
+                "0.5",
+                "--mfac-block",
+                "64",
+            ],
+            "applies to --method mfac",
+        ),
+    ] {
+        let mut args = rest.clone();
+        args.extend(["--calibration", t, "-o", s(&out_dir), "--force"]);
+        let out = prune(&model, &run_json, &args);
+        assert!(
+            !out.status.success() && text(&out).contains(expected),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
 /// ECoFLaP: one sparsity per block, averaging the target over blocks of equal size, each
 /// block's layers pruned by Wanda at its own sparsity; N:M is refused with the reason.
 #[test]

@@ -140,7 +140,8 @@ pub struct MfacPruneReport {
 /// returns the pruned module, its masks (for masked fine-tuning) and a report.
 ///
 /// `gradient(&module)` returns the gradients of the loss on a fresh minibatch at `module`
-/// (autodiff parameters); it is called `m − 1` times per step. `previous` masks (a gradual
+/// (whose parameters must track gradients on an autodiff device: a module loaded from a file
+/// may need `set_require_grad(true)` first); it is called `m − 1` times per step. `previous` masks (a gradual
 /// schedule's) stay pruned and count toward the current sparsity. The recomputation schedule
 /// is the official one: step `j` of `R` prunes to `1 − (1 − s₀)·f^j` with
 /// `f = ((1 − s)/(1 − s₀))^(1/R)`, `s₀` the sparsity before.

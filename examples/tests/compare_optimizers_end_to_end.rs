@@ -29,6 +29,7 @@ fn every_optimizer_runs_under_the_same_budget() {
             r.evaluations
         );
         assert!(r.top_eigenvalue.unwrap().is_finite(), "{name}");
+        // M-FAC, the slowest starter at its official lr 1e-3, measured 22.7 % here.
         assert!(r.test_accuracy.unwrap() > 20.0, "{name}: chance is 10 %");
     }
     assert!(report.table.lines().count() >= 4 + Contender::ALL.len());
@@ -50,7 +51,7 @@ fn bad_flags_are_named() {
     a.common.limit = Some(8);
     assert!(run(&a).unwrap_err().to_string().contains("--limit"));
     let mut a = args(out.path().to_path_buf(), 1.0, Vec::new());
-    a.mfac_gradients = 0;
+    a.mfac_gradients = vec![0];
     assert!(
         run(&a)
             .unwrap_err()

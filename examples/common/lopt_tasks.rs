@@ -12,12 +12,15 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use tempering_core::mup::{MupGroups, MupModule, MupTensorRole, Parametrization};
 use tempering_core::split_mix;
-use tempering_data::FashionMnistDataset;
 use tempering_data::fashion_mnist::{PIXEL_MEAN, PIXEL_STD};
+use tempering_data::{FashionMnist, FashionMnistDataset};
 use tempering_models::{MupMlp, MupMlpConfig};
 use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights, WeightsError};
 use tempering_optim::mup_module_optimizer;
 use tempering_train::meta_training::lopt_unroll::InnerTask;
+
+use crate::common::common_args::{CommonArgs, ExampleDefaults};
+use crate::common::train_split::train_split;
 
 /// Images average-pooled to a small square, normalized, with their labels.
 #[derive(Clone, Debug)]
@@ -28,6 +31,17 @@ pub struct PooledImages {
 }
 
 impl PooledImages {
+    /// The device `--backend` names and the training images of `--data` (the first `--limit`),
+    /// pooled 4×4 to 7×7: what every learned-optimizer example starts from.
+    pub fn from_common<D: ExampleDefaults>(
+        common: &CommonArgs<D>,
+    ) -> Result<(Device, Self), Box<dyn std::error::Error>> {
+        let device = common.device()?;
+        let data = FashionMnist::load(common.data.as_deref())?;
+        let images = Self::fashion_mnist(&train_split(&data, common.limit), 4);
+        Ok((device, images))
+    }
+
     /// Every image of `dataset`, pooled over `pool`×`pool` blocks (28 must be a multiple).
     ///
     /// # Panics

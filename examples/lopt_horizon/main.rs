@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use burn::optim::ModuleOptimizer;
 use clap::Parser;
 use tempering_core::mup::Parametrization;
-use tempering_data::FashionMnist;
 use tempering_examples::common::lopt_tasks::{
     MlpTask, PooledImages, adamw_for, train_curve, weights_or_shipped, window_means,
 };
@@ -21,7 +20,6 @@ use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
 use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
-use tempering_examples::common::train_split::train_split;
 
 /// lopt_horizon's defaults of the common flags.
 #[derive(Clone, Debug)]
@@ -98,9 +96,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mulo = weights_or_shipped(args.mulo.as_deref(), LoptWeights::mulo)?;
     let splo = weights_or_shipped(args.splo.as_deref(), LoptWeights::splo)?;
-    let device = args.common.device()?;
-    let data = FashionMnist::load(args.common.data.as_deref())?;
-    let images = PooledImages::fashion_mnist(&train_split(&data, args.common.limit), 4);
+    let (device, images) = PooledImages::from_common(&args.common)?;
     let task = |parametrization| MlpTask {
         data: images.clone(),
         device: device.clone(),

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use tempering_core::mup::Parametrization;
-use tempering_data::FashionMnist;
 use tempering_examples::common::lopt_tasks::{
     MlpTask, PooledImages, adamw_for, final_loss, train_curve, weights_or_shipped,
 };
@@ -19,7 +18,6 @@ use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
 use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
-use tempering_examples::common::train_split::train_split;
 
 /// lopt_width_transfer's defaults of the common flags.
 #[derive(Clone, Debug)]
@@ -90,9 +88,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mulo = weights_or_shipped(args.mulo.as_deref(), LoptWeights::mulo)?;
     let splo = weights_or_shipped(args.splo.as_deref(), LoptWeights::splo)?;
-    let device = args.common.device()?;
-    let data = FashionMnist::load(args.common.data.as_deref())?;
-    let images = PooledImages::fashion_mnist(&train_split(&data, args.common.limit), 4);
+    let (device, images) = PooledImages::from_common(&args.common)?;
     let base = args.widths[0];
     let task = |width: usize, layers: usize, parametrization| MlpTask {
         data: images.clone(),

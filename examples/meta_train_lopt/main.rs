@@ -8,13 +8,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use tempering_core::mup::Parametrization;
-use tempering_data::FashionMnist;
 use tempering_examples::common::lopt_tasks::{MlpTask, PooledImages};
 use tempering_optim::learned::LoptWeights;
 use tempering_train::meta_training::{MetaTrainConfig, MetaTrainer};
 
 use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
-use tempering_examples::common::train_split::train_split;
 
 /// Which learned optimizer to meta-train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,9 +99,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Which::Mup => (Parametrization::Mup, "mulo"),
         Which::Sp => (Parametrization::Standard, "splo"),
     };
-    let device = args.common.device()?;
-    let data = FashionMnist::load(args.common.data.as_deref())?;
-    let images = PooledImages::fashion_mnist(&train_split(&data, args.common.limit), 4);
+    let (device, images) = PooledImages::from_common(&args.common)?;
     let tasks: Vec<MlpTask> = args
         .widths
         .iter()

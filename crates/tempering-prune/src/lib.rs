@@ -19,6 +19,7 @@
 //! # Ok::<(), tempering_prune::PruneError>(())
 //! ```
 
+pub mod alds_search;
 mod allocation;
 pub mod calibrated;
 pub mod checkpoint;

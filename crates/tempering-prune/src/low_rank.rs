@@ -119,13 +119,18 @@ impl LayerSpectrum {
             .unwrap_or(0)
     }
 
-    /// The smallest rank ≥ 1 with error ≤ `epsilon`, or `None` when the layer should stay
-    /// dense (that rank would not save parameters).
-    pub fn rank_for(&self, epsilon: f64) -> Option<usize> {
+    /// The smallest rank ≥ 1 with error ≤ `epsilon` (the full rank when none is).
+    pub fn smallest_rank(&self, epsilon: f64) -> usize {
         let full = self.full_rank();
-        let r = (1..=full)
+        (1..=full)
             .find(|&r| self.error_at(r) <= epsilon)
-            .unwrap_or(full);
+            .unwrap_or(full)
+    }
+
+    /// [`smallest_rank`](Self::smallest_rank), or `None` when the layer should stay dense
+    /// (that rank would not save parameters).
+    pub fn rank_for(&self, epsilon: f64) -> Option<usize> {
+        let r = self.smallest_rank(epsilon);
         (self.parameters_at(r) < self.dense_parameters()).then_some(r)
     }
 }
@@ -223,6 +228,49 @@ pub fn allocate(
     spectra: &[LayerSpectrum],
     budget: f64,
 ) -> Result<Vec<LayerAllocation>, PruneError> {
+    let Some(epsilon) = threshold(spectra, budget) else {
+        let dense: u64 = spectra.iter().map(LayerSpectrum::dense_parameters).sum();
+        let smallest: u64 = spectra
+            .iter()
+            .map(|s| {
+                s.rank_for(f64::INFINITY)
+                    .map_or(s.dense_parameters(), |r| s.parameters_at(r))
+            })
+            .sum();
+        return Err(PruneError::bad(
+            "--budget",
+            format!(
+                "{budget} is below what rank 1 in every layer needs ({:.4} of the parameters)",
+                smallest as f64 / dense.max(1) as f64
+            ),
+        ));
+    };
+    Ok(allocation_at(spectra, epsilon))
+}
+
+/// Every layer at its smallest rank with error ≤ `epsilon` (dense where that is not smaller).
+pub(crate) fn allocation_at(spectra: &[LayerSpectrum], epsilon: f64) -> Vec<LayerAllocation> {
+    spectra
+        .iter()
+        .map(|s| {
+            let rank = s.rank_for(epsilon);
+            LayerAllocation {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                chunks: s.chunk_columns.len(),
+                rank,
+                parameters_before: s.dense_parameters(),
+                parameters_after: rank.map_or(s.dense_parameters(), |r| s.parameters_at(r)),
+                relative_error: rank.map_or(0.0, |r| s.error_at(r)),
+            }
+        })
+        .collect()
+}
+
+/// The smallest threshold `ε` among the layers' achievable errors such that every layer at
+/// its smallest rank with error ≤ `ε` fits `budget` (a layer whose factors would not be
+/// smaller counting as dense), or `None` when no threshold does.
+pub(crate) fn threshold(spectra: &[LayerSpectrum], budget: f64) -> Option<f64> {
     let dense: u64 = spectra.iter().map(LayerSpectrum::dense_parameters).sum();
     let allowed = (budget * dense as f64).floor() as u64;
     let total = |epsilon: f64| -> u64 {
@@ -243,31 +291,7 @@ pub fn allocate(
     candidates.sort_by(f64::total_cmp);
     candidates.dedup();
     let fits = candidates.partition_point(|&e| total(e) > allowed);
-    let Some(&epsilon) = candidates.get(fits) else {
-        let smallest = total(f64::INFINITY);
-        return Err(PruneError::bad(
-            "--budget",
-            format!(
-                "{budget} is below what rank 1 in every layer needs ({:.4} of the parameters)",
-                smallest as f64 / dense.max(1) as f64
-            ),
-        ));
-    };
-    Ok(spectra
-        .iter()
-        .map(|s| {
-            let rank = s.rank_for(epsilon);
-            LayerAllocation {
-                name: s.name.clone(),
-                shape: s.shape.clone(),
-                chunks: s.chunk_columns.len(),
-                rank,
-                parameters_before: s.dense_parameters(),
-                parameters_after: rank.map_or(s.dense_parameters(), |r| s.parameters_at(r)),
-                relative_error: rank.map_or(0.0, |r| s.error_at(r)),
-            }
-        })
-        .collect())
+    candidates.get(fits).copied()
 }
 
 /// Checks that a target is a matrix (or a convolution `[out, in, k…]`) with no empty

@@ -21,6 +21,10 @@ pub struct LowRankMlpClassifierConfig {
     /// Input chunks of each factorized layer.
     #[config(default = 3)]
     pub chunks: usize,
+    /// Input chunks per layer (hidden layers, then the head), where they differ (ALDS's search
+    /// chooses them per layer); overrides `chunks`.
+    #[config(default = "None")]
+    pub layer_chunks: Option<Vec<usize>>,
 }
 
 impl LowRankMlpClassifierConfig {
@@ -37,16 +41,24 @@ impl LowRankMlpClassifierConfig {
             widths.len() - 1,
             "LowRankMlpClassifierConfig: one rank (or None) per layer"
         );
+        if let Some(chunks) = &self.layer_chunks {
+            assert_eq!(
+                chunks.len(),
+                self.ranks.len(),
+                "LowRankMlpClassifierConfig: one chunk count per layer"
+            );
+        }
         // Validates the sizes and the dropout.
         let _ = self.mlp.init(device);
         let layers = widths
             .windows(2)
             .zip(&self.ranks)
-            .map(|(w, rank)| match rank {
+            .enumerate()
+            .map(|(l, (w, rank))| match rank {
                 None => LinearLayer::Dense(LinearConfig::new(w[0], w[1]).init(device)),
                 Some(r) => LinearLayer::LowRank(
                     LowRankLinearConfig::new(w[0], w[1], *r)
-                        .with_chunks(self.chunks)
+                        .with_chunks(self.layer_chunks.as_ref().map_or(self.chunks, |c| c[l]))
                         .init(device),
                 ),
             })

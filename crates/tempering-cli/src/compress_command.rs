@@ -18,9 +18,17 @@ pub struct CompressArgs {
     /// Fraction of the targeted weights' parameters to keep, e.g. 0.5.
     #[arg(long)]
     budget: f64,
-    /// Input-channel groups decomposed separately (ALDS's k).
-    #[arg(long, default_value_t = 3)]
+    /// Input-channel groups decomposed separately (ALDS's k), the same in every layer (the
+    /// paper's error-only ablation).
+    #[arg(long, default_value_t = 3, conflicts_with = "search")]
     chunks: usize,
+    /// ALDS's search: each layer's k among the divisors of its input channels, jointly with
+    /// the ranks (15 seeds of 4 iterations, as the official allocator).
+    #[arg(long)]
+    search: bool,
+    /// Seed of the search's random starting points.
+    #[arg(long, default_value_t = 0, requires = "search")]
+    seed: u64,
     /// Compress the float tensors whose names match this regex (instead of every float tensor
     /// of rank ≥ 2 that is not an embedding).
     #[arg(long, value_name = "REGEX")]
@@ -44,6 +52,12 @@ pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
     let config = LowRankConfig {
         budget: args.budget,
         chunks: args.chunks,
+        search: args
+            .search
+            .then(|| tempering_prune::alds_search::AldsSearchConfig {
+                seed: args.seed,
+                ..Default::default()
+            }),
         include: args.include.clone(),
         exclude: args.exclude.clone(),
     };
@@ -82,8 +96,13 @@ pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
         )
     );
     println!(
-        "\nlow-rank (ALDS) at budget {}: {} → {} parameters ({} kept) over {} layers; largest \
+        "\nlow-rank (ALDS{}) at budget {}: {} → {} parameters ({} kept) over {} layers; largest \
          relative spectral error {:.4}",
+        if args.search {
+            ", chunks searched per layer"
+        } else {
+            ""
+        },
         percent(report.budget),
         report.parameters_before(),
         report.parameters_after(),

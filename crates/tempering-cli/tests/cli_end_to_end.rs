@@ -196,6 +196,63 @@ fn compress_reports_ranks_within_the_budget() {
     );
 }
 
+/// `--search`: each layer's chunks among the divisors of its inputs, a largest error no worse
+/// than the fixed k = 3's, the budget met; `--chunks` with it is refused.
+#[test]
+fn compress_searches_chunks_per_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = checkpoint(dir.path());
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "compress",
+            s(&model),
+            "--method",
+            "low-rank",
+            "--budget",
+            "0.5",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let out = tempering(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let worst = |r: &serde_json::Value| -> f64 {
+        r["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["relative_error"].as_f64().unwrap())
+            .fold(0.0, f64::max)
+    };
+    let searched = report(&["--search"]);
+    let fixed = report(&[]);
+    assert!(worst(&searched) <= worst(&fixed));
+    let layers = searched["layers"].as_array().unwrap();
+    // fc1 is [16, 32] (16 inputs), fc2 [32, 8] (32 inputs).
+    for (l, inputs) in layers.iter().zip([16, 32]) {
+        assert_eq!(inputs % l["chunks"].as_u64().unwrap(), 0, "{l}");
+    }
+    let sum = |key: &str| -> u64 { layers.iter().map(|l| l[key].as_u64().unwrap()).sum() };
+    assert!(sum("parameters_after") as f64 <= 0.5 * sum("parameters_before") as f64);
+    let out = tempering(&[
+        "compress",
+        s(&model),
+        "--method",
+        "low-rank",
+        "--budget",
+        "0.5",
+        "--search",
+        "--chunks",
+        "4",
+    ]);
+    assert!(
+        !out.status.success() && text(&out).contains("--chunks"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn command_line_errors_are_named() {
     let dir = tempfile::tempdir().unwrap();

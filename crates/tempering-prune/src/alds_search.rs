@@ -83,7 +83,7 @@ pub struct AldsSearch {
 
 /// The divisors of `n`, descending.
 pub fn divisors(n: usize) -> Vec<usize> {
-    (1..=n).rev().filter(|d| n % d == 0).collect()
+    (1..=n).rev().filter(|&d| n.is_multiple_of(d)).collect()
 }
 
 /// The divisor of `n` closest to `desired` (ties to the larger).

@@ -30,8 +30,12 @@ const SVD_SWEEPS: usize = 100;
 pub struct LowRankConfig {
     /// Fraction of the targeted weights' parameters the compressed layers may hold, in (0, 1].
     pub budget: f64,
-    /// Input-channel groups decomposed separately (ALDS's `k`, default 3).
+    /// Input-channel groups decomposed separately (ALDS's `k`, default 3); ignored with
+    /// [`search`](Self::search).
     pub chunks: usize,
+    /// ALDS's search of `k` per layer (the paper's method); `None`: every layer at `chunks`
+    /// (the paper's error-only ablation).
+    pub search: Option<crate::alds_search::AldsSearchConfig>,
     /// Compress the float tensors whose names match this regex instead of the default targets.
     pub include: Option<String>,
     /// Leave the tensors whose names match this regex untouched.
@@ -44,6 +48,7 @@ impl LowRankConfig {
         Self {
             budget,
             chunks: 3,
+            search: None,
             include: None,
             exclude: None,
         }
@@ -200,7 +205,7 @@ pub fn low_rank_allocation(
         config.exclude.as_deref(),
     )?;
     let device = Device::default();
-    let spectra = targets
+    let weights = targets
         .iter()
         .map(|&i| {
             let e = &checkpoint.entries()[i];
@@ -211,16 +216,47 @@ pub fn low_rank_allocation(
                 checkpoint.data(i),
                 "low-rank compression factorizes finite f32 values",
             )?;
-            spectrum(&e.name, &e.shape, &values, config.chunks, &device)
+            Ok((e.name.clone(), e.shape.clone(), values))
         })
         .collect::<Result<Vec<_>, PruneError>>()?;
-    let layers = allocate(&spectra, config.budget)?;
+    let layers = allocate_weights(&weights, config, &device)?;
     Ok(LowRankReport {
         input: input.to_path_buf(),
         budget: config.budget,
         layers,
         skipped,
     })
+}
+
+/// The allocation of `config` over `weights` (`(name, shape, values)`): at `config.chunks`,
+/// or with ALDS's search of the chunks per layer.
+pub(crate) fn allocate_weights(
+    weights: &[(String, Vec<usize>, Vec<f32>)],
+    config: &LowRankConfig,
+    device: &Device,
+) -> Result<Vec<LayerAllocation>, PruneError> {
+    let Some(search) = &config.search else {
+        let spectra = weights
+            .iter()
+            .map(|(name, shape, values)| spectrum(name, shape, values, config.chunks, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        return allocate(&spectra, config.budget);
+    };
+    let inputs: Vec<usize> = weights
+        .iter()
+        .map(|(_, shape, _)| input_channels(shape))
+        .collect();
+    let found = crate::alds_search::alds_search(&inputs, config.budget, search, |l, k| {
+        let (name, shape, values) = &weights[l];
+        spectrum(name, shape, values, k, device)
+    })?;
+    Ok(found.layers)
+}
+
+/// Input channels of a weight as [`folded`] reads it: rows of Burn's `[d_in, d_out]`, the
+/// second dimension of a convolution `[out, in, k…]`.
+pub fn input_channels(shape: &[usize]) -> usize {
+    if shape.len() == 2 { shape[0] } else { shape[1] }
 }
 
 /// Ranks for `spectra` under `budget`: the smallest achievable maximum error.

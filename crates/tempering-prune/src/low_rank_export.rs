@@ -1,8 +1,10 @@
 //! Export of ALDS low-rank compression into a model (Liebenwein et al., "Compressing neural
 //! networks: towards determining the optimal layer-wise decomposition", NeurIPS 2021): a dense
 //! `Linear` becomes its chunked SVD factors ([`factorize_linear`]), and a whole model that
-//! implements [`LowRankExport`] becomes its factorized twin at the ranks [`allocate`] picks
-//! under a parameter budget, ready to fine-tune ([`factorize_model`]).
+//! implements [`LowRankExport`] becomes its factorized twin at the ranks
+//! [`allocate`](crate::low_rank::allocate) picks under a parameter budget, or at the chunks and
+//! ranks ALDS's search picks ([`alds_search`](crate::alds_search)), ready to fine-tune
+//! ([`factorize_model`]).
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -21,7 +23,7 @@ use burn::nn::Linear;
 pub use tempering_core::compression::{FactorizedLinear, LowRankExport};
 
 use crate::PruneError;
-use crate::low_rank::{LayerAllocation, LowRankConfig, allocate, factorize, spectrum};
+use crate::low_rank::{LayerAllocation, LowRankConfig, allocate_weights, factorize};
 use crate::targets::compile_pattern;
 use tempering_core::compression::linear_units::host_values;
 
@@ -88,33 +90,33 @@ pub fn factorize_model<M: LowRankExport>(
             format!("selects none of the layers {}", names.join(", ")),
         ));
     }
-    let spectra: Vec<_> = selected
+    let weights: Vec<_> = selected
         .iter()
         .map(|&l| {
             let (name, linear) = &layers[l];
-            spectrum(
-                name,
-                &linear.weight.dims(),
-                &host_values(linear.weight.val()),
-                low_rank.chunks,
-                &linear.weight.device(),
+            (
+                name.clone(),
+                linear.weight.dims().to_vec(),
+                host_values(linear.weight.val()),
             )
         })
-        .collect::<Result<_, _>>()?;
-    let allocation = allocate(&spectra, low_rank.budget)?;
+        .collect();
+    let device = layers[selected[0]].1.weight.device();
+    let allocation = allocate_weights(&weights, low_rank, &device)?;
     let mut ranks = vec![None; layers.len()];
+    let mut chunks = vec![low_rank.chunks; layers.len()];
     for (&l, a) in selected.iter().zip(&allocation) {
         ranks[l] = a.rank;
+        chunks[l] = a.chunks;
     }
     let factors: Vec<Option<FactorizedLinear>> = layers
         .iter()
-        .zip(&ranks)
-        .map(|((name, linear), rank)| {
-            rank.map(|r| factorize_linear(name, linear, r, low_rank.chunks))
+        .zip(ranks.iter().zip(&chunks))
+        .map(|((name, linear), (rank, &k))| {
+            rank.map(|r| factorize_linear(name, linear, r, k))
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
-    let (exported, exported_config) =
-        model.export_low_rank(config, factors, &ranks, low_rank.chunks)?;
+    let (exported, exported_config) = model.export_low_rank(config, factors, &ranks, &chunks)?;
     Ok((exported, exported_config, allocation))
 }

@@ -241,3 +241,57 @@ fn an_exported_mlp_meets_the_budget_and_reloads_from_its_config() {
         "{err}"
     );
 }
+
+/// With ALDS's search the layers take their own chunk counts (divisors of their inputs), the
+/// largest error is at most the fixed k = 3's under the same budget, and the exported config
+/// (with its per-layer chunks) rebuilds the model.
+#[test]
+fn a_searched_export_chooses_chunks_per_layer_and_reloads() {
+    let device = Device::default();
+    device.seed(5);
+    let config = MlpClassifierConfig::new()
+        .with_input_size(48)
+        .with_hidden_sizes(vec![36, 24])
+        .with_num_classes(6);
+    let model = config.init(&device);
+    let searched = LowRankConfig {
+        search: Some(tempering_prune::alds_search::AldsSearchConfig::default()),
+        ..LowRankConfig::new(0.4)
+    };
+    let (exported, exported_config, layers) =
+        factorize_model(model.clone(), &config, &searched).unwrap();
+    let (_, _, fixed) = factorize_model(model.clone(), &config, &LowRankConfig::new(0.4)).unwrap();
+    let worst = |ls: &[tempering_prune::low_rank::LayerAllocation]| {
+        ls.iter().map(|l| l.relative_error).fold(0.0, f64::max)
+    };
+    assert!(worst(&layers) <= worst(&fixed), "{layers:?}");
+    let inputs = [48, 36, 24];
+    for (l, n) in layers.iter().zip(inputs) {
+        assert_eq!(
+            n % l.chunks,
+            0,
+            "{}: {} chunks of {n} inputs",
+            l.name,
+            l.chunks
+        );
+    }
+    let after: u64 = layers.iter().map(|l| l.parameters_after).sum();
+    assert!(after as f64 <= 0.4 * (48 * 36 + 36 * 24 + 24 * 6) as f64);
+    let chunks: Vec<usize> = layers.iter().map(|l| l.chunks).collect();
+    // Measured with seed 5: 16, 4 and 6 chunks, so the config carries them per layer.
+    assert!(chunks.windows(2).any(|w| w[0] != w[1]), "{chunks:?}");
+    assert_eq!(exported_config.layer_chunks.as_ref(), Some(&chunks));
+    let dir = tempfile::tempdir().unwrap();
+    let (file, json) = (dir.path().join("lr.bpk"), dir.path().join("lr.json"));
+    exported.clone().save_file(&file).unwrap();
+    exported_config.save(&json).unwrap();
+    let reloaded = LowRankMlpClassifierConfig::load(&json)
+        .unwrap()
+        .init(&device)
+        .load_file(&file);
+    let x = Tensor::<2>::random([4, 48], Distribution::Normal(0.0, 1.0), &device);
+    reloaded
+        .forward(x.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&exported.forward(x).into_data(), Tolerance::absolute(1e-6));
+}

@@ -35,22 +35,27 @@ impl LowRankExport for MlpClassifier {
         config: &MlpClassifierConfig,
         factors: Vec<Option<FactorizedLinear>>,
         ranks: &[Option<usize>],
-        chunks: usize,
+        chunks: &[usize],
     ) -> Result<(LowRankMlpClassifier, LowRankMlpClassifierConfig), CompressionError> {
         let count = self.hidden.len() + 1;
-        if factors.len() != count || ranks.len() != count {
+        if factors.len() != count || ranks.len() != count || chunks.len() != count {
             return Err(CompressionError::BadConfig {
                 field: "ranks",
                 reason: format!(
-                    "{} factorizations and {} ranks for {count} layers",
+                    "{} factorizations, {} ranks and {} chunk counts for {count} layers",
                     factors.len(),
-                    ranks.len()
+                    ranks.len(),
+                    chunks.len()
                 ),
             });
         }
         let device = self.devices()[0].clone();
-        let export_config =
-            LowRankMlpClassifierConfig::new(config.clone(), ranks.to_vec()).with_chunks(chunks);
+        // One count for every layer where they agree (the common case, and the form older
+        // configs have); per layer where a search chose them.
+        let uniform = chunks.iter().all(|&c| c == chunks[0]);
+        let export_config = LowRankMlpClassifierConfig::new(config.clone(), ranks.to_vec())
+            .with_chunks(chunks[0])
+            .with_layer_chunks((!uniform).then(|| chunks.to_vec()));
         let mut exported = export_config.init(&device);
         exported.layers = self
             .hidden

@@ -41,13 +41,13 @@ pub trait LowRankExport: Module + Sized {
     /// The exported model: layer `l` of
     /// [`factorizable_layers`](LowRankExport::factorizable_layers) becomes `factors[l]` where
     /// that is given (keeping its bias) and stays dense where not; `ranks[l]` is the rank
-    /// the factors were cut at and `chunks` the input chunks they were cut over.
+    /// the factors were cut at and `chunks[l]` the input chunks they were cut over.
     fn export_low_rank(
         self,
         config: &Self::Config,
         factors: Vec<Option<FactorizedLinear>>,
         ranks: &[Option<usize>],
-        chunks: usize,
+        chunks: &[usize],
     ) -> Result<(Self::Exported, Self::ExportedConfig), CompressionError>;
 }
 

@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod compare_optimizers;
+pub mod compress_and_finetune;
 pub mod compress_char_lm;
 pub mod local_learning;
 pub mod mup_lr_sweep;

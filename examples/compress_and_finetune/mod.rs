@@ -1,0 +1,441 @@
+//! ALDS's comparison at CPU scale (Liebenwein et al., "Compressing Neural Networks: Towards
+//! Determining the Optimal Layer-wise Decomposition", NeurIPS 2021): a trained Fashion-MNIST
+//! MLP compressed to the same parameter budgets by ALDS (chunks searched per layer with the
+//! ranks), ALDS's error-only ablation (3 chunks in every layer), plain truncated SVD (1 chunk)
+//! and global magnitude pruning; each evaluated right after compression and after fine-tuning
+//! (the factorized model as it is, the pruned one with its mask in force).
+//!
+//! The binary `compress_and_finetune` is a thin command line over [`run`]; tests call [`run`].
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
+use tempering_models::{ImageClassifier, MlpClassifier, MlpClassifierConfig};
+use tempering_prune::alds_search::AldsSearchConfig;
+use tempering_prune::low_rank::LowRankConfig;
+use tempering_prune::low_rank_export::factorize_model;
+use tempering_prune::{Method, ModuleMasks, PruneConfig};
+use tempering_train::{Panel, Series, plot_panels};
+
+use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
+use crate::common::fashion_classifier::FashionClassifier;
+use crate::common::test_evaluation::evaluate;
+use crate::common::train_split::train_split;
+
+/// The compression methods compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compressor {
+    /// ALDS: chunks and ranks searched per layer.
+    Alds,
+    /// ALDS's error-only ablation: 3 chunks in every layer, ranks allocated.
+    AldsK3,
+    /// Truncated SVD: 1 chunk, ranks allocated.
+    Svd,
+    /// Global magnitude pruning to the same count of non-zero weights.
+    Magnitude,
+}
+
+impl Compressor {
+    /// All of them, in table order.
+    pub const ALL: [Compressor; 4] = [Self::Alds, Self::AldsK3, Self::Svd, Self::Magnitude];
+
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Alds => "ALDS",
+            Self::AldsK3 => "ALDS, k = 3",
+            Self::Svd => "SVD, k = 1",
+            Self::Magnitude => "Global MP",
+        }
+    }
+}
+
+/// compress_and_finetune's defaults of the common flags.
+#[derive(Clone, Debug)]
+pub struct CompressAndFinetune;
+
+impl ExampleDefaults for CompressAndFinetune {
+    const NAME: &'static str = "compress_and_finetune";
+    const SEED: &'static str = "42";
+    const OUT: &'static str = "runs/compress_and_finetune";
+}
+
+/// Command-line options of `compress_and_finetune`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "compress_and_finetune",
+    about = "Train an MLP on Fashion-MNIST, compress it to several parameter budgets by ALDS \
+             (chunks searched), ALDS with 3 chunks, truncated SVD and global magnitude pruning, \
+             fine-tune each, and print and plot test accuracy against the budget."
+)]
+pub struct CompressFinetuneArgs {
+    /// Epochs of dense training.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Epochs of fine-tuning after compression.
+    #[arg(long, default_value_t = 1)]
+    pub finetune_epochs: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Hidden layer widths, comma-separated (LeNet-300-100 by default).
+    #[arg(long, value_delimiter = ',', default_value = "300,100")]
+    pub hidden: Vec<usize>,
+    /// Adam's learning rate for training; fine-tuning uses a tenth of it.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Parameter budgets: fractions of the weight matrices' parameters kept, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.03,0.05,0.1,0.2")]
+    pub budgets: Vec<f64>,
+    /// Methods, comma-separated (default: all four).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Compressor>,
+    /// The flags every training example shares.
+    #[command(flatten)]
+    pub common: CommonArgs<CompressAndFinetune>,
+}
+
+impl CompressFinetuneArgs {
+    /// A toy-scale run on the Fashion-MNIST sample shipped with tempering-data (1,024 training
+    /// images, MLP 784-64-32-10, batches of 32); the tests start from it.
+    pub fn on_shipped_sample(out: PathBuf) -> Self {
+        Self {
+            epochs: 3,
+            finetune_epochs: 1,
+            batch_size: 32,
+            hidden: vec![64, 32],
+            lr: 1e-3,
+            budgets: vec![0.05, 0.2],
+            only: Vec::new(),
+            common: CommonArgs::default()
+                .with_data(Some(shipped_sample()))
+                .with_out(out)
+                .with_limit(Some(1024)),
+        }
+    }
+
+    /// Rejects values that cannot run, naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        self.common.validate()?;
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err("--epochs and --batch-size must be at least 1".into());
+        }
+        if self.hidden.contains(&0) {
+            return Err("--hidden widths must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if self.budgets.is_empty() {
+            return Err("--budgets needs at least one value".into());
+        }
+        if let Some(b) = self.budgets.iter().find(|b| !(**b > 0.0 && **b <= 1.0)) {
+            return Err(format!(
+                "--budgets: {b} is not a fraction in (0, 1] of the parameters to keep"
+            ));
+        }
+        if self.common.limit.is_some_and(|n| n < self.batch_size) {
+            return Err("--limit must keep at least one batch of training images".into());
+        }
+        Ok(())
+    }
+}
+
+/// One compressed and fine-tuned model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompressedResult {
+    /// The method.
+    pub compressor: Compressor,
+    /// The budget asked for.
+    pub budget: f64,
+    /// Parameters of the weight matrices after compression (non-zero weights for magnitude
+    /// pruning, factor entries for the low-rank methods).
+    pub parameters: u64,
+    /// The largest relative spectral error of a layer (low-rank methods).
+    pub max_error: Option<f64>,
+    /// Chunks per layer, input to output (low-rank methods).
+    pub chunks: Vec<usize>,
+    /// Test accuracy (%) right after compression.
+    pub accuracy_compressed: f64,
+    /// Test accuracy (%) after fine-tuning.
+    pub accuracy_finetuned: f64,
+    /// Seconds the compression took.
+    pub seconds: f64,
+}
+
+/// What a run measured and wrote.
+#[derive(Clone, Debug)]
+pub struct CompressFinetuneReport {
+    /// Where the data came from.
+    pub source: FashionMnistSource,
+    /// Test accuracy (%) of the dense model.
+    pub dense_accuracy: f64,
+    /// Parameters of the dense weight matrices.
+    pub dense_parameters: u64,
+    /// One result per method and budget.
+    pub results: Vec<CompressedResult>,
+    /// The markdown table (also in `table.md`).
+    pub table: String,
+    /// The PNG of accuracy against budget.
+    pub plot_path: PathBuf,
+}
+
+/// Trains, compresses, fine-tunes and writes the outputs; progress goes to stderr.
+pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dyn Error>> {
+    args.validate()?;
+    let device = args.common.device()?;
+    let autodiff = device.clone().autodiff();
+    let data = FashionMnist::load(args.common.data.as_deref())?;
+    let train = train_split(&data, args.common.limit);
+    autodiff.seed(args.common.seed);
+    let mlp_config = MlpClassifierConfig::new()
+        .with_hidden_sizes(args.hidden.clone())
+        .with_dropout(0.0);
+    let dense = FashionClassifier::new(mlp_config.init(&autodiff));
+    let started = Instant::now();
+    let dense = train_epochs(dense, None, &train, args, args.epochs, args.lr);
+    let dense_accuracy = evaluate(&dense, data.test(), 1000, &device)?.accuracy;
+    eprintln!(
+        "dense: {dense_accuracy:.2} % test accuracy after {} epochs ({:.1} s)",
+        args.epochs,
+        started.elapsed().as_secs_f64()
+    );
+    let dense_parameters = weight_parameters(&dense.model);
+    let compressors = if args.only.is_empty() {
+        Compressor::ALL.to_vec()
+    } else {
+        Compressor::ALL
+            .into_iter()
+            .filter(|c| args.only.contains(c))
+            .collect()
+    };
+    let mut results = Vec::new();
+    for &budget in &args.budgets {
+        for &compressor in &compressors {
+            let started = Instant::now();
+            let result = match compressor {
+                Compressor::Magnitude => {
+                    let masks = ModuleMasks::compute(
+                        &dense,
+                        &PruneConfig::new(Method::GlobalMagnitude, 1.0 - budget),
+                    )?;
+                    let pruned = masks.apply(dense.clone());
+                    let seconds = started.elapsed().as_secs_f64();
+                    let accuracy_compressed =
+                        evaluate(&pruned, data.test(), 1000, &device)?.accuracy;
+                    let parameters = nonzero_weights(&pruned.model);
+                    let tuned = train_epochs(
+                        pruned,
+                        Some(&masks),
+                        &train,
+                        args,
+                        args.finetune_epochs,
+                        args.lr / 10.0,
+                    );
+                    CompressedResult {
+                        compressor,
+                        budget,
+                        parameters,
+                        max_error: None,
+                        chunks: Vec::new(),
+                        accuracy_compressed,
+                        accuracy_finetuned: evaluate(&tuned, data.test(), 1000, &device)?.accuracy,
+                        seconds,
+                    }
+                }
+                low_rank => {
+                    let config = LowRankConfig {
+                        chunks: if low_rank == Compressor::Svd { 1 } else { 3 },
+                        search: (low_rank == Compressor::Alds).then(|| AldsSearchConfig {
+                            seed: args.common.seed,
+                            ..AldsSearchConfig::default()
+                        }),
+                        ..LowRankConfig::new(budget)
+                    };
+                    let (factored, _, layers) =
+                        factorize_model(dense.model.valid(), &mlp_config, &config)?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    let factored = FashionClassifier::new(factored).train();
+                    let accuracy_compressed =
+                        evaluate(&factored, data.test(), 1000, &device)?.accuracy;
+                    let tuned = train_epochs(
+                        factored,
+                        None,
+                        &train,
+                        args,
+                        args.finetune_epochs,
+                        args.lr / 10.0,
+                    );
+                    CompressedResult {
+                        compressor,
+                        budget,
+                        parameters: layers.iter().map(|l| l.parameters_after).sum(),
+                        max_error: Some(
+                            layers.iter().map(|l| l.relative_error).fold(0.0, f64::max),
+                        ),
+                        chunks: layers.iter().map(|l| l.chunks).collect(),
+                        accuracy_compressed,
+                        accuracy_finetuned: evaluate(&tuned, data.test(), 1000, &device)?.accuracy,
+                        seconds,
+                    }
+                }
+            };
+            eprintln!("{}", row(&result, dense_parameters));
+            results.push(result);
+        }
+    }
+    let table = table(dense_accuracy, dense_parameters, &results);
+    std::fs::create_dir_all(&args.common.out)?;
+    tempering_core::atomic_write::write_atomically(&args.common.out.join("table.md"), |w| {
+        std::io::Write::write_all(w, table.as_bytes())
+    })?;
+    let plot_path = args.common.out.join("accuracy_vs_budget.png");
+    plot(&plot_path, &compressors, &results, dense_accuracy)?;
+    Ok(CompressFinetuneReport {
+        source: data.source().clone(),
+        dense_accuracy,
+        dense_parameters,
+        results,
+        table,
+        plot_path,
+    })
+}
+
+/// `epochs` passes of Adam over `train`; with `masks`, every step is masked.
+fn train_epochs<M: ImageClassifier + 'static>(
+    mut model: FashionClassifier<M>,
+    masks: Option<&ModuleMasks>,
+    train: &FashionMnistDataset,
+    args: &CompressFinetuneArgs,
+    epochs: usize,
+    lr: f64,
+) -> FashionClassifier<M> {
+    let device = model.devices()[0].clone();
+    let mut optimizer = AdamConfig::new().init();
+    for epoch in 0..epochs {
+        let loader = DataLoaderBuilder::new(FashionMnistBatcher)
+            .batch_size(args.batch_size)
+            .shuffle(args.common.seed.wrapping_add(epoch as u64))
+            .set_device(device.clone())
+            .build(train.clone());
+        for batch in loader.iter().map_while(Result::ok) {
+            let loss = model.classify(batch).loss;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = match masks {
+                Some(masks) => masks.step(&mut optimizer, lr, model, grads),
+                None => optimizer.step(lr, model, grads),
+            };
+        }
+    }
+    model
+}
+
+/// Entries of the MLP's weight matrices.
+fn weight_parameters(model: &MlpClassifier) -> u64 {
+    model
+        .hidden
+        .iter()
+        .chain([&model.head])
+        .map(|l| l.weight.dims().iter().product::<usize>() as u64)
+        .sum()
+}
+
+/// Non-zero entries of the MLP's weight matrices.
+fn nonzero_weights(model: &MlpClassifier) -> u64 {
+    model
+        .hidden
+        .iter()
+        .chain([&model.head])
+        .map(|l| {
+            l.weight
+                .val()
+                .into_data()
+                .iter::<f32>()
+                .filter(|v| *v != 0.0)
+                .count() as u64
+        })
+        .sum()
+}
+
+fn row(r: &CompressedResult, dense_parameters: u64) -> String {
+    let chunks: Vec<String> = r.chunks.iter().map(usize::to_string).collect();
+    format!(
+        "| {:.0} % | {} | {} ({:.2} %) | {} | {} | {:.2} | {:.2} | {:.1} |",
+        100.0 * r.budget,
+        r.compressor.name(),
+        r.parameters,
+        100.0 * r.parameters as f64 / dense_parameters as f64,
+        r.max_error.map_or("—".into(), |e| format!("{e:.4}")),
+        if chunks.is_empty() {
+            "—".into()
+        } else {
+            chunks.join(" / ")
+        },
+        r.accuracy_compressed,
+        r.accuracy_finetuned,
+        r.seconds
+    )
+}
+
+fn table(dense_accuracy: f64, dense_parameters: u64, results: &[CompressedResult]) -> String {
+    let mut t = format!(
+        "dense model: {dense_accuracy:.2} % test accuracy, {dense_parameters} weight-matrix \
+         parameters\n\n"
+    );
+    t.push_str(
+        "| budget | method | parameters | largest rel. error | chunks per layer | acc. \
+         compressed % | acc. fine-tuned % | compress s |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let _ = writeln!(t, "{}", row(r, dense_parameters));
+    }
+    t
+}
+
+fn plot(
+    path: &std::path::Path,
+    compressors: &[Compressor],
+    results: &[CompressedResult],
+    dense_accuracy: f64,
+) -> std::io::Result<()> {
+    let panel = |title: &str, accuracy: fn(&CompressedResult) -> f64| {
+        let mut series: Vec<Series> = compressors
+            .iter()
+            .map(|&c| Series {
+                label: c.name().to_string(),
+                points: results
+                    .iter()
+                    .filter(|r| r.compressor == c)
+                    .map(|r| (100.0 * r.budget, accuracy(r)))
+                    .collect(),
+            })
+            .collect();
+        let (lo, hi) = results.iter().fold((100.0f64, 0.0f64), |(lo, hi), r| {
+            (lo.min(100.0 * r.budget), hi.max(100.0 * r.budget))
+        });
+        series.push(Series {
+            label: "dense".into(),
+            points: vec![(lo, dense_accuracy), (hi, dense_accuracy)],
+        });
+        Panel {
+            title: title.into(),
+            x_label: "parameters kept (% of the weight matrices)".into(),
+            y_label: "test accuracy (%)".into(),
+            series,
+        }
+    };
+    plot_panels(
+        path,
+        &[
+            panel("right after compression", |r| r.accuracy_compressed),
+            panel("after fine-tuning", |r| r.accuracy_finetuned),
+        ],
+        (1400, 560),
+    )
+}

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tempering_prune::low_rank::{LowRankConfig, low_rank_allocation};
+use tempering_prune::low_rank::LowRankConfig;
+use tempering_prune::low_rank_plan::low_rank_allocation;
 
 use crate::render::{percent, print_json, shape, table};
 

@@ -32,32 +32,8 @@ use std::collections::HashMap;
 use tempering_core::split_mix::SplitMix64;
 
 use crate::error::PruneError;
+pub use crate::low_rank::AldsSearchConfig;
 use crate::low_rank::{LayerAllocation, LayerSpectrum, allocation_at, threshold};
-
-/// Settings of [`alds_search`]; the defaults are the official class's.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AldsSearchConfig {
-    /// Desired `k` of the fixed seeds (each layer takes the closest divisor).
-    pub fixed_seeds: Vec<usize>,
-    /// Seeds with a random divisor per layer after the fixed ones (the official 15 seeds in
-    /// all: 11).
-    pub random_seeds: usize,
-    /// Iterations per seed.
-    pub iterations: usize,
-    /// Seed of the random draws.
-    pub seed: u64,
-}
-
-impl Default for AldsSearchConfig {
-    fn default() -> Self {
-        Self {
-            fixed_seeds: vec![3, 5, 7, 9],
-            random_seeds: 11,
-            iterations: 4,
-            seed: 0,
-        }
-    }
-}
 
 /// One seed's outcome.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

@@ -32,6 +32,7 @@ mod importance;
 pub mod inspect;
 pub mod low_rank;
 pub mod low_rank_export;
+pub mod low_rank_plan;
 pub mod mfac;
 pub mod module_load;
 mod module_masks;

@@ -11,16 +11,14 @@
 //! The allocation finds the smallest error ε such that every layer at its smallest rank with
 //! error ≤ ε fits the budget; a layer whose factorization would not be smaller stays dense.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::linalg::svd;
 use burn::tensor::{Device, Tensor, TensorData};
 use tempering_core::compression::input_chunks;
 
-use crate::checkpoint::Checkpoint;
-use crate::element::finite_f32s;
 use crate::error::PruneError;
-use crate::targets::{Skipped, select as select_targets};
+use crate::targets::Skipped;
 
 /// QR sweeps per singular value allowed to burn-linalg's SVD (it converges in a few).
 const SVD_SWEEPS: usize = 100;
@@ -35,7 +33,7 @@ pub struct LowRankConfig {
     pub chunks: usize,
     /// ALDS's search of `k` per layer (the paper's method); `None`: every layer at `chunks`
     /// (the paper's error-only ablation).
-    pub search: Option<crate::alds_search::AldsSearchConfig>,
+    pub search: Option<AldsSearchConfig>,
     /// Compress the float tensors whose names match this regex instead of the default targets.
     pub include: Option<String>,
     /// Leave the tensors whose names match this regex untouched.
@@ -68,6 +66,32 @@ impl LowRankConfig {
             return Err(PruneError::bad("--chunks", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+/// Settings of ALDS's search ([`alds_search`](crate::alds_search::alds_search)); the defaults
+/// are the official class's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AldsSearchConfig {
+    /// Desired `k` of the fixed seeds (each layer takes the closest divisor).
+    pub fixed_seeds: Vec<usize>,
+    /// Seeds with a random divisor per layer after the fixed ones (the official 15 seeds in
+    /// all: 11).
+    pub random_seeds: usize,
+    /// Iterations per seed.
+    pub iterations: usize,
+    /// Seed of the random draws.
+    pub seed: u64,
+}
+
+impl Default for AldsSearchConfig {
+    fn default() -> Self {
+        Self {
+            fixed_seeds: vec![3, 5, 7, 9],
+            random_seeds: 11,
+            iterations: 4,
+            seed: 0,
+        }
     }
 }
 
@@ -192,73 +216,6 @@ impl LowRankReport {
     }
 }
 
-/// The rank allocation and error report for the checkpoint at `input` (see the module docs).
-pub fn low_rank_allocation(
-    input: &Path,
-    config: &LowRankConfig,
-) -> Result<LowRankReport, PruneError> {
-    config.validate()?;
-    let checkpoint = Checkpoint::open(input)?;
-    let (targets, skipped) = select_targets(
-        &checkpoint,
-        config.include.as_deref(),
-        config.exclude.as_deref(),
-    )?;
-    let device = Device::default();
-    let weights = targets
-        .iter()
-        .map(|&i| {
-            let e = &checkpoint.entries()[i];
-            check_factorizable(&e.name, &e.shape)?;
-            let values = finite_f32s(
-                &e.name,
-                e.element,
-                checkpoint.data(i),
-                "low-rank compression factorizes finite f32 values",
-            )?;
-            Ok((e.name.clone(), e.shape.clone(), values))
-        })
-        .collect::<Result<Vec<_>, PruneError>>()?;
-    let layers = allocate_weights(&weights, config, &device)?;
-    Ok(LowRankReport {
-        input: input.to_path_buf(),
-        budget: config.budget,
-        layers,
-        skipped,
-    })
-}
-
-/// The allocation of `config` over `weights` (`(name, shape, values)`): at `config.chunks`,
-/// or with ALDS's search of the chunks per layer.
-pub(crate) fn allocate_weights(
-    weights: &[(String, Vec<usize>, Vec<f32>)],
-    config: &LowRankConfig,
-    device: &Device,
-) -> Result<Vec<LayerAllocation>, PruneError> {
-    let Some(search) = &config.search else {
-        let spectra = weights
-            .iter()
-            .map(|(name, shape, values)| spectrum(name, shape, values, config.chunks, device))
-            .collect::<Result<Vec<_>, _>>()?;
-        return allocate(&spectra, config.budget);
-    };
-    let inputs: Vec<usize> = weights
-        .iter()
-        .map(|(_, shape, _)| input_channels(shape))
-        .collect();
-    let found = crate::alds_search::alds_search(&inputs, config.budget, search, |l, k| {
-        let (name, shape, values) = &weights[l];
-        spectrum(name, shape, values, k, device)
-    })?;
-    Ok(found.layers)
-}
-
-/// Input channels of a weight as [`folded`] reads it: rows of Burn's `[d_in, d_out]`, the
-/// second dimension of a convolution `[out, in, k…]`.
-pub fn input_channels(shape: &[usize]) -> usize {
-    if shape.len() == 2 { shape[0] } else { shape[1] }
-}
-
 /// Ranks for `spectra` under `budget`: the smallest achievable maximum error.
 pub fn allocate(
     spectra: &[LayerSpectrum],
@@ -332,7 +289,7 @@ pub(crate) fn threshold(spectra: &[LayerSpectrum], budget: f64) -> Option<f64> {
 
 /// Checks that a target is a matrix (or a convolution `[out, in, k…]`) with no empty
 /// dimension, the shapes ALDS folds into `[out, columns]`.
-fn check_factorizable(name: &str, shape: &[usize]) -> Result<(), PruneError> {
+pub(crate) fn check_factorizable(name: &str, shape: &[usize]) -> Result<(), PruneError> {
     let reason = if shape.len() < 2 {
         format!(
             "shape {shape:?} has rank {}; low-rank compression needs a matrix or a \

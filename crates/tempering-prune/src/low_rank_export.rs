@@ -23,7 +23,8 @@ use burn::nn::Linear;
 pub use tempering_core::compression::{FactorizedLinear, LowRankExport};
 
 use crate::PruneError;
-use crate::low_rank::{LayerAllocation, LowRankConfig, allocate_weights, factorize};
+use crate::low_rank::{LayerAllocation, LowRankConfig, factorize};
+use crate::low_rank_plan::allocate_weights;
 use crate::targets::compile_pattern;
 use tempering_core::compression::linear_units::host_values;
 

@@ -12,9 +12,10 @@ use tempering_models::{
     LinearLayer, LowRankLinear, LowRankMlpClassifierConfig, MlpClassifierConfig,
 };
 use tempering_prune::low_rank::{
-    LayerSpectrum, LowRankConfig, allocate, factorize, folded_matrix, low_rank_allocation, spectrum,
+    LayerSpectrum, LowRankConfig, allocate, factorize, folded_matrix, spectrum,
 };
 use tempering_prune::low_rank_export::{factorize_linear, factorize_model};
+use tempering_prune::low_rank_plan::low_rank_allocation;
 
 fn largest_singular_value(m: Tensor<2>) -> f64 {
     let (_, s, _) = svd::<2, 1>(m, 100);

@@ -21,7 +21,8 @@ use common::mutation::mutate;
 use safetensors::tensor::TensorView;
 use tempering_core::split_mix::SplitMix64;
 use tempering_prune::inspect::inspect;
-use tempering_prune::low_rank::{LowRankConfig, low_rank_allocation};
+use tempering_prune::low_rank::LowRankConfig;
+use tempering_prune::low_rank_plan::low_rank_allocation;
 use tempering_prune::verify::verify;
 use tempering_prune::{Method, Output, PruneConfig, PruneError, prune_checkpoint};
 

@@ -247,3 +247,71 @@ fn invalid_settings_are_named() {
     assert!(err(MfacConfig::new().with_weight_decay(-1.0)).contains("weight_decay"));
     assert!(err(MfacConfig::new().with_block_size(Some(0))).contains("block_size"));
 }
+
+/// A record that is not an M-FAC state of this configuration is refused with the problem, and
+/// the optimizer keeps its state.
+#[test]
+fn bad_records_are_named() {
+    let device = Device::default().autodiff();
+    let mut source = config().build();
+    let mut p = point(X0, &device);
+    for t in 0..2 {
+        (p, _) = source.step(0.1, p, loss_at(t));
+    }
+    let good = source.to_record();
+    let load = |c: MfacConfig, r: StateRecord| c.build().try_load_record(r);
+    assert!(load(config(), good.clone()).is_ok());
+    // Another window.
+    let err = load(config().with_gradients(4), good.clone()).unwrap_err();
+    assert!(err.contains("window holds 3 gradients"), "{err}");
+    // Momentum state without momentum.
+    let err = load(config().with_momentum(0.0), good.clone()).unwrap_err();
+    assert!(err.contains("momentum"), "{err}");
+    // Another optimizer's record.
+    let sgd = burn::optim::SgdConfig::new()
+        .with_momentum(Some(burn::optim::momentum::MomentumConfig::new()))
+        .build();
+    let mut other = tempering_optim::SamConfig::new().build(sgd);
+    let mut q = point(X0, &device);
+    (q, _) = other.step(0.1, q, loss_at(0));
+    let _ = q;
+    let err = load(config(), other.to_record()).unwrap_err();
+    assert!(err.contains("no tensor `mfac.gradients`"), "{err}");
+    // A poisoned Gram matrix, through burnpack bytes.
+    let bytes = good.into_bytes().unwrap();
+    let mut record = StateRecord::from_bytes(bytes).unwrap();
+    record = poison(record, "mfac.gram");
+    let err = load(config(), record).unwrap_err();
+    assert!(err.contains("`mfac.gram` holds NaN"), "{err}");
+}
+
+/// `record` with the first value of its tensor `name` set to NaN (through a fresh record).
+fn poison(record: StateRecord, name: &str) -> StateRecord {
+    use burn::tensor::{DType, TensorData};
+    let bytes = record.into_bytes().unwrap();
+    let reader = burn_pack::Reader::from_bytes(bytes).unwrap();
+    let scalars = reader.scalars().clone();
+    let mut writer_tensors = Vec::new();
+    for t in reader.into_tensors().unwrap() {
+        let (tname, dtype, shape, _, bytes) = t.into_parts().unwrap();
+        let mut data = TensorData::from_bytes(bytes, shape.clone(), dtype);
+        if tname == name {
+            assert_eq!(dtype, DType::F64);
+            let mut values = data.try_to_vec::<f64>().unwrap();
+            values[0] = f64::NAN;
+            data = TensorData::new(values, shape.clone());
+        }
+        writer_tensors.push(burn_pack::Tensor::new(
+            tname,
+            dtype,
+            shape,
+            None,
+            data.into_bytes(),
+        ));
+    }
+    let mut writer = burn_pack::Writer::new(writer_tensors);
+    for (k, v) in scalars {
+        writer = writer.with_scalar(&k, v);
+    }
+    StateRecord::from_bytes(writer.into_bytes().unwrap()).unwrap()
+}

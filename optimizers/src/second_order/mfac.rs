@@ -90,7 +90,6 @@ impl MfacConfig {
         Ok(Mfac {
             config: self.clone(),
             state: None,
-            pending: None,
             skips: SkipCounter::default(),
         })
     }
@@ -142,8 +141,6 @@ struct MfacState {
 pub struct Mfac {
     config: MfacConfig,
     state: Option<MfacState>,
-    /// A loaded record, applied once the parameters' device is known.
-    pending: Option<StateRecord>,
     skips: SkipCounter,
 }
 
@@ -189,13 +186,7 @@ impl Mfac {
     fn precondition(&mut self, g: Tensor<1>) -> Tensor<1> {
         let d = g.dims()[0];
         let device = g.device();
-        let mut state = match self.state.take() {
-            Some(state) => state,
-            None => match self.pending.take() {
-                Some(record) => self.state_from_record(&record),
-                None => self.fresh_state(d),
-            },
-        };
+        let mut state = self.state.take().unwrap_or_else(|| self.fresh_state(d));
         assert_eq!(
             state.dims, d,
             "M-FAC: the state was made for {} parameters, the module has {d}",
@@ -232,52 +223,107 @@ impl Mfac {
         }
     }
 
-    fn state_from_record(&self, record: &StateRecord) -> MfacState {
+    /// Restores the state saved by [`ClosureOptimizer::to_record`], or says what is wrong with
+    /// `record` (a tensor or scalar missing, a shape that does not fit this configuration, a
+    /// non-finite value) and leaves the optimizer as it was.
+    pub fn try_load_record(&mut self, record: StateRecord) -> Result<(), String> {
+        self.state = if record.is_empty() {
+            None
+        } else {
+            Some(self.state_from_record(&record)?)
+        };
+        Ok(())
+    }
+
+    fn state_from_record(&self, record: &StateRecord) -> Result<MfacState, String> {
         let tensor = |name: &str| {
             record
                 .tensor(name)
-                .unwrap_or_else(|| panic!("M-FAC state record has no tensor `{name}`"))
+                .ok_or_else(|| format!("M-FAC state record: no tensor `{name}`"))
         };
         let scalar = |name: &str| {
             record
                 .scalar_u64(name)
-                .unwrap_or_else(|| panic!("M-FAC state record has no scalar `{name}`"))
-                as usize
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("M-FAC state record: no scalar `{name}`"))
         };
-        let window = tensor("mfac.gradients");
-        let [blocks, m, block] = window.shape()[..] else {
-            panic!("M-FAC state record: `mfac.gradients` is not [blocks, m, block]");
+        let finite = |name: &str, data: &TensorData| -> Result<Vec<f64>, String> {
+            let values = data
+                .try_to_vec_as::<f64>()
+                .map_err(|_| format!("M-FAC state record: `{name}` does not hold floats"))?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(format!(
+                    "M-FAC state record: `{name}` holds NaN or infinity"
+                ));
+            }
+            Ok(values)
         };
-        assert_eq!(
-            m, self.config.gradients,
-            "M-FAC: the record's window holds {m} gradients, the config {}",
-            self.config.gradients
-        );
-        let dots = tensor("mfac.gram")
-            .try_to_vec_as::<f64>()
-            .expect("M-FAC state record: `mfac.gram` holds floats");
-        let inverses = dots
+        let window = tensor("mfac.gradients")?;
+        let &[blocks, m, block] = &window.shape()[..] else {
+            return Err(format!(
+                "M-FAC state record: `mfac.gradients` has shape {:?}, not [blocks, m, block]",
+                window.shape()
+            ));
+        };
+        if m != self.config.gradients {
+            return Err(format!(
+                "M-FAC state record: its window holds {m} gradients, the config {}",
+                self.config.gradients
+            ));
+        }
+        let dims = scalar("mfac.dims")?;
+        if blocks == 0 || block == 0 || dims.div_ceil(block) != blocks {
+            return Err(format!(
+                "M-FAC state record: {dims} parameters do not fill {blocks} blocks of {block}"
+            ));
+        }
+        let next_slot = scalar("mfac.next_slot")?;
+        if next_slot >= m {
+            return Err(format!(
+                "M-FAC state record: ring position {next_slot} in a window of {m}"
+            ));
+        }
+        let gram = tensor("mfac.gram")?;
+        if gram.shape()[..] != [blocks, m, m] {
+            return Err(format!(
+                "M-FAC state record: `mfac.gram` has shape {:?}, not {:?}",
+                gram.shape(),
+                [blocks, m, m]
+            ));
+        }
+        let inverses = finite("mfac.gram", gram)?
             .chunks(m * m)
             .map(|d| DynamicInverse::from_dots(m, self.config.damp, d.to_vec()))
-            .collect::<Vec<_>>();
-        assert_eq!(
-            inverses.len(),
-            blocks,
-            "M-FAC state record: Gram matrices per block"
-        );
-        let floats = |data: &TensorData| {
-            data.try_to_vec_as::<f32>()
-                .expect("M-FAC state record: tensors hold floats")
+            .collect();
+        let floats = |name: &str, data: &TensorData| -> Result<Vec<f32>, String> {
+            Ok(finite(name, data)?.into_iter().map(|v| v as f32).collect())
         };
-        MfacState {
-            gradients: floats(window),
+        let velocity = match (record.tensor("mfac.velocity"), self.config.momentum > 0.0) {
+            (Some(v), true) if v.shape()[..] == [dims] => Some(floats("mfac.velocity", v)?),
+            (None, false) => None,
+            (Some(v), true) => {
+                return Err(format!(
+                    "M-FAC state record: `mfac.velocity` has shape {:?} for {dims} parameters",
+                    v.shape()
+                ));
+            }
+            (v, _) => {
+                return Err(format!(
+                    "M-FAC state record: {} momentum state, and the config's momentum is {}",
+                    if v.is_some() { "a" } else { "no" },
+                    self.config.momentum
+                ));
+            }
+        };
+        Ok(MfacState {
+            gradients: floats("mfac.gradients", window)?,
             blocks,
             block,
             inverses,
-            next_slot: scalar("mfac.next_slot"),
-            velocity: record.tensor("mfac.velocity").map(floats),
-            dims: scalar("mfac.dims"),
-        }
+            next_slot,
+            velocity,
+            dims,
+        })
     }
 }
 
@@ -381,7 +427,7 @@ impl ClosureOptimizer for Mfac {
 
     fn to_record(&self) -> StateRecord {
         let Some(state) = &self.state else {
-            return self.pending.clone().unwrap_or_default();
+            return StateRecord::default();
         };
         let m = self.config.gradients;
         let mut record = StateRecord::default();
@@ -403,8 +449,12 @@ impl ClosureOptimizer for Mfac {
         record
     }
 
+    /// # Panics
+    /// With the problem [`Mfac::try_load_record`] names, if `record` is not an M-FAC state of
+    /// this configuration (the trait gives no way to return it).
     fn load_record(&mut self, record: StateRecord) {
-        self.state = None;
-        self.pending = (!record.is_empty()).then_some(record);
+        if let Err(problem) = self.try_load_record(record) {
+            panic!("{problem}");
+        }
     }
 }

@@ -10,6 +10,11 @@
 //! error is `max_j σ_{r+1}(W_j) / ‖W‖₂`, each chunk's exact spectral error by Eckart–Young.
 //! The allocation finds the smallest error ε such that every layer at its smallest rank with
 //! error ≤ ε fits the budget; a layer whose factorization would not be smaller stays dense.
+//!
+//! Every layer at the same `chunks` is the paper's error-only ablation; its method searches
+//! `chunks` per layer jointly with the ranks ([`alds_search`](crate::alds_search)). The plan
+//! over a checkpoint or a model's layers, either way, is in
+//! [`low_rank_plan`](crate::low_rank_plan).
 
 use std::path::PathBuf;
 

@@ -12,21 +12,22 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
-use tempering_models::{ImageClassifier, MlpClassifier, MlpClassifierConfig};
+use burn::tensor::Device;
+use tempering_data::{FashionMnist, FashionMnistDataset, FashionMnistSource};
+use tempering_models::{ImageClassifier, MlpClassifierConfig};
 use tempering_prune::alds_search::AldsSearchConfig;
 use tempering_prune::low_rank::LowRankConfig;
 use tempering_prune::low_rank_export::factorize_model;
 use tempering_prune::{Method, ModuleMasks, PruneConfig};
-use tempering_train::{Panel, Series, plot_panels};
 
+use crate::common::accuracy_panels::{MethodPoints, plot_accuracy_panels};
 use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
 use crate::common::fashion_classifier::FashionClassifier;
+use crate::common::masked_training::train_epochs;
 use crate::common::test_evaluation::evaluate;
 use crate::common::train_split::train_split;
+use crate::common::weight_counts::total_counts;
 
 /// The compression methods compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -199,14 +200,22 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
         .with_dropout(0.0);
     let dense = FashionClassifier::new(mlp_config.init(&autodiff));
     let started = Instant::now();
-    let dense = train_epochs(dense, None, &train, args, args.epochs, args.lr);
+    let dense = train_epochs(
+        dense,
+        None,
+        &train,
+        args.batch_size,
+        args.common.seed,
+        args.epochs,
+        args.lr,
+    );
     let dense_accuracy = evaluate(&dense, data.test(), 1000, &device)?.accuracy;
     eprintln!(
         "dense: {dense_accuracy:.2} % test accuracy after {} epochs ({:.1} s)",
         args.epochs,
         started.elapsed().as_secs_f64()
     );
-    let dense_parameters = weight_parameters(&dense.model);
+    let dense_parameters = total_counts(&dense.model).1 as u64;
     let compressors = if args.only.is_empty() {
         Compressor::ALL.to_vec()
     } else {
@@ -227,17 +236,15 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                     )?;
                     let pruned = masks.apply(dense.clone());
                     let seconds = started.elapsed().as_secs_f64();
-                    let accuracy_compressed =
-                        evaluate(&pruned, data.test(), 1000, &device)?.accuracy;
-                    let parameters = nonzero_weights(&pruned.model);
-                    let tuned = train_epochs(
+                    let parameters = total_counts(&pruned.model).0 as u64;
+                    let (accuracy_compressed, accuracy_finetuned) = before_and_after_finetuning(
                         pruned,
                         Some(&masks),
                         &train,
+                        data.test(),
                         args,
-                        args.finetune_epochs,
-                        args.lr / 10.0,
-                    );
+                        &device,
+                    )?;
                     CompressedResult {
                         compressor,
                         budget,
@@ -245,7 +252,7 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                         max_error: None,
                         chunks: Vec::new(),
                         accuracy_compressed,
-                        accuracy_finetuned: evaluate(&tuned, data.test(), 1000, &device)?.accuracy,
+                        accuracy_finetuned,
                         seconds,
                     }
                 }
@@ -262,16 +269,14 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                         factorize_model(dense.model.valid(), &mlp_config, &config)?;
                     let seconds = started.elapsed().as_secs_f64();
                     let factored = FashionClassifier::new(factored).train();
-                    let accuracy_compressed =
-                        evaluate(&factored, data.test(), 1000, &device)?.accuracy;
-                    let tuned = train_epochs(
+                    let (accuracy_compressed, accuracy_finetuned) = before_and_after_finetuning(
                         factored,
                         None,
                         &train,
+                        data.test(),
                         args,
-                        args.finetune_epochs,
-                        args.lr / 10.0,
-                    );
+                        &device,
+                    )?;
                     CompressedResult {
                         compressor,
                         budget,
@@ -281,7 +286,7 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                         ),
                         chunks: layers.iter().map(|l| l.chunks).collect(),
                         accuracy_compressed,
-                        accuracy_finetuned: evaluate(&tuned, data.test(), 1000, &device)?.accuracy,
+                        accuracy_finetuned,
                         seconds,
                     }
                 }
@@ -307,60 +312,28 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
     })
 }
 
-/// `epochs` passes of Adam over `train`; with `masks`, every step is masked.
-fn train_epochs<M: ImageClassifier + 'static>(
-    mut model: FashionClassifier<M>,
+/// Test accuracy (%) of `model` as it is, and after `--finetune-epochs` of Adam at a tenth
+/// of `--lr` (masked by `masks` where given).
+fn before_and_after_finetuning<M: ImageClassifier + 'static>(
+    model: FashionClassifier<M>,
     masks: Option<&ModuleMasks>,
     train: &FashionMnistDataset,
+    test: FashionMnistDataset,
     args: &CompressFinetuneArgs,
-    epochs: usize,
-    lr: f64,
-) -> FashionClassifier<M> {
-    let device = model.devices()[0].clone();
-    let mut optimizer = AdamConfig::new().init();
-    for epoch in 0..epochs {
-        let loader = DataLoaderBuilder::new(FashionMnistBatcher)
-            .batch_size(args.batch_size)
-            .shuffle(args.common.seed.wrapping_add(epoch as u64))
-            .set_device(device.clone())
-            .build(train.clone());
-        for batch in loader.iter().map_while(Result::ok) {
-            let loss = model.classify(batch).loss;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = match masks {
-                Some(masks) => masks.step(&mut optimizer, lr, model, grads),
-                None => optimizer.step(lr, model, grads),
-            };
-        }
-    }
-    model
-}
-
-/// Entries of the MLP's weight matrices.
-fn weight_parameters(model: &MlpClassifier) -> u64 {
-    model
-        .hidden
-        .iter()
-        .chain([&model.head])
-        .map(|l| l.weight.dims().iter().product::<usize>() as u64)
-        .sum()
-}
-
-/// Non-zero entries of the MLP's weight matrices.
-fn nonzero_weights(model: &MlpClassifier) -> u64 {
-    model
-        .hidden
-        .iter()
-        .chain([&model.head])
-        .map(|l| {
-            l.weight
-                .val()
-                .into_data()
-                .iter::<f32>()
-                .filter(|v| *v != 0.0)
-                .count() as u64
-        })
-        .sum()
+    device: &Device,
+) -> Result<(f64, f64), Box<dyn Error>> {
+    let before = evaluate(&model, test.clone(), 1000, device)?.accuracy;
+    let tuned = train_epochs(
+        model,
+        masks,
+        train,
+        args.batch_size,
+        args.common.seed,
+        args.finetune_epochs,
+        args.lr / 10.0,
+    );
+    let after = evaluate(&tuned, test, 1000, device)?.accuracy;
+    Ok((before, after))
 }
 
 fn row(r: &CompressedResult, dense_parameters: u64) -> String {
@@ -404,38 +377,28 @@ fn plot(
     results: &[CompressedResult],
     dense_accuracy: f64,
 ) -> std::io::Result<()> {
-    let panel = |title: &str, accuracy: fn(&CompressedResult) -> f64| {
-        let mut series: Vec<Series> = compressors
-            .iter()
-            .map(|&c| Series {
-                label: c.name().to_string(),
-                points: results
-                    .iter()
-                    .filter(|r| r.compressor == c)
-                    .map(|r| (100.0 * r.budget, accuracy(r)))
-                    .collect(),
-            })
-            .collect();
-        let (lo, hi) = results.iter().fold((100.0f64, 0.0f64), |(lo, hi), r| {
-            (lo.min(100.0 * r.budget), hi.max(100.0 * r.budget))
-        });
-        series.push(Series {
-            label: "dense".into(),
-            points: vec![(lo, dense_accuracy), (hi, dense_accuracy)],
-        });
-        Panel {
-            title: title.into(),
-            x_label: "parameters kept (% of the weight matrices)".into(),
-            y_label: "test accuracy (%)".into(),
-            series,
-        }
-    };
-    plot_panels(
+    let methods: Vec<MethodPoints> = compressors
+        .iter()
+        .map(|&c| MethodPoints {
+            label: c.name().to_string(),
+            points: results
+                .iter()
+                .filter(|r| r.compressor == c)
+                .map(|r| {
+                    (
+                        100.0 * r.budget,
+                        r.accuracy_compressed,
+                        r.accuracy_finetuned,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    plot_accuracy_panels(
         path,
-        &[
-            panel("right after compression", |r| r.accuracy_compressed),
-            panel("after fine-tuning", |r| r.accuracy_finetuned),
-        ],
-        (1400, 560),
+        &methods,
+        dense_accuracy,
+        "parameters kept (% of the weight matrices)",
+        ["right after compression", "after fine-tuning"],
     )
 }

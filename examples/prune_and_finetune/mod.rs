@@ -16,9 +16,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::module::Module;
+use burn::optim::GradientsParams;
 use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset, FashionMnistSource};
 use tempering_models::{MlpClassifier, MlpClassifierConfig};
 use tempering_prune::data_aware::{
@@ -27,12 +26,14 @@ use tempering_prune::data_aware::{
 };
 use tempering_prune::mfac::{MfacPruneConfig, mfac_prune};
 use tempering_prune::{Method, ModuleMasks, PruneConfig, PruneError};
-use tempering_train::{Panel, Series, plot_panels};
 
+use crate::common::accuracy_panels::{MethodPoints, plot_accuracy_panels};
 use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
 use crate::common::fashion_classifier::FashionClassifier;
+use crate::common::masked_training::train_epochs;
 use crate::common::test_evaluation::evaluate;
 use crate::common::train_split::train_split;
+use crate::common::weight_counts::{layer_counts, total_counts};
 
 type Model = FashionClassifier<MlpClassifier>;
 
@@ -427,13 +428,12 @@ pub fn run(args: &PruneArgs) -> Result<PruneRunReport, Box<dyn Error>> {
             .init(&autodiff),
     );
     let started = Instant::now();
-    let mut optimizer = AdamConfig::new().init();
     let dense = train_epochs(
         dense,
-        &mut optimizer,
         None,
         &train,
-        args,
+        args.batch_size,
+        args.common.seed,
         args.epochs,
         args.lr,
     );
@@ -480,13 +480,12 @@ pub fn run(args: &PruneArgs) -> Result<PruneRunReport, Box<dyn Error>> {
             };
             let accuracy_pruned = evaluate(&pruned, data.test(), 1000, &device)?.accuracy;
             // A fresh optimizer for fine-tuning, at a tenth of the training rate.
-            let mut optimizer = AdamConfig::new().init();
             let tuned = train_epochs(
                 pruned,
-                &mut optimizer,
                 Some(&masks),
                 &train,
-                args,
+                args.batch_size,
+                args.common.seed,
                 args.finetune_epochs,
                 args.lr / 10.0,
             );
@@ -527,70 +526,9 @@ pub fn run(args: &PruneArgs) -> Result<PruneRunReport, Box<dyn Error>> {
     })
 }
 
-/// `epochs` passes of Adam over `train`; with `masks`, every step is masked (gradients and
-/// weights), so pruned weights stay zero.
-fn train_epochs(
-    mut model: Model,
-    optimizer: &mut ModuleOptimizer,
-    masks: Option<&ModuleMasks>,
-    train: &FashionMnistDataset,
-    args: &PruneArgs,
-    epochs: usize,
-    lr: f64,
-) -> Model {
-    let device = model.devices()[0].clone();
-    for epoch in 0..epochs {
-        let loader = DataLoaderBuilder::new(FashionMnistBatcher)
-            .batch_size(args.batch_size)
-            .shuffle(args.common.seed.wrapping_add(epoch as u64))
-            .set_device(device.clone())
-            .build(train.clone());
-        for batch in loader.iter().map_while(Result::ok) {
-            let loss = model.classify(batch).loss;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = match masks {
-                Some(masks) => masks.step(optimizer, lr, model, grads),
-                None => optimizer.step(lr, model, grads),
-            };
-        }
-    }
-    model
-}
-
 fn overall_sparsity(model: &Model) -> f64 {
-    let (kept, n) = layer_counts(model)
-        .iter()
-        .fold((0, 0), |(k, t), (_, kept, n)| (k + kept, t + n));
+    let (kept, n) = total_counts(model);
     1.0 - kept as f64 / n.max(1) as f64
-}
-
-/// Each weight matrix (rank ≥ 2) by module path: non-zero entries and entries.
-fn layer_counts(model: &Model) -> Vec<(String, usize, usize)> {
-    #[derive(Default)]
-    struct Counts {
-        path: Vec<String>,
-        layers: Vec<(String, usize, usize)>,
-    }
-    impl ModuleVisitor for Counts {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if D < 2 {
-                return;
-            }
-            let values = param.val().into_data().convert::<f32>();
-            let values = values.as_slice::<f32>().unwrap_or_default();
-            let kept = values.iter().filter(|v| **v != 0.0).count();
-            self.layers.push((self.path.join("."), kept, values.len()));
-        }
-    }
-    let mut counts = Counts::default();
-    model.visit(&mut counts);
-    counts.layers
 }
 
 fn row(r: &PrunedResult) -> String {
@@ -699,38 +637,22 @@ fn plot(
     results: &[PrunedResult],
     dense_accuracy: f64,
 ) -> std::io::Result<()> {
-    let panel = |title: &str, accuracy: fn(&PrunedResult) -> f64| {
-        let mut series: Vec<Series> = pruners
-            .iter()
-            .map(|&p| Series {
-                label: p.name().to_string(),
-                points: results
-                    .iter()
-                    .filter(|r| r.pruner == p)
-                    .map(|r| (100.0 * r.sparsity, accuracy(r)))
-                    .collect(),
-            })
-            .collect();
-        let (lo, hi) = results.iter().fold((100.0f64, 0.0f64), |(lo, hi), r| {
-            (lo.min(100.0 * r.sparsity), hi.max(100.0 * r.sparsity))
-        });
-        series.push(Series {
-            label: "dense".into(),
-            points: vec![(lo, dense_accuracy), (hi, dense_accuracy)],
-        });
-        Panel {
-            title: title.into(),
-            x_label: "sparsity of the weight matrices (%)".into(),
-            y_label: "test accuracy (%)".into(),
-            series,
-        }
-    };
-    plot_panels(
+    let methods: Vec<MethodPoints> = pruners
+        .iter()
+        .map(|&p| MethodPoints {
+            label: p.name().to_string(),
+            points: results
+                .iter()
+                .filter(|r| r.pruner == p)
+                .map(|r| (100.0 * r.sparsity, r.accuracy_pruned, r.accuracy_finetuned))
+                .collect(),
+        })
+        .collect();
+    plot_accuracy_panels(
         path,
-        &[
-            panel("right after pruning", |r| r.accuracy_pruned),
-            panel("after masked fine-tuning", |r| r.accuracy_finetuned),
-        ],
-        (1400, 560),
+        &methods,
+        dense_accuracy,
+        "sparsity of the weight matrices (%)",
+        ["right after pruning", "after masked fine-tuning"],
     )
 }

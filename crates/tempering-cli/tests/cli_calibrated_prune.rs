@@ -17,8 +17,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{s, tempering, text};
 use tempering_core::split_mix::SplitMix64;
-use tempering_models::TransformerLmConfig;
 use tempering_models::transformer::SavedCharLm;
+use tempering_models::{TransformerLm, TransformerLmConfig};
 
 const ALPHABET: &str = "\n abcdefgh";
 
@@ -54,6 +54,37 @@ fn prune(model: &Path, run_json: &Path, rest: &[&str]) -> std::process::Output {
     let mut args = vec!["prune", s(model), "--config", s(run_json)];
     args.extend_from_slice(rest);
     tempering(&args)
+}
+
+/// The model a run directory's `run.json` describes, loaded from `model`.
+fn load_model(run_json: &Path, model: &Path) -> TransformerLm {
+    SavedCharLm::load(run_json)
+        .unwrap()
+        .model
+        .init(&Device::default())
+        .try_load_file(model)
+        .unwrap()
+}
+
+/// Each `(flags, message)`, with the calibration text `text` and `-o out_dir --force`: the
+/// prune fails and says `message`.
+fn assert_refused(
+    model: &Path,
+    run_json: &Path,
+    text_path: &str,
+    out_dir: &Path,
+    cases: &[(Vec<&str>, &str)],
+) {
+    for (rest, expected) in cases {
+        let mut args = rest.clone();
+        args.extend(["--calibration", text_path, "-o", s(out_dir), "--force"]);
+        let out = prune(model, run_json, &args);
+        assert!(
+            !out.status.success() && text(&out).contains(expected),
+            "{}",
+            text(&out)
+        );
+    }
 }
 
 #[test]
@@ -192,18 +223,8 @@ fn proxsparse_learns_two_of_four_masks() {
     assert_eq!(report["proxsparse"]["losses"].as_array().unwrap().len(), 5);
     // 5 steps of 8 windows of the context of 8 plus the next character.
     assert_eq!(report["calibration_tokens"], 5 * 8 * 9);
-    let original = SavedCharLm::load(&run_json)
-        .unwrap()
-        .model
-        .init(&Device::default())
-        .try_load_file(&model)
-        .unwrap();
-    let pruned = SavedCharLm::load(out_dir.join("run.json"))
-        .unwrap()
-        .model
-        .init(&Device::default())
-        .try_load_file(out_dir.join("model.bpk"))
-        .unwrap();
+    let original = load_model(&run_json, &model);
+    let pruned = load_model(&out_dir.join("run.json"), &out_dir.join("model.bpk"));
     for (a, b) in pruned.blocks.iter().zip(&original.blocks) {
         let after = a
             .feed_forward
@@ -224,36 +245,33 @@ fn proxsparse_learns_two_of_four_masks() {
         assert_eq!(after.iter().filter(|w| **w == 0.0).count(), after.len() / 2);
         assert!(after.iter().zip(&before).all(|(x, y)| *x == 0.0 || x == y));
     }
-    for (rest, expected) in [
-        (
-            vec!["--method", "proxsparse", "--sparsity", "0.5"],
-            "pass --nm 2:4",
-        ),
-        (
-            vec!["--method", "proxsparse", "--nm", "1:4"],
-            "pass --nm 2:4",
-        ),
-        (
-            vec![
-                "--method",
-                "sparsegpt",
-                "--sparsity",
-                "0.5",
-                "--proxsparse-steps",
-                "3",
-            ],
-            "applies to --method proxsparse",
-        ),
-    ] {
-        let mut args = rest.clone();
-        args.extend(["--calibration", t, "-o", s(&out_dir), "--force"]);
-        let out = prune(&model, &run_json, &args);
-        assert!(
-            !out.status.success() && text(&out).contains(expected),
-            "{}",
-            text(&out)
-        );
-    }
+    assert_refused(
+        &model,
+        &run_json,
+        t,
+        &out_dir,
+        &[
+            (
+                vec!["--method", "proxsparse", "--sparsity", "0.5"],
+                "pass --nm 2:4",
+            ),
+            (
+                vec!["--method", "proxsparse", "--nm", "1:4"],
+                "pass --nm 2:4",
+            ),
+            (
+                vec![
+                    "--method",
+                    "sparsegpt",
+                    "--sparsity",
+                    "0.5",
+                    "--proxsparse-steps",
+                    "3",
+                ],
+                "applies to --method proxsparse",
+            ),
+        ],
+    );
 }
 
 /// M-FAC from the command line: one threshold over every block's linear layers (the others
@@ -306,20 +324,10 @@ fn mfac_prunes_every_block_linear_layer() {
         "{zeros} of {total}"
     );
     assert!(report["pruned_nats_per_char"].as_f64().unwrap().is_finite());
-    let original = SavedCharLm::load(&run_json)
-        .unwrap()
-        .model
-        .init(&Device::default())
-        .try_load_file(&model)
-        .unwrap();
-    let pruned = SavedCharLm::load(out_dir.join("run.json"))
-        .unwrap()
-        .model
-        .init(&Device::default())
-        .try_load_file(out_dir.join("model.bpk"))
-        .unwrap();
+    let original = load_model(&run_json, &model);
+    let pruned = load_model(&out_dir.join("run.json"), &out_dir.join("model.bpk"));
     // Embeddings, norms and the head are not pruned.
-    let embedding = |m: &tempering_models::TransformerLm| {
+    let embedding = |m: &TransformerLm| {
         m.token_embedding
             .weight
             .val()
@@ -328,54 +336,51 @@ fn mfac_prunes_every_block_linear_layer() {
             .unwrap()
     };
     assert_eq!(embedding(&pruned), embedding(&original));
-    for (rest, expected) in [
-        (
-            vec!["--method", "mfac", "--nm", "2:4"],
-            "M-FAC prunes unstructured",
-        ),
-        (
-            vec![
-                "--method",
-                "mfac",
-                "--sparsity",
-                "0.5",
+    assert_refused(
+        &model,
+        &run_json,
+        t,
+        &out_dir,
+        &[
+            (
+                vec!["--method", "mfac", "--nm", "2:4"],
+                "M-FAC prunes unstructured",
+            ),
+            (
+                vec![
+                    "--method",
+                    "mfac",
+                    "--sparsity",
+                    "0.5",
+                    "--mfac-gradients",
+                    "1",
+                ],
                 "--mfac-gradients",
-                "1",
-            ],
-            "--mfac-gradients",
-        ),
-        (
-            vec![
-                "--method",
-                "mfac",
-                "--sparsity",
-                "0.5",
-                "--calibration-tokens",
-                "64",
-            ],
-            "--calibration-tokens: not with mfac",
-        ),
-        (
-            vec![
-                "--method",
-                "wanda",
-                "--sparsity",
-                "0.5",
-                "--mfac-block",
-                "64",
-            ],
-            "applies to --method mfac",
-        ),
-    ] {
-        let mut args = rest.clone();
-        args.extend(["--calibration", t, "-o", s(&out_dir), "--force"]);
-        let out = prune(&model, &run_json, &args);
-        assert!(
-            !out.status.success() && text(&out).contains(expected),
-            "{}",
-            text(&out)
-        );
-    }
+            ),
+            (
+                vec![
+                    "--method",
+                    "mfac",
+                    "--sparsity",
+                    "0.5",
+                    "--calibration-tokens",
+                    "64",
+                ],
+                "--calibration-tokens: not with mfac",
+            ),
+            (
+                vec![
+                    "--method",
+                    "wanda",
+                    "--sparsity",
+                    "0.5",
+                    "--mfac-block",
+                    "64",
+                ],
+                "applies to --method mfac",
+            ),
+        ],
+    );
 }
 
 /// ECoFLaP: one sparsity per block, averaging the target over blocks of equal size, each

@@ -9,7 +9,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Tensor, Tolerance};
 use tempering_core::split_mix::SplitMix64;
 use tempering_models::{
-    LinearLayer, LowRankLinear, LowRankMlpClassifierConfig, MlpClassifierConfig,
+    LinearLayer, LowRankLinear, LowRankMlpClassifier, LowRankMlpClassifierConfig,
+    MlpClassifierConfig,
 };
 use tempering_prune::low_rank::{
     LayerSpectrum, LowRankConfig, allocate, factorize, folded_matrix, spectrum,
@@ -184,6 +185,29 @@ fn an_exported_layer_applies_its_factors_and_keeps_the_bias() {
     }
 }
 
+/// Saved and loaded through its config, `exported` computes what it did (to 1e-6) on random
+/// inputs of `inputs` features.
+fn assert_reloads(
+    exported: &LowRankMlpClassifier,
+    exported_config: &LowRankMlpClassifierConfig,
+    inputs: usize,
+    device: &Device,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, json) = (dir.path().join("lr.bpk"), dir.path().join("lr.json"));
+    exported.clone().save_file(&file).unwrap();
+    exported_config.save(&json).unwrap();
+    let reloaded = LowRankMlpClassifierConfig::load(&json)
+        .unwrap()
+        .init(device)
+        .load_file(&file);
+    let x = Tensor::<2>::random([4, inputs], Distribution::Normal(0.0, 1.0), device);
+    reloaded
+        .forward(x.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&exported.forward(x).into_data(), Tolerance::absolute(1e-6));
+}
+
 #[test]
 fn an_exported_mlp_meets_the_budget_and_reloads_from_its_config() {
     let device = Device::default();
@@ -217,19 +241,7 @@ fn an_exported_mlp_meets_the_budget_and_reloads_from_its_config() {
         let error = largest_singular_value(residual) / norm;
         assert!(error <= 3f64.sqrt() * allocation.relative_error + 1e-4);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (file, json) = (dir.path().join("lr.bpk"), dir.path().join("lr.json"));
-    exported.clone().save_file(&file).unwrap();
-    exported_config.save(&json).unwrap();
-    let reloaded = LowRankMlpClassifierConfig::load(&json)
-        .unwrap()
-        .init(&device)
-        .load_file(&file);
-    let x = Tensor::<2>::random([4, 40], Distribution::Normal(0.0, 1.0), &device);
-    reloaded
-        .forward(x.clone())
-        .into_data()
-        .assert_approx_eq::<f32>(&exported.forward(x).into_data(), Tolerance::absolute(1e-6));
+    assert_reloads(&exported, &exported_config, 40, &device);
     let none = LowRankConfig {
         include: Some("conv".into()),
         ..LowRankConfig::new(0.5)
@@ -282,17 +294,5 @@ fn a_searched_export_chooses_chunks_per_layer_and_reloads() {
     // Measured with seed 5: 16, 4 and 6 chunks, so the config carries them per layer.
     assert!(chunks.windows(2).any(|w| w[0] != w[1]), "{chunks:?}");
     assert_eq!(exported_config.layer_chunks.as_ref(), Some(&chunks));
-    let dir = tempfile::tempdir().unwrap();
-    let (file, json) = (dir.path().join("lr.bpk"), dir.path().join("lr.json"));
-    exported.clone().save_file(&file).unwrap();
-    exported_config.save(&json).unwrap();
-    let reloaded = LowRankMlpClassifierConfig::load(&json)
-        .unwrap()
-        .init(&device)
-        .load_file(&file);
-    let x = Tensor::<2>::random([4, 48], Distribution::Normal(0.0, 1.0), &device);
-    reloaded
-        .forward(x.clone())
-        .into_data()
-        .assert_approx_eq::<f32>(&exported.forward(x).into_data(), Tolerance::absolute(1e-6));
+    assert_reloads(&exported, &exported_config, 48, &device);
 }

@@ -533,22 +533,47 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
             ));
         }
     };
-    for (given, flag) in [
-        (args.proxsparse_lambda.is_some(), "--proxsparse-lambda"),
-        (args.proxsparse_steps.is_some(), "--proxsparse-steps"),
-        (args.proxsparse_lr.is_some(), "--proxsparse-lr"),
+    // Each method's own flags, refused with any other method.
+    for (given, flag, owner, name) in [
+        (
+            args.proxsparse_lambda.is_some(),
+            "--proxsparse-lambda",
+            MethodArg::Proxsparse,
+            "proxsparse",
+        ),
+        (
+            args.proxsparse_steps.is_some(),
+            "--proxsparse-steps",
+            MethodArg::Proxsparse,
+            "proxsparse",
+        ),
+        (
+            args.proxsparse_lr.is_some(),
+            "--proxsparse-lr",
+            MethodArg::Proxsparse,
+            "proxsparse",
+        ),
+        (
+            args.mfac_gradients.is_some(),
+            "--mfac-gradients",
+            MethodArg::Mfac,
+            "mfac",
+        ),
+        (
+            args.mfac_block.is_some(),
+            "--mfac-block",
+            MethodArg::Mfac,
+            "mfac",
+        ),
+        (
+            args.mfac_recomputations.is_some(),
+            "--mfac-recomputations",
+            MethodArg::Mfac,
+            "mfac",
+        ),
     ] {
-        if given && args.method != MethodArg::Proxsparse {
-            return Err(format!("{flag}: applies to --method proxsparse"));
-        }
-    }
-    for (given, flag) in [
-        (args.mfac_gradients.is_some(), "--mfac-gradients"),
-        (args.mfac_block.is_some(), "--mfac-block"),
-        (args.mfac_recomputations.is_some(), "--mfac-recomputations"),
-    ] {
-        if given && args.method != MethodArg::Mfac {
-            return Err(format!("{flag}: applies to --method mfac"));
+        if given && args.method != owner {
+            return Err(format!("{flag}: applies to --method {name}"));
         }
     }
     let output = match (&args.output, args.dry_run) {

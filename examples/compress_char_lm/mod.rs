@@ -30,7 +30,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{TextCorpus, calibration_windows};
-use tempering_models::TransformerLm;
+use tempering_models::{LinearLayer, TransformerLm};
 use tempering_prune::calibrated::tyr::{TyrConfig, TyrSearchConfig, tyr_prune};
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerSparsity, ProxSparseConfig,
@@ -42,8 +42,10 @@ use tempering_prune::structured::{StructuredConfig, shrink_structured};
 use crate::common::common_args::{CommonArgs, ExampleDefaults};
 use crate::train_char_lm::{CharLmArgs, optimizer, saved, train, train_step};
 
+mod low_rank_rows;
 mod outputs;
 
+use low_rank_rows::{LOW_RANK_METHODS, LowRankSetup, low_rank_rows};
 use outputs::write_outputs;
 pub use outputs::{results_csv, results_table};
 
@@ -87,16 +89,22 @@ pub struct CompressArgs {
     /// Held-out characters evaluated.
     #[arg(long, default_value_t = 65_536)]
     pub validation_tokens: usize,
-    /// Fine-tuning steps after structured shrinking (0 skips the fine-tuned rows).
+    /// Fine-tuning steps after structured shrinking and low-rank compression (0 skips the
+    /// fine-tuned rows).
     #[arg(long, default_value_t = 200)]
     pub finetune_steps: usize,
     /// Learning rate of the fine-tune (AdamW as in training, constant).
     #[arg(long, default_value_t = 1e-4)]
     pub finetune_lr: f64,
     /// Methods to run, comma-separated: magnitude, wanda, sparsegpt, sparsellm, ecoflap,
-    /// proxsparse, uniform-l2 and tyr (the structured rows) [default: all].
-    #[arg(long, value_delimiter = ',', value_parser = ["magnitude", "wanda", "sparsegpt", "sparsellm", "ecoflap", "proxsparse", "uniform-l2", "tyr"])]
+    /// proxsparse, uniform-l2 and tyr (the structured rows), alds, alds-k3 and svd (the
+    /// low-rank rows, where magnitude also runs at their budgets) [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = ["magnitude", "wanda", "sparsegpt", "sparsellm", "ecoflap", "proxsparse", "uniform-l2", "tyr", "alds", "alds-k3", "svd"])]
     pub methods: Vec<String>,
+    /// Low-rank budgets: the fraction of the blocks' linear weights kept, comma-separated
+    /// (ALDS with its search, fixed k = 3, plain SVD and magnitude at each).
+    #[arg(long, value_delimiter = ',', default_value = "0.3,0.5")]
+    pub low_rank_budgets: Vec<f64>,
     /// ProxSparse's λ, comma-separated (one 2:4 row each; 0.3 did best of 0.1, 0.3 and 1 on
     /// the default model).
     #[arg(long, value_delimiter = ',', default_value = "0.3")]
@@ -458,6 +466,30 @@ pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
                 "{:<10} {:>5}: {:.4} nats/char",
                 last.method, last.setting, last.nats_per_char
             );
+        }
+    }
+    let evaluate_any = |model: &TransformerLm<LinearLayer>| -> Result<f64, String> {
+        model
+            .held_out_loss(valid_tokens, 16, windows)
+            .ok_or_else(|| "the validation split is shorter than one window".into())
+    };
+    let setup = LowRankSetup {
+        dense: &dense,
+        config: &saved_run.model,
+        train_tokens,
+        evaluate: &evaluate_any,
+        finetune_steps: args.finetune_steps,
+        finetune_lr: args.finetune_lr,
+        seed: args.common.seed,
+        block_weights: dense_total,
+    };
+    let low_rank: Vec<&str> = LOW_RANK_METHODS
+        .into_iter()
+        .filter(|&m| wanted(m))
+        .collect();
+    for &budget in &args.low_rank_budgets {
+        for &method in &low_rank {
+            rows.extend(low_rank_rows(&setup, method, budget)?);
         }
     }
     write_outputs(&args.common.out, &rows)?;

@@ -44,6 +44,40 @@ pub fn results_table(rows: &[Row]) -> String {
     md
 }
 
+/// Nats/char against the share of the blocks' linear weights removed, one series per method
+/// of `methods` that has rows, with the dense model's level; `None` when none has.
+fn removal_panel(rows: &[Row], methods: &[&str], title: &str) -> Option<Panel> {
+    let mut series: Vec<Series> = methods
+        .iter()
+        .map(|&method| Series {
+            label: method.into(),
+            points: rows
+                .iter()
+                .filter(|r| r.method == method && !r.setting.ends_with('%'))
+                .map(|r| (100.0 * r.sparsity, r.nats_per_char))
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    let span = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (lo, hi) = span.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    if series.is_empty() {
+        return None;
+    }
+    series.push(Series {
+        label: "dense".into(),
+        points: vec![(lo, rows[0].nats_per_char), (hi, rows[0].nats_per_char)],
+    });
+    Some(Panel {
+        title: title.into(),
+        x_label: "block weights removed (%)".into(),
+        y_label: "validation nats/char".into(),
+        series,
+    })
+}
+
 pub(super) fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(out)?;
     write_atomically(&out.join("results.csv"), |w| {
@@ -87,42 +121,26 @@ pub(super) fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Erro
         y_label: "validation nats/char".into(),
         series: all,
     };
-    // Structured: nats/char against the share of the blocks' linear weights removed.
-    let structured = |method: &str| Series {
-        label: method.into(),
-        points: rows
-            .iter()
-            .filter(|r| r.method == method)
-            .map(|r| (100.0 * r.sparsity, r.nats_per_char))
-            .collect(),
-    };
-    let mut shrunk: Vec<Series> = ["uniform-l2", "uniform-l2+finetune", "tyr", "tyr+finetune"]
-        .into_iter()
-        .map(structured)
-        .filter(|s| !s.points.is_empty())
-        .collect();
     let mut panels = vec![panel];
-    if !shrunk.is_empty() {
-        let span: Vec<f64> = shrunk
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0))
-            .collect();
-        let (lo, hi) = span
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-        shrunk.push(Series {
-            label: "dense".into(),
-            points: vec![(lo, dense), (hi, dense)],
-        });
-        panels.push(Panel {
-            title: "char LM: heads and channels removed (equal parameters)".into(),
-            x_label: "block weights removed (%)".into(),
-            y_label: "validation nats/char".into(),
-            series: shrunk,
-        });
-    }
+    panels.extend(removal_panel(
+        rows,
+        &["uniform-l2", "uniform-l2+finetune", "tyr", "tyr+finetune"],
+        "char LM: heads and channels removed (equal parameters)",
+    ));
+    panels.extend(removal_panel(
+        rows,
+        &[
+            "alds",
+            "alds+finetune",
+            "alds-k3",
+            "alds-k3+finetune",
+            "svd",
+            "svd+finetune",
+            "magnitude",
+            "magnitude+finetune",
+        ],
+        "char LM: low-rank factors (ALDS) against magnitude, equal budgets",
+    ));
     let plot = out.join("sparsity.png");
     let width = 900 * panels.len() as u32;
     plot_panels(&plot, &panels, (width, 600))

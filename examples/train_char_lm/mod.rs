@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tempering_core::atomic_write::write_atomically;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{CharTokenizer, TextCorpus};
-use tempering_models::transformer::{Positions, Sampling};
+use tempering_models::transformer::{Positions, Projection, Sampling};
 use tempering_models::{TransformerLm, TransformerLmConfig};
 use tempering_train::{Panel, Series, plot_panels};
 
@@ -330,14 +330,28 @@ pub(crate) fn corpus_tokens(
 /// One optimizer step at `lr` on a random batch of `tokens`, on the model's device. The batch's
 /// loss is read first (which waits for the forward pass); if it is not finite the step is not
 /// taken and the loss is the error.
-pub(crate) fn train_step(
-    model: TransformerLm,
+pub(crate) fn train_step<P: Projection>(
+    model: TransformerLm<P>,
     optim: &mut ModuleOptimizer,
     tokens: &[u32],
     args: &CharLmArgs,
     lr: f64,
     rng: &mut SplitMix64,
-) -> Result<(TransformerLm, f64), f64> {
+) -> Result<(TransformerLm<P>, f64), f64> {
+    train_step_with(model, tokens, args, rng, |model, grads| {
+        optim.step(lr, model, grads)
+    })
+}
+
+/// [`train_step`] with the update given by `step` (the model and its gradients in, the
+/// updated model out), for steps that do more than the optimizer's (masked fine-tuning).
+pub(crate) fn train_step_with<P: Projection>(
+    model: TransformerLm<P>,
+    tokens: &[u32],
+    args: &CharLmArgs,
+    rng: &mut SplitMix64,
+    step: impl FnOnce(TransformerLm<P>, GradientsParams) -> TransformerLm<P>,
+) -> Result<(TransformerLm<P>, f64), f64> {
     let device = model.token_embedding.weight.device();
     let (x, y) = batch(tokens, args.batch_size, args.context, rng, &device);
     let loss = model.loss(x, y);
@@ -346,7 +360,7 @@ pub(crate) fn train_step(
         return Err(value);
     }
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    Ok((optim.step(lr, model, grads), value))
+    Ok((step(model, grads), value))
 }
 
 /// Trains, evaluates, samples and writes the outputs; progress goes to stderr.

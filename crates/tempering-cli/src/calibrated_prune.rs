@@ -123,9 +123,9 @@ pub(crate) fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// Writes the run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
 /// `saved` as `run.json`, each atomically.
-pub(crate) fn write_run(
+pub(crate) fn write_run<M: Module>(
     dir: &Path,
-    model: &TransformerLm,
+    model: &M,
     saved: &SavedCharLm,
     checkpoint: &Path,
     force: bool,
@@ -148,11 +148,19 @@ pub(crate) fn print_written(output: Option<&Path>) {
     }
 }
 
-/// The run's config (`run.json`), checked against the checkpoint's size and for its own
-/// consistency before anything is built from it.
+/// The run's config (`run.json`) of a dense model, checked against the checkpoint's size and
+/// for its own consistency before anything is built from it.
 pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, String> {
     let saved =
         SavedCharLm::load(config).map_err(|e| format!("--config {}: {e}", config.display()))?;
+    if !saved.factorized_layers().is_empty() {
+        return Err(format!(
+            "--config {}: {} of the model's layers are low-rank factors (written by `tempering \
+             compress`); this command takes the dense run it was compressed from",
+            config.display(),
+            saved.factorized_layers().len()
+        ));
+    }
     // Before the config is checked or built (both allocate by its sizes): the model it
     // describes must fit in the checkpoint, at two bytes per parameter at the least.
     let checkpoint_bytes = std::fs::metadata(checkpoint)

@@ -1,4 +1,6 @@
-//! `tempering compress`: the data-free low-rank (ALDS) rank allocation and error report.
+//! `tempering compress`: the data-free low-rank (ALDS) rank allocation and error report of a
+//! checkpoint; with `--config` (a character language model's `run.json`), the factorized model
+//! itself, written as a run directory whose `run.json` rebuilds it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +8,7 @@ use std::process::ExitCode;
 use tempering_prune::low_rank::LowRankConfig;
 use tempering_prune::low_rank_plan::low_rank_allocation;
 
-use crate::render::{percent, print_json, shape, table};
+use crate::render::{low_rank_table, percent, print_json};
 
 /// Arguments of `tempering compress`.
 #[derive(clap::Args, Debug)]
@@ -37,6 +39,23 @@ pub struct CompressArgs {
     /// Leave the tensors whose names match this regex untouched.
     #[arg(long, value_name = "REGEX")]
     exclude: Option<String>,
+    /// The model's `run.json` (as `train_char_lm` writes it): factorize the model's block
+    /// linear layers with its code, and write the factorized run with -o.
+    #[arg(long, value_name = "RUN_JSON")]
+    config: Option<PathBuf>,
+    /// The directory of the factorized run (`model.bpk` and the `run.json` that rebuilds it);
+    /// needs --config. Without it, nothing is written.
+    #[arg(short, long, value_name = "DIR", requires = "config")]
+    output: Option<PathBuf>,
+    /// Text to report the model's nats per character on, before and after (needs --config).
+    #[arg(long, value_name = "TEXT", requires = "config")]
+    validation: Option<PathBuf>,
+    /// Characters of --validation evaluated, in consecutive windows of the model's context.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    validation_tokens: usize,
+    /// Replace the output files if they exist (the inputs are never replaced).
+    #[arg(long)]
+    force: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -50,7 +69,7 @@ enum CompressMethod {
 
 pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
     let CompressMethod::LowRank = args.method;
-    let config = LowRankConfig {
+    let low_rank = LowRankConfig {
         budget: args.budget,
         chunks: args.chunks,
         search: args
@@ -62,40 +81,15 @@ pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
         include: args.include.clone(),
         exclude: args.exclude.clone(),
     };
-    let report = low_rank_allocation(&args.checkpoint, &config).map_err(|e| e.to_string())?;
+    if let Some(run_json) = &args.config {
+        return compress_run(args, run_json, low_rank);
+    }
+    let report = low_rank_allocation(&args.checkpoint, &low_rank).map_err(|e| e.to_string())?;
     if args.json {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = report
-        .layers
-        .iter()
-        .map(|l| {
-            vec![
-                l.name.clone(),
-                shape(&l.shape),
-                l.rank
-                    .map_or_else(|| "dense".into(), |r| format!("{r} × {}", l.chunks)),
-                l.parameters_before.to_string(),
-                l.parameters_after.to_string(),
-                format!("{:.4}", l.relative_error),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "tensor",
-                "shape",
-                "rank × chunks",
-                "params",
-                "after",
-                "rel. error"
-            ],
-            &rows
-        )
-    );
+    print!("{}", low_rank_table(&report.layers));
     println!(
         "\nlow-rank (ALDS{}) at budget {}: {} → {} parameters ({} kept) over {} layers; largest \
          relative spectral error {:.4}",
@@ -112,8 +106,39 @@ pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
         report.max_error()
     );
     println!(
-        "nothing written: exporting factorized layers needs the model code \
-         (tempering_prune::low_rank::factorize)"
+        "nothing written: the factorized model needs its code; give a character model's \
+         --config run.json and -o DIR (or use tempering_prune::low_rank_export in Rust)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "language-models")]
+fn compress_run(
+    args: &CompressArgs,
+    run_json: &std::path::Path,
+    low_rank: LowRankConfig,
+) -> Result<ExitCode, String> {
+    crate::compress_run::run(&crate::compress_run::CompressRequest {
+        checkpoint: &args.checkpoint,
+        config: run_json,
+        low_rank,
+        output: args.output.as_deref(),
+        validation: args.validation.as_deref(),
+        validation_tokens: args.validation_tokens,
+        force: args.force,
+        json: args.json,
+    })
+}
+
+#[cfg(not(feature = "language-models"))]
+fn compress_run(
+    _: &CompressArgs,
+    _: &std::path::Path,
+    _: LowRankConfig,
+) -> Result<ExitCode, String> {
+    Err(
+        "--config: this build of tempering has no model code; rebuild it with the \
+         `language-models` feature (on by default)"
+            .into(),
+    )
 }

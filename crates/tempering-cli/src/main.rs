@@ -6,6 +6,8 @@
 //! tempering inspect model.bpk
 //! tempering prune model.bpk -o pruned.bpk --method global-magnitude --sparsity 0.9 --min-keep 0.05
 //! tempering compress model.bpk --method low-rank --budget 0.5
+//! tempering compress runs/char_lm/model.bpk --config runs/char_lm/run.json \
+//!     --method low-rank --budget 0.5 --search -o runs/char_lm_alds
 //! tempering verify model.bpk pruned.bpk
 //! tempering prune runs/char_lm/model.bpk --config runs/char_lm/run.json \
 //!     --calibration input.txt --method sparsegpt --sparsity 0.5 -o runs/char_lm_sparse
@@ -22,6 +24,8 @@ mod calibrated_method;
 #[cfg(feature = "language-models")]
 mod calibrated_prune;
 mod compress_command;
+#[cfg(feature = "language-models")]
+mod compress_run;
 mod inspect_command;
 mod prune_command;
 mod render;
@@ -47,7 +51,8 @@ enum Command {
     Inspect(inspect_command::InspectArgs),
     /// Prune a checkpoint into a new file and report what happened to each tensor.
     Prune(Box<prune_command::PruneArgs>),
-    /// Low-rank compression plan: per-layer ranks and errors under a parameter budget.
+    /// Low-rank (ALDS) compression: per-layer ranks and errors under a parameter budget; with
+    /// a character model's --config, the factorized model written with -o.
     Compress(compress_command::CompressArgs),
     /// Check a pruned checkpoint against its original.
     Verify(verify_command::VerifyArgs),

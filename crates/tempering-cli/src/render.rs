@@ -1,5 +1,7 @@
 //! Plain-text tables for the terminal.
 
+use tempering_prune::low_rank::LayerAllocation;
+
 /// Left-aligns the first column and right-aligns the others, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -63,4 +65,33 @@ pub fn print_json(report: &impl serde::Serialize) -> Result<(), String> {
     let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+/// Each layer's shape, rank × chunks (or dense), parameters before and after, and error.
+pub fn low_rank_table(layers: &[LayerAllocation]) -> String {
+    let rows: Vec<Vec<String>> = layers
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                shape(&l.shape),
+                l.rank
+                    .map_or_else(|| "dense".into(), |r| format!("{r} × {}", l.chunks)),
+                l.parameters_before.to_string(),
+                l.parameters_after.to_string(),
+                format!("{:.4}", l.relative_error),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "tensor",
+            "shape",
+            "rank × chunks",
+            "params",
+            "after",
+            "rel. error",
+        ],
+        &rows,
+    )
 }

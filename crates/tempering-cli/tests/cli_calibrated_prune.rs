@@ -6,49 +6,22 @@
 
 #![cfg(feature = "language-models")]
 
+#[path = "common/char_lm_run.rs"]
+mod char_lm_run;
 mod common;
 #[path = "../../tempering-prune/tests/common/mutation.rs"]
 mod mutation;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
+use char_lm_run::{ALPHABET, config, run_dir};
 use common::{s, tempering, text};
 use tempering_core::split_mix::SplitMix64;
+use tempering_models::TransformerLm;
 use tempering_models::transformer::SavedCharLm;
-use tempering_models::{TransformerLm, TransformerLmConfig};
-
-const ALPHABET: &str = "\n abcdefgh";
-
-fn config(d_ff: usize) -> TransformerLmConfig {
-    TransformerLmConfig::new(ALPHABET.chars().count())
-        .with_context(8)
-        .with_d_model(16)
-        .with_n_layers(2)
-        .with_n_heads(2)
-        .with_d_ff(Some(d_ff))
-        .with_init_std(0.3)
-}
-
-/// A run directory: `model.bpk` of a fresh model and its `run.json`; plus a text file in the
-/// model's alphabet.
-fn run_dir(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = dir.join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let model = config(32).init(&Device::default());
-    model.save_file(run.join("model.bpk")).unwrap();
-    SavedCharLm::new(config(32), ALPHABET.into(), "test".into(), 0)
-        .save(run.join("run.json"))
-        .unwrap();
-    let mut rng = SplitMix64::new(3);
-    let chars: Vec<char> = ALPHABET.chars().collect();
-    let corpus: String = (0..2_000).map(|_| chars[rng.below(chars.len())]).collect();
-    let text_file = dir.join("text.txt");
-    std::fs::write(&text_file, corpus).unwrap();
-    (run.join("model.bpk"), run.join("run.json"), text_file)
-}
 
 fn prune(model: &Path, run_json: &Path, rest: &[&str]) -> std::process::Output {
     let mut args = vec!["prune", s(model), "--config", s(run_json)];

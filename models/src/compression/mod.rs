@@ -6,7 +6,8 @@
 //!   every layer ([`LinearInputs`]), ALDS export to
 //!   [`LowRankMlpClassifier`](crate::LowRankMlpClassifier) ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm): attention heads and feed-forward channels
-//!   ([`ShrinkUnits`]);
+//!   ([`ShrinkUnits`]), ALDS export of its block linear layers to a `TransformerLm<LinearLayer>`
+//!   ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): their
 //!   blocks, one at a time, for calibrated pruning ([`SequentialBlocks`]).
 //!
@@ -29,5 +30,6 @@
 mod mlp_calibration;
 mod mlp_low_rank;
 mod mlp_units;
+mod transformer_low_rank;
 mod transformer_sequential;
 mod transformer_units;

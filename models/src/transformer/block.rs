@@ -9,6 +9,7 @@ use tempering_core::compression::LinearObserver;
 use super::causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 use super::feed_forward::{FeedForward, FeedForwardConfig};
 use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
+use super::projection::Projection;
 
 /// The widths of one block: what structured pruning changes.
 #[derive(Config, Debug, PartialEq)]
@@ -19,18 +20,28 @@ pub struct BlockWidths {
     pub d_ff: usize,
 }
 
-/// A pre-norm block (GPT-2 layout).
+/// A pre-norm block (GPT-2 layout), its linear layers of type `P` (see [`Projection`]).
 #[derive(Module, Debug)]
-pub struct TransformerBlock {
+pub struct TransformerBlock<P = Linear> {
     /// Norm before attention.
     pub attention_norm: LayerNorm,
     /// Causal self-attention.
-    pub attention: CausalSelfAttention,
+    pub attention: CausalSelfAttention<P>,
     /// Norm before the feed-forward.
     pub feed_forward_norm: LayerNorm,
     /// Feed-forward.
-    pub feed_forward: FeedForward,
+    pub feed_forward: FeedForward<P>,
 }
+
+/// The paths of a block's linear layers within the block, in the order it applies them.
+pub const BLOCK_LINEARS: [&str; 6] = [
+    "attention.query",
+    "attention.key",
+    "attention.value",
+    "attention.output",
+    "feed_forward.expand",
+    "feed_forward.contract",
+];
 
 /// What a model decides for all of its blocks alike.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +79,9 @@ impl TransformerBlock {
                 .init(device),
         }
     }
+}
 
+impl<P: Projection> TransformerBlock<P> {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let attention_in = apply_layer_norm(&self.attention_norm, x.clone(), NORM_EPSILON);
@@ -95,25 +108,52 @@ impl TransformerBlock {
             .forward_observed(feed_forward_in, Some(&mut feed_forward_observer))
     }
 
-    /// The block's linear layers by their path in the block, in the order it applies them.
-    pub fn linears_mut(&mut self) -> Vec<(&'static str, &mut Linear)> {
+    /// The block's linear layers by their path in the block ([`BLOCK_LINEARS`]).
+    pub fn linears_mut(&mut self) -> Vec<(&'static str, &mut P)> {
         let a = &mut self.attention;
         let f = &mut self.feed_forward;
-        vec![
-            ("attention.query", &mut a.query),
-            ("attention.key", &mut a.key),
-            ("attention.value", &mut a.value),
-            ("attention.output", &mut a.output),
-            ("feed_forward.expand", &mut f.expand),
-            ("feed_forward.contract", &mut f.contract),
-        ]
+        let layers = [
+            &mut a.query,
+            &mut a.key,
+            &mut a.value,
+            &mut a.output,
+            &mut f.expand,
+            &mut f.contract,
+        ];
+        BLOCK_LINEARS.into_iter().zip(layers).collect()
+    }
+
+    /// The block's linear layers by their path in the block ([`BLOCK_LINEARS`]).
+    pub fn linears(&self) -> Vec<(&'static str, &P)> {
+        let (a, f) = (&self.attention, &self.feed_forward);
+        let layers = [
+            &a.query,
+            &a.key,
+            &a.value,
+            &a.output,
+            &f.expand,
+            &f.contract,
+        ];
+        BLOCK_LINEARS.into_iter().zip(layers).collect()
     }
 
     /// The block's widths.
     pub fn widths(&self) -> BlockWidths {
-        BlockWidths::new(
-            self.attention.n_heads,
-            self.feed_forward.expand.weight.dims()[1],
-        )
+        BlockWidths::new(self.attention.n_heads, self.feed_forward.expand.d_output())
+    }
+
+    /// The same block with each linear layer replaced by `f(path in the block, layer)` (paths
+    /// as in [`BLOCK_LINEARS`]).
+    pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> TransformerBlock<Q> {
+        TransformerBlock {
+            attention_norm: self.attention_norm,
+            attention: self
+                .attention
+                .map_projections(|name, p| f(&format!("attention.{name}"), p)),
+            feed_forward_norm: self.feed_forward_norm,
+            feed_forward: self
+                .feed_forward
+                .map_projections(|name, p| f(&format!("feed_forward.{name}"), p)),
+        }
     }
 }

@@ -8,6 +8,7 @@ use tempering_core::compression::LinearObserver;
 
 use super::gpt_init;
 use super::host_attention::attention_by_position;
+use super::projection::Projection;
 pub use super::scaled_dot_product::scaled_dot_product_attention;
 use super::token_linear::token_linear;
 
@@ -75,16 +76,19 @@ impl CausalSelfAttentionConfig {
 
 /// Causal self-attention: head `h` reads columns `h·d_head .. (h+1)·d_head` of the query, key
 /// and value projections and writes rows of the same range of the output projection's input.
+///
+/// The projections are Burn's dense `Linear`s; a compressed model holds another
+/// [`Projection`] (ALDS factors, [`LinearLayer`](crate::LinearLayer)).
 #[derive(Module, Debug)]
-pub struct CausalSelfAttention {
+pub struct CausalSelfAttention<P = Linear> {
     /// `[d_model, n_heads·d_head]`.
-    pub query: Linear,
+    pub query: P,
     /// `[d_model, n_heads·d_head]`.
-    pub key: Linear,
+    pub key: P,
     /// `[d_model, n_heads·d_head]`.
-    pub value: Linear,
+    pub value: P,
     /// `[n_heads·d_head, d_model]`.
-    pub output: Linear,
+    pub output: P,
     dropout: Dropout,
     /// Number of heads.
     pub n_heads: usize,
@@ -96,7 +100,7 @@ pub struct CausalSelfAttention {
     pub rotary: Option<RotaryEncoding>,
 }
 
-impl CausalSelfAttention {
+impl<P: Projection> CausalSelfAttention<P> {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`; position `t` attends to `0..=t`
     /// (to every position when not causal).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
@@ -133,5 +137,20 @@ impl CausalSelfAttention {
             observe("output", context.clone().reshape([batch * time, inner]));
         }
         self.dropout.forward(token_linear(&self.output, context))
+    }
+    /// The same attention with each projection replaced by `f(field name, projection)`
+    /// (`query`, `key`, `value`, `output`).
+    pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> CausalSelfAttention<Q> {
+        CausalSelfAttention {
+            query: f("query", self.query),
+            key: f("key", self.key),
+            value: f("value", self.value),
+            output: f("output", self.output),
+            dropout: self.dropout,
+            n_heads: self.n_heads,
+            d_head: self.d_head,
+            causal: self.causal,
+            rotary: self.rotary,
+        }
     }
 }

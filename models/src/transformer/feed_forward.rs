@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use tempering_core::compression::LinearObserver;
 
 use super::gpt_init;
+use super::projection::Projection;
 use super::token_linear::token_linear;
 use crate::activation::Gelu;
 
@@ -47,18 +48,19 @@ impl FeedForwardConfig {
     }
 }
 
-/// Channel `c` is column `c` (and bias `c`) of `expand` and row `c` of `contract`.
+/// Channel `c` is column `c` (and bias `c`) of `expand` and row `c` of `contract`. The layers
+/// are Burn's dense `Linear`s; a compressed model holds another [`Projection`].
 #[derive(Module, Debug)]
-pub struct FeedForward {
+pub struct FeedForward<P = Linear> {
     /// `[d_model, d_ff]`.
-    pub expand: Linear,
+    pub expand: P,
     /// `[d_ff, d_model]`.
-    pub contract: Linear,
+    pub contract: P,
     activation: Gelu,
     dropout: Dropout,
 }
 
-impl FeedForward {
+impl<P: Projection> FeedForward<P> {
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.forward_observed(x, None)
@@ -81,5 +83,14 @@ impl FeedForward {
             observe("contract", hidden.clone().reshape([batch * time, d_ff]));
         }
         self.dropout.forward(token_linear(&self.contract, hidden))
+    }
+    /// The same layer with `expand` and `contract` replaced by `f(field name, layer)`.
+    pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> FeedForward<Q> {
+        FeedForward {
+            expand: f("expand", self.expand),
+            contract: f("contract", self.contract),
+            activation: self.activation,
+            dropout: self.dropout,
+        }
     }
 }

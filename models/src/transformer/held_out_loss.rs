@@ -5,8 +5,9 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::TransformerLm;
+use super::projection::Projection;
 
-impl TransformerLm {
+impl<P: Projection> TransformerLm<P> {
     /// Mean next-token cross-entropy (nats) of windows `[batch, time + 1]`: each window's
     /// first `time` tokens are the inputs, its last `time` the targets.
     pub fn window_loss(&self, windows: Tensor<2, Int>) -> f64 {

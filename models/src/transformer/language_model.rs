@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::block::{BlockSettings, BlockWidths, TransformerBlock};
 use super::gpt_init;
 use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
+use super::projection::Projection;
 
 /// How a [`TransformerLm`] knows where each token is.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -209,16 +210,18 @@ impl TransformerLmConfig {
     }
 }
 
-/// A decoder-only transformer language model; see [`TransformerLmConfig`].
+/// A decoder-only transformer language model; see [`TransformerLmConfig`]. The blocks' linear
+/// layers are of type `P`: Burn's dense `Linear` as trained, [`LinearLayer`](crate::LinearLayer)
+/// once compressed into ALDS factors (see [`Projection`]).
 #[derive(Module, Debug)]
-pub struct TransformerLm {
+pub struct TransformerLm<P = Linear> {
     /// `[vocab, d_model]`; also the output head when tied.
     pub token_embedding: Embedding,
     /// `[context, d_model]`, with learned positions (`None` with rotary ones).
     pub position_embedding: Option<Embedding>,
     dropout: Dropout,
     /// The blocks, input side first.
-    pub blocks: Vec<TransformerBlock>,
+    pub blocks: Vec<TransformerBlock<P>>,
     /// Norm after the last block.
     pub final_norm: LayerNorm,
     /// Untied output head `[d_model, vocab]`; `None` when tied to the token embedding.
@@ -226,7 +229,7 @@ pub struct TransformerLm {
     context: usize,
 }
 
-impl TransformerLm {
+impl<P: Projection> TransformerLm<P> {
     /// Next-token logits `[batch, time, vocab]` for token ids `[batch, time]`.
     ///
     /// # Panics
@@ -302,6 +305,28 @@ impl TransformerLm {
     /// The widths of every block.
     pub fn widths(&self) -> Vec<BlockWidths> {
         self.blocks.iter().map(TransformerBlock::widths).collect()
+    }
+
+    /// The same model with each block linear layer replaced by `f(path, layer)`, the path
+    /// being the layer's module path (`blocks.0.attention.query`); embeddings, norms and the
+    /// output head are kept.
+    pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> TransformerLm<Q> {
+        TransformerLm {
+            token_embedding: self.token_embedding,
+            position_embedding: self.position_embedding,
+            dropout: self.dropout,
+            blocks: self
+                .blocks
+                .into_iter()
+                .enumerate()
+                .map(|(b, block)| {
+                    block.map_projections(|name, layer| f(&format!("blocks.{b}.{name}"), layer))
+                })
+                .collect(),
+            final_norm: self.final_norm,
+            head: self.head,
+            context: self.context,
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 mod attention_kernel;
 pub mod block;
 pub mod causal_attention;
+pub mod factorized_lm;
 pub mod feed_forward;
 pub mod gpt_init;
 mod held_out_loss;
@@ -24,6 +25,7 @@ pub mod language_model;
 mod layer_norm_kernel;
 #[cfg(feature = "flex")]
 mod linear_kernel;
+pub mod projection;
 pub mod sampling;
 mod saved_char_lm;
 mod scaled_dot_product;
@@ -31,7 +33,9 @@ pub mod token_linear;
 
 pub use block::{BlockWidths, TransformerBlock};
 pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
+pub use factorized_lm::{FactorizedLayer, FactorizedLmConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use language_model::{Positions, TransformerLm, TransformerLmConfig};
+pub use projection::Projection;
 pub use sampling::Sampling;
 pub use saved_char_lm::SavedCharLm;

@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use tempering_core::split_mix::SplitMix64;
 
 use super::TransformerLm;
+use super::projection::Projection;
 
 /// How the next token is drawn from the model's logits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,7 +101,7 @@ impl Sampling {
     }
 }
 
-impl TransformerLm {
+impl<P: Projection> TransformerLm<P> {
     /// `prompt` followed by `count` tokens sampled one at a time, each conditioned on the last
     /// [`context`](TransformerLm::context) tokens so far, with a generator seeded by `seed`.
     ///

@@ -1,10 +1,11 @@
-//! What a trained character model's `run.json` holds: the model's config and the tokenizer's
-//! alphabet. `train_char_lm` writes it beside `model.bpk`; the `tempering` command line reads
-//! it to rebuild the model it prunes.
+//! What a trained character model's `run.json` holds: the model's config, its factorized
+//! layers if it was compressed, and the tokenizer's alphabet. `train_char_lm` writes it beside
+//! `model.bpk`; the `tempering` command line reads it to rebuild the model it prunes, and
+//! `tempering compress` writes it with the factorized layers.
 
 use burn::config::Config;
 
-use super::TransformerLmConfig;
+use super::{FactorizedLayer, FactorizedLmConfig, TransformerLmConfig};
 
 /// The contents of `run.json`: enough to rebuild the model and its tokenizer.
 #[derive(Config, Debug)]
@@ -17,13 +18,16 @@ pub struct SavedCharLm {
     pub corpus: String,
     /// Optimizer steps taken.
     pub steps: usize,
+    /// The layers stored as ALDS factors (`None`, or absent from the file, for a dense model).
+    #[config(default = "None")]
+    pub factorized: Option<Vec<FactorizedLayer>>,
 }
 
 impl SavedCharLm {
     /// Why this file cannot rebuild a model and its tokenizer, if it cannot: an invalid model
     /// config, or an alphabet that is not one distinct character per token.
     pub fn check(&self) -> Result<(), String> {
-        self.model
+        self.factorized_config()
             .check()
             .map_err(|e| format!("the model config is invalid: {e}"))?;
         let mut chars: Vec<char> = self.alphabet.chars().collect();
@@ -40,6 +44,16 @@ impl SavedCharLm {
             return Err("the alphabet repeats a character".into());
         }
         Ok(())
+    }
+
+    /// The layers stored as ALDS factors (none for a dense model).
+    pub fn factorized_layers(&self) -> &[FactorizedLayer] {
+        self.factorized.as_deref().unwrap_or_default()
+    }
+
+    /// The config of the model with its factorized layers (see [`FactorizedLmConfig`]).
+    pub fn factorized_config(&self) -> FactorizedLmConfig {
+        FactorizedLmConfig::new(self.model.clone(), self.factorized_layers().to_vec())
     }
 }
 

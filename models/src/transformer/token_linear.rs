@@ -6,15 +6,14 @@
 //! (`bench_char_lm --breakdown`). The 2-D product is [`linear_rows`]: on Flex, tempering's
 //! host kernels.
 
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use super::host_linear::linear_rows;
+use super::projection::Projection;
 
 /// `layer(x)` for `x` of shape `[batch, time, in]`, computed on `[batch·time, in]`.
-pub fn token_linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+pub fn token_linear<P: Projection>(layer: &P, x: Tensor<3>) -> Tensor<3> {
     let [batch, time, features] = x.dims();
-    let y = linear_rows(layer, x.reshape([batch * time, features]));
+    let y = layer.rows(x.reshape([batch * time, features]));
     let out = y.dims()[1];
     y.reshape([batch, time, out])
 }

@@ -25,6 +25,7 @@ pub mod mup_mlp;
 pub mod mup_roles;
 pub mod transformer;
 pub mod vit;
+pub mod vit_factorized;
 
 pub use image_classifier::ImageClassifier;
 pub use low_rank_linear::{LinearLayer, LowRankLinear, LowRankLinearConfig};
@@ -33,3 +34,4 @@ pub use mlp_classifier::{MlpClassifier, MlpClassifierConfig};
 pub use mup_mlp::{MupMlp, MupMlpConfig};
 pub use transformer::{TransformerLm, TransformerLmConfig};
 pub use vit::{VitClassifier, VitClassifierConfig, VitPooling};
+pub use vit_factorized::FactorizedVitConfig;

@@ -13,6 +13,7 @@ use crate::ImageClassifier;
 use crate::transformer::block::{BlockSettings, BlockWidths, TransformerBlock};
 use crate::transformer::gpt_init;
 use crate::transformer::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
+use crate::transformer::projection::Projection;
 
 /// How the encoder's tokens become one vector per image.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -144,9 +145,11 @@ impl VitClassifierConfig {
     }
 }
 
-/// A Vision Transformer over single-channel images; see [`VitClassifierConfig`].
+/// A Vision Transformer over single-channel images; see [`VitClassifierConfig`]. The blocks'
+/// linear layers are of type `P`: Burn's dense `Linear` as trained,
+/// [`LinearLayer`](crate::LinearLayer) once compressed into ALDS factors (see [`Projection`]).
 #[derive(Module, Debug)]
-pub struct VitClassifier {
+pub struct VitClassifier<P = Linear> {
     /// `[patch², d_model]`: a flattened patch to a token.
     pub patch_embedding: Linear,
     /// `[1, 1, d_model]`, with class-token pooling.
@@ -154,7 +157,7 @@ pub struct VitClassifier {
     /// `[1, tokens, d_model]`.
     pub position_embedding: Param<Tensor<3>>,
     /// The encoder blocks.
-    pub blocks: Vec<TransformerBlock>,
+    pub blocks: Vec<TransformerBlock<P>>,
     /// Norm after the last block.
     pub final_norm: LayerNorm,
     /// `[d_model, classes]`.
@@ -172,7 +175,7 @@ pub fn patchify(images: Tensor<3>, p: usize) -> Tensor<3> {
         .reshape([batch, (h / p) * (w / p), p * p])
 }
 
-impl VitClassifier {
+impl<P: Projection> VitClassifier<P> {
     /// Class logits `[batch, classes]` for images `[batch, size, size]`.
     ///
     /// # Panics
@@ -224,9 +227,31 @@ impl VitClassifier {
         };
         self.head.forward(pooled)
     }
+
+    /// The same model with each block linear layer replaced by `f(path, layer)`, the path
+    /// being the layer's module path (`blocks.0.attention.query`); the patch projection, the
+    /// embeddings, norms and the head are kept.
+    pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> VitClassifier<Q> {
+        VitClassifier {
+            patch_embedding: self.patch_embedding,
+            class_token: self.class_token,
+            position_embedding: self.position_embedding,
+            blocks: self
+                .blocks
+                .into_iter()
+                .enumerate()
+                .map(|(b, block)| {
+                    block.map_projections(|name, layer| f(&format!("blocks.{b}.{name}"), layer))
+                })
+                .collect(),
+            final_norm: self.final_norm,
+            head: self.head,
+            patch_size: self.patch_size,
+        }
+    }
 }
 
-impl ImageClassifier for VitClassifier {
+impl<P: Projection> ImageClassifier for VitClassifier<P> {
     fn logits(&self, images: Tensor<3>) -> Tensor<2> {
         self.forward(images)
     }

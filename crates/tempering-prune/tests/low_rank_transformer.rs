@@ -1,14 +1,16 @@
-//! ALDS export of the transformer language model (Liebenwein et al., NeurIPS 2021): its block
-//! linear layers become factors, the model keeps computing what the factors say (exactly, at
-//! full rank), meets the parameter budget, and the exported config rebuilds the model that
-//! loads the saved factors.
+//! ALDS export of the transformers (Liebenwein et al., NeurIPS 2021), the language model and the
+//! ViT: their block linear layers become factors, the model keeps computing what the factors
+//! say (exactly, at full rank), meets the parameter budget, and the exported config rebuilds
+//! the model that loads the saved factors.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData, Tolerance};
 use tempering_core::compression::LowRankExport;
 use tempering_models::transformer::FactorizedLmConfig;
-use tempering_models::{TransformerLm, TransformerLmConfig};
+use tempering_models::{
+    FactorizedVitConfig, TransformerLm, TransformerLmConfig, VitClassifierConfig,
+};
 use tempering_prune::low_rank::LowRankConfig;
 use tempering_prune::low_rank_export::{factorize_linear, factorize_model};
 
@@ -136,6 +138,73 @@ fn the_search_picks_chunks_per_layer_and_they_rebuild() {
         .into_data()
         .assert_approx_eq::<f32>(
             &small.forward(tokens(&device)).into_data(),
+            Tolerance::absolute(RELOAD_TOLERANCE),
+        );
+}
+
+#[test]
+fn an_exported_vit_meets_the_budget_and_reloads_from_its_config() {
+    let device = Device::default();
+    device.seed(9);
+    let config = VitClassifierConfig::new()
+        .with_image_size(8)
+        .with_patch_size(2)
+        .with_d_model(16)
+        .with_n_layers(2)
+        .with_n_heads(2)
+        .with_init_std(0.3);
+    let dense = config.init(&device);
+    let images = Tensor::<3>::from_data(
+        TensorData::new(
+            (0..3 * 64)
+                .map(|i| ((i * 37) % 11) as f32 / 11.0)
+                .collect::<Vec<_>>(),
+            [3, 8, 8],
+        ),
+        &device,
+    );
+    // Full rank: exact.
+    let layers = dense.factorizable_layers();
+    assert_eq!(layers.len(), 12);
+    let factors = layers
+        .iter()
+        .map(|(name, linear)| factorize_linear(name, linear, 32, 2).map(Some))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let (exact, _) = dense
+        .clone()
+        .export_low_rank(&config, factors, &[Some(32); 12], &[2; 12])
+        .unwrap();
+    exact
+        .forward(images.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &dense.forward(images.clone()).into_data(),
+            Tolerance::absolute(1e-4),
+        );
+    // At 40 %: within the budget, and the config rebuilds what loads the saved factors.
+    let (small, small_config, allocation) =
+        factorize_model(dense.clone(), &config, &LowRankConfig::new(0.4)).unwrap();
+    let before: u64 = allocation.iter().map(|l| l.parameters_before).sum();
+    let after: u64 = allocation.iter().map(|l| l.parameters_after).sum();
+    assert!(after * 5 <= before * 2, "{after} of {before}");
+    assert_eq!(
+        small.num_params(),
+        dense.num_params() - (before - after) as usize
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (file, json) = (dir.path().join("vit.bpk"), dir.path().join("vit.json"));
+    small.clone().save_file(&file).unwrap();
+    small_config.save(&json).unwrap();
+    let reloaded = FactorizedVitConfig::load(&json)
+        .unwrap()
+        .init(&device)
+        .load_file(&file);
+    reloaded
+        .forward(images.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &small.forward(images).into_data(),
             Tolerance::absolute(RELOAD_TOLERANCE),
         );
 }

@@ -6,8 +6,10 @@
 //!   every layer ([`LinearInputs`]), ALDS export to
 //!   [`LowRankMlpClassifier`](crate::LowRankMlpClassifier) ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm): attention heads and feed-forward channels
-//!   ([`ShrinkUnits`]), ALDS export of its block linear layers to a `TransformerLm<LinearLayer>`
-//!   ([`LowRankExport`]);
+//!   ([`ShrinkUnits`]);
+//! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): ALDS
+//!   export of their block linear layers to the same model over
+//!   [`LinearLayer`](crate::LinearLayer)s ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): their
 //!   blocks, one at a time, for calibrated pruning ([`SequentialBlocks`]).
 //!

@@ -6,24 +6,11 @@
 //! model that loads the compressed checkpoint.
 
 use burn::config::Config;
-use burn::nn::Linear;
 use burn::tensor::Device;
 
-use super::block::BLOCK_LINEARS;
+use super::factorized_blocks::{BlockShapes, FactorizedLayer, factorized_projection};
 use super::{TransformerLm, TransformerLmConfig};
-use crate::low_rank_linear::{LinearLayer, LowRankLinearConfig};
-
-/// One factorized layer: its weight's module path (`blocks.0.attention.query.weight`), the
-/// rank of each input chunk's factors and the number of input chunks.
-#[derive(Config, Debug, PartialEq, Eq)]
-pub struct FactorizedLayer {
-    /// The weight's module path in the dense model.
-    pub name: String,
-    /// Rank of each chunk's factors (capped at the chunk's `min(columns, d_output)`).
-    pub rank: usize,
-    /// Input chunks (capped at the layer's inputs).
-    pub chunks: usize,
-}
+use crate::low_rank_linear::LinearLayer;
 
 /// The config of a [`TransformerLm`] with factorized layers.
 #[derive(Config, Debug)]
@@ -34,101 +21,44 @@ pub struct FactorizedLmConfig {
     pub factorized: Vec<FactorizedLayer>,
 }
 
-/// `[d_in, d_out]` of block `block`'s linear layer `linear` (a path of [`BLOCK_LINEARS`]).
-fn block_linear_shape(config: &TransformerLmConfig, block: usize, linear: &str) -> [usize; 2] {
-    let widths = match config.block_widths.get(block) {
-        Some(w) => w.clone(),
-        None => super::BlockWidths::new(config.n_heads, config.d_ff.unwrap_or(4 * config.d_model)),
-    };
-    let (d, inner) = (config.d_model, widths.n_heads * config.head_width());
-    match linear {
-        "attention.output" => [inner, d],
-        "feed_forward.expand" => [d, widths.d_ff],
-        "feed_forward.contract" => [widths.d_ff, d],
-        _ => [d, inner],
-    }
-}
-
-/// Weights of `rank`-factors over `chunks` input chunks of a `[d_in, d_out]` layer, each
-/// chunk's rank capped at `min(columns, d_out)` as [`LowRankLinearConfig`] builds them;
-/// `None` on overflow. Computed from the chunk sizes, without listing the chunks.
-fn factor_weights(d_in: usize, d_out: usize, rank: usize, chunks: usize) -> Option<usize> {
-    let k = chunks.min(d_in).max(1);
-    let (short, long) = (d_in / k, d_in / k + 1);
-    let longs = d_in % k;
-    let chunk = |len: usize| -> Option<usize> {
-        rank.min(len)
-            .min(d_out)
-            .checked_mul(len.checked_add(d_out)?)
-    };
-    chunk(short)?
-        .checked_mul(k - longs)?
-        .checked_add(chunk(long)?.checked_mul(longs)?)
-}
-
-impl FactorizedLayer {
-    /// The block and the path in the block of a name `blocks.{b}.{path}.weight`, or why it
-    /// names no block linear layer of `config`.
-    fn locate(&self, config: &TransformerLmConfig) -> Result<(usize, &'static str), String> {
-        let unknown = || {
-            format!(
-                "`{}` is not a block linear layer's weight (blocks.<b>.<{}>.weight)",
-                self.name,
-                BLOCK_LINEARS.join("|")
-            )
-        };
-        let rest = self.name.strip_prefix("blocks.").ok_or_else(unknown)?;
-        let (block, path) = rest.split_once('.').ok_or_else(unknown)?;
-        let path = path.strip_suffix(".weight").ok_or_else(unknown)?;
-        let block: usize = block.parse().map_err(|_| unknown())?;
-        let path = BLOCK_LINEARS
-            .into_iter()
-            .find(|&p| p == path)
-            .ok_or_else(unknown)?;
-        if block >= config.n_layers {
-            return Err(format!(
-                "`{}` names block {block} of a model of {} blocks",
-                self.name, config.n_layers
-            ));
-        }
-        Ok((block, path))
-    }
-}
-
 impl FactorizedLmConfig {
+    /// The shapes of the dense model's blocks.
+    fn shapes<'a>(&self, widths: &'a dyn Fn(usize) -> super::BlockWidths) -> BlockShapes<'a> {
+        BlockShapes {
+            d_model: self.model.d_model,
+            d_head: self.model.head_width(),
+            n_layers: self.model.n_layers,
+            widths,
+        }
+    }
+
+    /// Block `b`'s widths, computed without listing every block's.
+    fn block_widths(&self, b: usize) -> super::BlockWidths {
+        match self.model.block_widths.get(b) {
+            Some(w) => w.clone(),
+            None => super::BlockWidths::new(
+                self.model.n_heads,
+                self.model.d_ff.unwrap_or(4 * self.model.d_model),
+            ),
+        }
+    }
+
     /// Why this config cannot build a model, if it cannot: an invalid dense config, a
     /// factorized entry that names no block linear layer or names one twice, or a zero rank or
     /// chunk count.
     pub fn check(&self) -> Result<(), String> {
         self.model.check()?;
-        let mut seen = std::collections::HashSet::new();
-        for layer in &self.factorized {
-            layer.locate(&self.model)?;
-            if !seen.insert(layer.name.as_str()) {
-                return Err(format!("`{}` is factorized twice", layer.name));
-            }
-            if layer.rank == 0 || layer.chunks == 0 {
-                return Err(format!(
-                    "`{}`: rank {} and chunks {} must be positive",
-                    layer.name, layer.rank, layer.chunks
-                ));
-            }
-        }
-        Ok(())
+        self.shapes(&|b| self.block_widths(b))
+            .check(&self.factorized)
     }
 
     /// The number of parameters the model would have, computed without building it; `None`
     /// when it overflows or an entry names no layer (see [`check`](Self::check)).
     pub fn parameter_count(&self) -> Option<usize> {
-        self.factorized
-            .iter()
-            .try_fold(self.model.parameter_count()?, |total, layer| {
-                let (block, path) = layer.locate(&self.model).ok()?;
-                let [d_in, d_out] = block_linear_shape(&self.model, block, path);
-                total
-                    .checked_sub(d_in.checked_mul(d_out)?)?
-                    .checked_add(factor_weights(d_in, d_out, layer.rank, layer.chunks)?)
-            })
+        // The dense count first: it is `None` for the sizes whose widths would overflow.
+        let dense = self.model.parameter_count()?;
+        self.shapes(&|b| self.block_widths(b))
+            .parameter_count(Some(dense), &self.factorized)
     }
 
     /// Builds the model on `device`: the dense model's layers, with each factorized layer's
@@ -141,21 +71,8 @@ impl FactorizedLmConfig {
         if let Err(problem) = self.check() {
             panic!("FactorizedLmConfig: {problem}");
         }
-        let dense = self.model.init(device);
-        dense.map_projections(|path, linear: Linear| {
-            let weight = format!("{path}.weight");
-            match self.factorized.iter().find(|l| l.name == weight) {
-                None => LinearLayer::Dense(linear),
-                Some(layer) => {
-                    let [d_in, d_out] = linear.weight.dims();
-                    LinearLayer::LowRank(
-                        LowRankLinearConfig::new(d_in, d_out, layer.rank)
-                            .with_chunks(layer.chunks)
-                            .with_bias(linear.bias.is_some())
-                            .init(device),
-                    )
-                }
-            }
+        self.model.init(device).map_projections(|path, linear| {
+            factorized_projection(&self.factorized, path, linear, device)
         })
     }
 }

@@ -13,6 +13,7 @@
 mod attention_kernel;
 pub mod block;
 pub mod causal_attention;
+pub mod factorized_blocks;
 pub mod factorized_lm;
 pub mod feed_forward;
 pub mod gpt_init;
@@ -33,7 +34,8 @@ pub mod token_linear;
 
 pub use block::{BlockWidths, TransformerBlock};
 pub use causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
-pub use factorized_lm::{FactorizedLayer, FactorizedLmConfig};
+pub use factorized_blocks::FactorizedLayer;
+pub use factorized_lm::FactorizedLmConfig;
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use language_model::{Positions, TransformerLm, TransformerLmConfig};
 pub use projection::Projection;

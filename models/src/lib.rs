@@ -17,6 +17,7 @@ pub mod compression;
 mod host_op;
 pub mod image_classifier;
 pub mod local;
+pub mod low_rank_conv;
 pub mod low_rank_linear;
 pub mod low_rank_mlp;
 pub mod matcher;
@@ -28,6 +29,7 @@ pub mod vit;
 pub mod vit_factorized;
 
 pub use image_classifier::ImageClassifier;
+pub use low_rank_conv::{ConvLayer, ConvProjection, LowRankConv2d};
 pub use low_rank_linear::{LinearLayer, LowRankLinear, LowRankLinearConfig};
 pub use low_rank_mlp::{LowRankMlpClassifier, LowRankMlpClassifierConfig};
 pub use mlp_classifier::{MlpClassifier, MlpClassifierConfig};

@@ -20,13 +20,12 @@
 //! ```
 
 use burn::nn::Linear;
-pub use tempering_core::compression::{FactorizedLinear, LowRankExport};
+pub use tempering_core::compression::{FactorizedLinear, LayerWeight, LowRankExport};
 
 use crate::PruneError;
 use crate::low_rank::{LayerAllocation, LowRankConfig, factorize};
 use crate::low_rank_plan::allocate_weights;
 use crate::targets::compile_pattern;
-use tempering_core::compression::linear_units::host_values;
 
 /// The rank-`rank` ALDS factorization of `linear`'s weight (named `name` in errors) over
 /// `chunks` input chunks (each chunk's rank capped at what its SVD has), in Burn's `[in, out]`
@@ -37,18 +36,27 @@ pub fn factorize_linear(
     rank: usize,
     chunks: usize,
 ) -> Result<FactorizedLinear, PruneError> {
-    let shape = linear.weight.dims();
-    let device = linear.weight.device();
+    factorize_layer(name, &LayerWeight::Linear(linear), rank, chunks)
+}
+
+/// The rank-`rank` ALDS factorization of a linear layer's or a convolution's weight over
+/// `chunks` input chunks, in [`FactorizedLinear`]'s layout.
+pub fn factorize_layer(
+    name: &str,
+    layer: &LayerWeight<'_>,
+    rank: usize,
+    chunks: usize,
+) -> Result<FactorizedLinear, PruneError> {
     let factors = factorize(
         name,
-        &shape,
-        &host_values(linear.weight.val()),
+        &layer.dims(),
+        &layer.values(),
         chunks.max(1),
         rank.max(1),
-        &device,
+        &layer.device(),
     )?;
     Ok(FactorizedLinear {
-        // `factorize` works on the folded [out, in] matrix; Burn's Linear stores [in, out].
+        // `factorize` works on the folded [out, columns] matrix; the layout is [columns, out].
         chunks: factors
             .into_iter()
             .map(|(encoder, decoder)| (encoder.transpose(), decoder.transpose()))
@@ -94,15 +102,11 @@ pub fn factorize_model<M: LowRankExport>(
     let weights: Vec<_> = selected
         .iter()
         .map(|&l| {
-            let (name, linear) = &layers[l];
-            (
-                name.clone(),
-                linear.weight.dims().to_vec(),
-                host_values(linear.weight.val()),
-            )
+            let (name, layer) = &layers[l];
+            (name.clone(), layer.dims(), layer.values())
         })
         .collect();
-    let device = layers[selected[0]].1.weight.device();
+    let device = layers[selected[0]].1.device();
     let allocation = allocate_weights(&weights, low_rank, &device)?;
     let mut ranks = vec![None; layers.len()];
     let mut chunks = vec![low_rank.chunks; layers.len()];
@@ -113,9 +117,8 @@ pub fn factorize_model<M: LowRankExport>(
     let factors: Vec<Option<FactorizedLinear>> = layers
         .iter()
         .zip(ranks.iter().zip(&chunks))
-        .map(|((name, linear), (rank, &k))| {
-            rank.map(|r| factorize_linear(name, linear, r, k))
-                .transpose()
+        .map(|((name, layer), (rank, &k))| {
+            rank.map(|r| factorize_layer(name, layer, r, k)).transpose()
         })
         .collect::<Result<_, _>>()?;
     let (exported, exported_config) = model.export_low_rank(config, factors, &ranks, &chunks)?;

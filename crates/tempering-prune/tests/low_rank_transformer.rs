@@ -12,7 +12,7 @@ use tempering_models::{
     FactorizedVitConfig, TransformerLm, TransformerLmConfig, VitClassifierConfig,
 };
 use tempering_prune::low_rank::LowRankConfig;
-use tempering_prune::low_rank_export::{factorize_linear, factorize_model};
+use tempering_prune::low_rank_export::{factorize_layer, factorize_model};
 
 fn config() -> TransformerLmConfig {
     TransformerLmConfig::new(13)
@@ -52,7 +52,7 @@ fn full_rank_factors_compute_what_the_dense_model_does() {
     let ranks = vec![Some(40); layers.len()];
     let factors = layers
         .iter()
-        .map(|(name, linear)| factorize_linear(name, linear, 40, 3).map(Some))
+        .map(|(name, layer)| factorize_layer(name, layer, 40, 3).map(Some))
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let (factorized, factorized_config) = dense
@@ -168,7 +168,7 @@ fn an_exported_vit_meets_the_budget_and_reloads_from_its_config() {
     assert_eq!(layers.len(), 12);
     let factors = layers
         .iter()
-        .map(|(name, linear)| factorize_linear(name, linear, 32, 2).map(Some))
+        .map(|(name, layer)| factorize_layer(name, layer, 32, 2).map(Some))
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let (exact, _) = dense

@@ -2,8 +2,7 @@
 //! NeurIPS 2021): the factorized layers become [`LowRankLinear`]s, the others stay dense.
 
 use burn::module::Module;
-use burn::nn::Linear;
-use tempering_core::compression::{CompressionError, FactorizedLinear, LowRankExport};
+use tempering_core::compression::{CompressionError, FactorizedLinear, LayerWeight, LowRankExport};
 
 use crate::low_rank_linear::{LinearLayer, LowRankLinear};
 use crate::{LowRankMlpClassifier, LowRankMlpClassifierConfig, MlpClassifier, MlpClassifierConfig};
@@ -14,7 +13,7 @@ impl LowRankExport for MlpClassifier {
     type ExportedConfig = LowRankMlpClassifierConfig;
 
     /// `hidden.{l}.weight`, then `head.weight`.
-    fn factorizable_layers(&self) -> Vec<(String, &Linear)> {
+    fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
         let count = self.hidden.len() + 1;
         self.hidden
             .iter()
@@ -25,7 +24,7 @@ impl LowRankExport for MlpClassifier {
                     true => "head.weight".to_string(),
                     false => format!("hidden.{l}.weight"),
                 };
-                (name, linear)
+                (name, LayerWeight::Linear(linear))
             })
             .collect()
     }

@@ -10,6 +10,8 @@
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): ALDS
 //!   export of their block linear layers to the same model over
 //!   [`LinearLayer`](crate::LinearLayer)s ([`LowRankExport`]);
+//! - [`LocalResNet`](crate::local::LocalResNet): ALDS export of its backbone convolutions to a
+//!   `LocalResNet<ConvLayer>` ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): their
 //!   blocks, one at a time, for calibrated pruning ([`SequentialBlocks`]).
 //!
@@ -29,9 +31,11 @@
 //! [`LowRankExport`]: tempering_core::compression::LowRankExport
 //! [`SequentialBlocks`]: tempering_core::compression::SequentialBlocks
 
+mod factor_assignment;
 mod mlp_calibration;
 mod mlp_low_rank;
 mod mlp_units;
+mod resnet_low_rank;
 mod transformer_low_rank;
 mod transformer_sequential;
 mod transformer_units;

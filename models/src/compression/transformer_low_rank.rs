@@ -5,85 +5,31 @@
 //! ViT's patch projection and the output heads stay as they are (the language model's head is
 //! tied to the token embedding by default; the ViT's is a tenth of a block's weights).
 
-use burn::nn::Linear;
-use tempering_core::compression::{CompressionError, FactorizedLinear, LowRankExport};
+use tempering_core::compression::{CompressionError, FactorizedLinear, LayerWeight, LowRankExport};
 
+use super::factor_assignment::FactorAssignment;
 use crate::low_rank_linear::{LinearLayer, LowRankLinear};
 use crate::transformer::{
-    FactorizedLayer, FactorizedLmConfig, TransformerBlock, TransformerLm, TransformerLmConfig,
+    FactorizedLmConfig, TransformerBlock, TransformerLm, TransformerLmConfig,
 };
 use crate::vit::{VitClassifier, VitClassifierConfig};
 use crate::vit_factorized::FactorizedVitConfig;
 
 /// `blocks.{b}.attention.{query,key,value,output}.weight`, then
 /// `blocks.{b}.feed_forward.{expand,contract}.weight`, block by block.
-fn block_layers(blocks: &[TransformerBlock]) -> Vec<(String, &Linear)> {
+fn block_layers(blocks: &[TransformerBlock]) -> Vec<(String, LayerWeight<'_>)> {
     blocks
         .iter()
         .enumerate()
         .flat_map(|(b, block)| {
-            block
-                .linears()
-                .into_iter()
-                .map(move |(path, linear)| (format!("blocks.{b}.{path}.weight"), linear))
+            block.linears().into_iter().map(move |(path, linear)| {
+                (
+                    format!("blocks.{b}.{path}.weight"),
+                    LayerWeight::Linear(linear),
+                )
+            })
         })
         .collect()
-}
-
-/// Hands each block linear layer, in [`block_layers`]' order, its factors or keeps it dense,
-/// listing the factorized ones.
-struct Assign<'a> {
-    factors: std::vec::IntoIter<Option<FactorizedLinear>>,
-    ranks: &'a [Option<usize>],
-    chunks: &'a [usize],
-    next: usize,
-    factorized: Vec<FactorizedLayer>,
-}
-
-impl<'a> Assign<'a> {
-    /// Checks that there is one factorization, rank and chunk count per layer.
-    fn new(
-        layers: usize,
-        factors: Vec<Option<FactorizedLinear>>,
-        ranks: &'a [Option<usize>],
-        chunks: &'a [usize],
-    ) -> Result<Self, CompressionError> {
-        if factors.len() != layers || ranks.len() != layers || chunks.len() != layers {
-            return Err(CompressionError::BadConfig {
-                field: "ranks",
-                reason: format!(
-                    "{} factorizations, {} ranks and {} chunk counts for {layers} layers",
-                    factors.len(),
-                    ranks.len(),
-                    chunks.len()
-                ),
-            });
-        }
-        Ok(Self {
-            factors: factors.into_iter(),
-            ranks,
-            chunks,
-            next: 0,
-            factorized: Vec::new(),
-        })
-    }
-
-    /// The layer at module path `path`, which was `linear`.
-    fn layer(&mut self, path: &str, linear: Linear) -> LinearLayer {
-        let l = self.next;
-        self.next += 1;
-        match (self.factors.next().flatten(), self.ranks[l]) {
-            (Some(f), Some(rank)) => {
-                self.factorized.push(FactorizedLayer::new(
-                    format!("{path}.weight"),
-                    rank,
-                    self.chunks[l],
-                ));
-                LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias))
-            }
-            _ => LinearLayer::Dense(linear),
-        }
-    }
 }
 
 impl LowRankExport for TransformerLm {
@@ -91,7 +37,7 @@ impl LowRankExport for TransformerLm {
     type Exported = TransformerLm<LinearLayer>;
     type ExportedConfig = FactorizedLmConfig;
 
-    fn factorizable_layers(&self) -> Vec<(String, &Linear)> {
+    fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
         block_layers(&self.blocks)
     }
 
@@ -102,11 +48,17 @@ impl LowRankExport for TransformerLm {
         ranks: &[Option<usize>],
         chunks: &[usize],
     ) -> Result<(TransformerLm<LinearLayer>, FactorizedLmConfig), CompressionError> {
-        let mut assign = Assign::new(self.blocks.len() * 6, factors, ranks, chunks)?;
-        let exported = self.map_projections(|path, linear| assign.layer(path, linear));
+        let mut assign = FactorAssignment::new(self.blocks.len() * 6, factors, ranks, chunks)?;
+        let exported =
+            self.map_projections(
+                |path, linear| match assign.next(&format!("{path}.weight")) {
+                    Some(f) => LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias)),
+                    None => LinearLayer::Dense(linear),
+                },
+            );
         Ok((
             exported,
-            FactorizedLmConfig::new(config.clone(), assign.factorized),
+            FactorizedLmConfig::new(config.clone(), assign.into_factorized()),
         ))
     }
 }
@@ -116,7 +68,7 @@ impl LowRankExport for VitClassifier {
     type Exported = VitClassifier<LinearLayer>;
     type ExportedConfig = FactorizedVitConfig;
 
-    fn factorizable_layers(&self) -> Vec<(String, &Linear)> {
+    fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
         block_layers(&self.blocks)
     }
 
@@ -127,11 +79,17 @@ impl LowRankExport for VitClassifier {
         ranks: &[Option<usize>],
         chunks: &[usize],
     ) -> Result<(VitClassifier<LinearLayer>, FactorizedVitConfig), CompressionError> {
-        let mut assign = Assign::new(self.blocks.len() * 6, factors, ranks, chunks)?;
-        let exported = self.map_projections(|path, linear| assign.layer(path, linear));
+        let mut assign = FactorAssignment::new(self.blocks.len() * 6, factors, ranks, chunks)?;
+        let exported =
+            self.map_projections(
+                |path, linear| match assign.next(&format!("{path}.weight")) {
+                    Some(f) => LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias)),
+                    None => LinearLayer::Dense(linear),
+                },
+            );
         Ok((
             exported,
-            FactorizedVitConfig::new(config.clone(), assign.factorized),
+            FactorizedVitConfig::new(config.clone(), assign.into_factorized()),
         ))
     }
 }

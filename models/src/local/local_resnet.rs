@@ -12,6 +12,7 @@ use super::auglocal_rule::decreasing_depths;
 use super::auxiliary_heads::{AuxiliaryHead, AuxiliaryKind};
 use super::cross_entropy;
 use super::residual_layer::{ConvNorm, ResidualBlock, ResidualLayer};
+use crate::low_rank_conv::ConvProjection;
 
 /// Configuration of a [`LocalResNet`]. The defaults: a stem of 16 channels and six residual
 /// blocks (16, 16, 32, 32, 64, 64 channels; stride 2 where the width doubles: 28 → 14 → 7),
@@ -77,6 +78,26 @@ impl LocalResNetConfig {
         Ok(())
     }
 
+    /// The module paths of the backbone's convolution weights, as
+    /// [`LocalResNet::convs`] names them, computed without building the network: the stem's,
+    /// then each block's two and its projection shortcut where the width changes.
+    pub fn conv_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (i, &w) in self.widths.iter().enumerate() {
+            if i == 0 {
+                names.push("layers.0.Stem.conv.weight".to_string());
+                continue;
+            }
+            for part in ["first", "second"] {
+                names.push(format!("layers.{i}.Block.{part}.conv.weight"));
+            }
+            if w != self.widths[i - 1] {
+                names.push(format!("layers.{i}.Block.shortcut.conv.weight"));
+            }
+        }
+        names
+    }
+
     /// Builds the network on `device`.
     ///
     /// # Panics
@@ -133,11 +154,13 @@ impl LocalResNetConfig {
     }
 }
 
-/// A residual network in gradient-isolated stages; see [`LocalResNetConfig`].
+/// A residual network in gradient-isolated stages; see [`LocalResNetConfig`]. Its convolutions
+/// are of type `C`: Burn's dense `Conv2d` as trained, [`ConvLayer`](crate::ConvLayer) once
+/// compressed into ALDS factors.
 #[derive(Module, Debug)]
-pub struct LocalResNet {
+pub struct LocalResNet<C = burn::nn::conv::Conv2d> {
     /// The stem and the residual blocks.
-    pub layers: Vec<ResidualLayer>,
+    pub layers: Vec<ResidualLayer<C>>,
     /// One auxiliary network per hidden stage.
     pub auxiliary: Vec<AuxiliaryHead>,
     /// The final classifier, after global average pooling.
@@ -145,14 +168,41 @@ pub struct LocalResNet {
     bounds: Vec<usize>,
 }
 
-impl LocalResNet {
+impl<C: ConvProjection> LocalResNet<C> {
+    /// The backbone's convolutions under their weights' module paths
+    /// (`layers.0.Stem.conv.weight`, `layers.1.Block.first.conv.weight`, …), input side first;
+    /// the auxiliary networks are not included.
+    pub fn convs(&self) -> Vec<(String, &C)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| layer.convs(&format!("layers.{i}")))
+            .collect()
+    }
+
+    /// The same network with each backbone convolution replaced by `f(path, convolution)`,
+    /// paths as in [`convs`](Self::convs); the auxiliary networks and the head are kept.
+    pub fn map_convs<D>(self, mut f: impl FnMut(&str, C) -> D) -> LocalResNet<D> {
+        LocalResNet {
+            layers: self
+                .layers
+                .into_iter()
+                .enumerate()
+                .map(|(i, layer)| layer.map_convs(&format!("layers.{i}"), &mut f))
+                .collect(),
+            auxiliary: self.auxiliary,
+            head: self.head,
+            bounds: self.bounds,
+        }
+    }
+
     fn classify(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, c, _, _] = x.dims();
         self.head.forward(x.mean_dims(&[2, 3]).reshape([b, c]))
     }
 }
 
-impl LocalStages for LocalResNet {
+impl<C: ConvProjection> LocalStages for LocalResNet<C> {
     type Input = Tensor<3>;
     type Features = Tensor<4>;
 

@@ -19,6 +19,7 @@
 
 pub mod auglocal_rule;
 pub mod auxiliary_heads;
+pub mod factorized_resnet;
 pub mod feature_reconstruction;
 pub mod local_resnet;
 pub mod mono_forward;
@@ -38,6 +39,7 @@ pub(crate) fn cross_entropy(logits: Tensor<2>, targets: &Tensor<1, Int>) -> Tens
         .init(&logits.device())
         .forward(logits, targets.clone())
 }
+pub use factorized_resnet::FactorizedResNetConfig;
 pub use feature_reconstruction::{FeatureReconstructionVit, FeatureReconstructionVitConfig};
 pub use local_resnet::{LocalResNet, LocalResNetConfig};
 pub use mono_forward::{MonoForwardMlp, MonoForwardMlpConfig};

@@ -33,7 +33,7 @@ mod units;
 
 pub use calibration::{InputNorms, LinearInputs};
 pub use error::CompressionError;
-pub use low_rank::{FactorizedLinear, LowRankExport, input_chunks};
+pub use low_rank::{FactorizedLinear, LayerWeight, LowRankExport, input_chunks};
 pub use sequential::{
     FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks, UnitKind, UnitLayer,
 };

@@ -1,0 +1,83 @@
+//! A [`LocalResNet`] whose backbone convolutions are partly ALDS factorizations (Liebenwein et
+//! al., "Compressing neural networks: towards determining the optimal layer-wise
+//! decomposition", NeurIPS 2021): the dense network's config plus, for each factorized
+//! convolution, its weight's name, rank and input-channel chunks, as the ALDS export writes it
+//! (`tempering_prune::low_rank_export::factorize_model`); [`FactorizedResNetConfig::init`]
+//! rebuilds the network that loads the compressed checkpoint.
+
+use burn::config::Config;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Device;
+
+use super::{LocalResNet, LocalResNetConfig};
+use crate::low_rank_conv::{ConvLayer, LowRankConv2d};
+use crate::transformer::FactorizedLayer;
+
+/// The config of a [`LocalResNet`] with factorized convolutions.
+#[derive(Config, Debug)]
+pub struct FactorizedResNetConfig {
+    /// The dense network's architecture.
+    pub model: LocalResNetConfig,
+    /// The factorized convolutions; every other one stays dense.
+    pub factorized: Vec<FactorizedLayer>,
+}
+
+impl FactorizedResNetConfig {
+    /// Why this config cannot build a network, if it cannot: an invalid dense config, a
+    /// factorized entry that names no backbone convolution or names one twice, or a zero rank
+    /// or chunk count.
+    pub fn check(&self) -> Result<(), String> {
+        self.model.check()?;
+        let names = self.model.conv_names();
+        let mut seen = std::collections::HashSet::new();
+        for layer in &self.factorized {
+            if !names.contains(&layer.name) {
+                return Err(format!(
+                    "`{}` is not a convolution of the backbone ({})",
+                    layer.name,
+                    names.join(", ")
+                ));
+            }
+            if !seen.insert(layer.name.as_str()) {
+                return Err(format!("`{}` is factorized twice", layer.name));
+            }
+            if layer.rank == 0 || layer.chunks == 0 {
+                return Err(format!(
+                    "`{}`: rank {} and chunks {} must be positive",
+                    layer.name, layer.rank, layer.chunks
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the network on `device`: the dense network, with each factorized convolution
+    /// replaced by factors of its rank and chunks (Burn's default initialization; load the
+    /// compressed checkpoint into it).
+    ///
+    /// # Panics
+    /// If [`check`](Self::check) finds a problem; the message names it.
+    pub fn init(&self, device: &Device) -> LocalResNet<ConvLayer> {
+        if let Err(problem) = self.check() {
+            panic!("FactorizedResNetConfig: {problem}");
+        }
+        self.model.init(device).map_convs(|path, conv: Conv2d| {
+            match self.factorized.iter().find(|l| l.name == path) {
+                None => ConvLayer::Dense(conv),
+                Some(layer) => {
+                    let [out, inputs, kh, kw] = conv.weight.dims();
+                    ConvLayer::LowRank(LowRankConv2d::init(
+                        [inputs, out],
+                        [kh, kw],
+                        conv.stride,
+                        conv.padding.clone(),
+                        layer.rank,
+                        layer.chunks,
+                        conv.bias.is_some(),
+                        device,
+                    ))
+                }
+            }
+        })
+    }
+}

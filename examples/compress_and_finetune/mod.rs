@@ -1,9 +1,10 @@
 //! ALDS's comparison at CPU scale (Liebenwein et al., "Compressing Neural Networks: Towards
 //! Determining the Optimal Layer-wise Decomposition", NeurIPS 2021): a trained Fashion-MNIST
-//! MLP compressed to the same parameter budgets by ALDS (chunks searched per layer with the
-//! ranks), ALDS's error-only ablation (3 chunks in every layer), plain truncated SVD (1 chunk)
-//! and global magnitude pruning; each evaluated right after compression and after fine-tuning
-//! (the factorized model as it is, the pruned one with its mask in force).
+//! MLP (`--model mlp`) or residual CNN (`--model cnn`, its convolutions compressed) compressed
+//! to the same parameter budgets by ALDS (chunks searched per layer with the ranks), ALDS's
+//! error-only ablation (3 chunks in every layer), plain truncated SVD (1 chunk) and global
+//! magnitude pruning; each evaluated right after compression and after fine-tuning (the
+//! factorized model as it is, the pruned one with its mask in force).
 //!
 //! The binary `compress_and_finetune` is a thin command line over [`run`]; tests call [`run`].
 
@@ -14,7 +15,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
+use tempering_core::compression::LowRankExport;
 use tempering_data::{FashionMnist, FashionMnistDataset, FashionMnistSource};
+use tempering_models::local::LocalResNetConfig;
 use tempering_models::{ImageClassifier, MlpClassifierConfig};
 use tempering_prune::alds_search::AldsSearchConfig;
 use tempering_prune::low_rank::LowRankConfig;
@@ -27,7 +30,7 @@ use crate::common::fashion_classifier::FashionClassifier;
 use crate::common::masked_training::train_epochs;
 use crate::common::test_evaluation::evaluate;
 use crate::common::train_split::train_split;
-use crate::common::weight_counts::total_counts;
+use crate::common::weight_counts::layer_counts;
 
 /// The compression methods compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -57,6 +60,19 @@ impl Compressor {
     }
 }
 
+/// The model trained and compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// An MLP (`--hidden`); every weight matrix is compressed.
+    Mlp,
+    /// The residual CNN of `local_learning` trained end to end (`--widths`); its convolutions
+    /// are compressed (the stem, the blocks' and the projection shortcuts'), the head is not.
+    Cnn,
+}
+
+/// The CNN's weights the methods compress, by module path in the wrapped classifier.
+const CNN_TARGETS: &str = r"^model\.layers\.[0-9]+\..*conv\.weight$";
+
 /// compress_and_finetune's defaults of the common flags.
 #[derive(Clone, Debug)]
 pub struct CompressAndFinetune;
@@ -85,9 +101,16 @@ pub struct CompressFinetuneArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Hidden layer widths, comma-separated (LeNet-300-100 by default).
+    /// The model: the MLP of `--hidden`, or the residual CNN of `--widths`.
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+    /// Hidden layer widths of the MLP, comma-separated (LeNet-300-100 by default).
     #[arg(long, value_delimiter = ',', default_value = "300,100")]
     pub hidden: Vec<usize>,
+    /// Channels of the CNN's stem and residual blocks, comma-separated (a width larger than the
+    /// one before halves the resolution).
+    #[arg(long, value_delimiter = ',', default_value = "8,8,8,16,16,32,32")]
+    pub widths: Vec<usize>,
     /// Adam's learning rate for training; fine-tuning uses a tenth of it.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -110,7 +133,9 @@ impl CompressFinetuneArgs {
             epochs: 3,
             finetune_epochs: 1,
             batch_size: 32,
+            model: ModelKind::Mlp,
             hidden: vec![64, 32],
+            widths: vec![4, 4, 8],
             lr: 1e-3,
             budgets: vec![0.05, 0.2],
             only: Vec::new(),
@@ -129,6 +154,13 @@ impl CompressFinetuneArgs {
         }
         if self.hidden.contains(&0) {
             return Err("--hidden widths must be positive".into());
+        }
+        if self.model == ModelKind::Cnn {
+            LocalResNetConfig::new()
+                .with_widths(self.widths.clone())
+                .with_stages(1)
+                .check()
+                .map_err(|e| format!("--widths: {e}"))?;
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("--lr must be a positive number, got {}", self.lr));
@@ -177,7 +209,8 @@ pub struct CompressFinetuneReport {
     pub source: FashionMnistSource,
     /// Test accuracy (%) of the dense model.
     pub dense_accuracy: f64,
-    /// Parameters of the dense weight matrices.
+    /// Parameters of the dense weights the methods compress (the MLP's weight matrices, the
+    /// CNN's convolutions).
     pub dense_parameters: u64,
     /// One result per method and budget.
     pub results: Vec<CompressedResult>,
@@ -193,12 +226,53 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
     let device = args.common.device()?;
     let autodiff = device.clone().autodiff();
     let data = FashionMnist::load(args.common.data.as_deref())?;
-    let train = train_split(&data, args.common.limit);
     autodiff.seed(args.common.seed);
-    let mlp_config = MlpClassifierConfig::new()
-        .with_hidden_sizes(args.hidden.clone())
-        .with_dropout(0.0);
-    let dense = FashionClassifier::new(mlp_config.init(&autodiff));
+    match args.model {
+        ModelKind::Mlp => {
+            let config = MlpClassifierConfig::new()
+                .with_hidden_sizes(args.hidden.clone())
+                .with_dropout(0.0);
+            compare(config.init(&autodiff), &config, None, &data, args, &device)
+        }
+        ModelKind::Cnn => {
+            // One stage: the network trained end to end, no auxiliary networks.
+            let config = LocalResNetConfig::new()
+                .with_widths(args.widths.clone())
+                .with_stages(1);
+            let model = config.init(&autodiff);
+            compare(model, &config, Some(CNN_TARGETS), &data, args, &device)
+        }
+    }
+}
+
+/// Non-zero entries and entries of the weights `targets` selects (every weight matrix without
+/// it).
+fn target_counts<M: Module>(model: &M, targets: Option<&regex::Regex>) -> (u64, u64) {
+    layer_counts(model)
+        .iter()
+        .filter(|(name, _, _)| targets.is_none_or(|re| re.is_match(name)))
+        .fold((0, 0), |(k, t), (_, kept, n)| {
+            (k + *kept as u64, t + *n as u64)
+        })
+}
+
+/// [`run`] on `model` (its config `config`), compressing the weights `targets` selects (by
+/// module path in the wrapped classifier; the methods' default targets without it).
+fn compare<M>(
+    model: M,
+    config: &M::Config,
+    targets: Option<&str>,
+    data: &FashionMnist,
+    args: &CompressFinetuneArgs,
+    device: &Device,
+) -> Result<CompressFinetuneReport, Box<dyn Error>>
+where
+    M: LowRankExport + ImageClassifier + 'static,
+    M::Exported: ImageClassifier + 'static,
+{
+    let train = train_split(data, args.common.limit);
+    let pattern = targets.map(regex::Regex::new).transpose()?;
+    let dense = FashionClassifier::new(model);
     let started = Instant::now();
     let dense = train_epochs(
         dense,
@@ -215,7 +289,7 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
         args.epochs,
         started.elapsed().as_secs_f64()
     );
-    let dense_parameters = total_counts(&dense.model).1 as u64;
+    let dense_parameters = target_counts(&dense, pattern.as_ref()).1;
     let compressors = if args.only.is_empty() {
         Compressor::ALL.to_vec()
     } else {
@@ -232,11 +306,12 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                 Compressor::Magnitude => {
                     let masks = ModuleMasks::compute(
                         &dense,
-                        &PruneConfig::new(Method::GlobalMagnitude, 1.0 - budget),
+                        &PruneConfig::new(Method::GlobalMagnitude, 1.0 - budget)
+                            .with_include(targets.map(str::to_string)),
                     )?;
                     let pruned = masks.apply(dense.clone());
                     let seconds = started.elapsed().as_secs_f64();
-                    let parameters = total_counts(&pruned.model).0 as u64;
+                    let parameters = target_counts(&pruned, pattern.as_ref()).0;
                     let (accuracy_compressed, accuracy_finetuned) = before_and_after_finetuning(
                         pruned,
                         Some(&masks),
@@ -257,7 +332,7 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                     }
                 }
                 low_rank => {
-                    let config = LowRankConfig {
+                    let low_rank_config = LowRankConfig {
                         chunks: if low_rank == Compressor::Svd { 1 } else { 3 },
                         search: (low_rank == Compressor::Alds).then(|| AldsSearchConfig {
                             seed: args.common.seed,
@@ -266,7 +341,7 @@ pub fn run(args: &CompressFinetuneArgs) -> Result<CompressFinetuneReport, Box<dy
                         ..LowRankConfig::new(budget)
                     };
                     let (factored, _, layers) =
-                        factorize_model(dense.model.valid(), &mlp_config, &config)?;
+                        factorize_model(dense.model.valid(), config, &low_rank_config)?;
                     let seconds = started.elapsed().as_secs_f64();
                     let factored = FashionClassifier::new(factored).train();
                     let (accuracy_compressed, accuracy_finetuned) = before_and_after_finetuning(

@@ -202,6 +202,13 @@ impl<C: ConvProjection> LocalResNet<C> {
     }
 }
 
+/// The network trained end to end as an image classifier: every layer, then the head.
+impl<C: ConvProjection> crate::ImageClassifier for LocalResNet<C> {
+    fn logits(&self, images: Tensor<3>) -> Tensor<2> {
+        LocalStages::logits(self, images)
+    }
+}
+
 impl<C: ConvProjection> LocalStages for LocalResNet<C> {
     type Input = Tensor<3>;
     type Features = Tensor<4>;

@@ -283,7 +283,7 @@ where
         args.epochs,
         args.lr,
     );
-    let dense_accuracy = evaluate(&dense, data.test(), 1000, &device)?.accuracy;
+    let dense_accuracy = evaluate(&dense, data.test(), 1000, device)?.accuracy;
     eprintln!(
         "dense: {dense_accuracy:.2} % test accuracy after {} epochs ({:.1} s)",
         args.epochs,
@@ -318,7 +318,7 @@ where
                         &train,
                         data.test(),
                         args,
-                        &device,
+                        device,
                     )?;
                     CompressedResult {
                         compressor,
@@ -350,7 +350,7 @@ where
                         &train,
                         data.test(),
                         args,
-                        &device,
+                        device,
                     )?;
                     CompressedResult {
                         compressor,

@@ -47,7 +47,7 @@ mod outputs;
 
 use low_rank_rows::{LOW_RANK_METHODS, LowRankSetup, low_rank_rows};
 use outputs::write_outputs;
-pub use outputs::{results_csv, results_table};
+pub use outputs::{results_csv, results_table, rows_from_csv};
 
 /// compress_char_lm's defaults of the common flags.
 #[derive(Clone, Debug)]
@@ -121,6 +121,10 @@ pub struct CompressArgs {
     /// Týr-the-Pruner's search generations per round (official 50).
     #[arg(long, default_value_t = 16)]
     pub tyr_generations: usize,
+    /// Redraw `sparsity.png` and `results.md` from the `results.csv` in --out, running
+    /// nothing.
+    #[arg(long)]
+    pub replot: bool,
     /// The flags every training example shares.
     #[command(flatten)]
     pub common: CommonArgs<CompressCharLm>,
@@ -199,6 +203,17 @@ fn pruned_row(
 /// Runs the comparison; progress goes to stderr.
 pub fn run(args: &CompressArgs) -> Result<Vec<Row>, Box<dyn Error>> {
     args.common.validate()?;
+    if args.replot {
+        let csv = args.common.out.join("results.csv");
+        let text = std::fs::read_to_string(&csv)
+            .map_err(|e| format!("--replot: cannot read {}: {e}", csv.display()))?;
+        let rows = rows_from_csv(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
+        if rows.is_empty() {
+            return Err(format!("{}: no rows to plot", csv.display()).into());
+        }
+        write_outputs(&args.common.out, &rows)?;
+        return Ok(rows);
+    }
     let device = args.common.device()?;
     let autodiff = device.clone().autodiff();
     let (run_json, _) = saved::run_files(&args.run);

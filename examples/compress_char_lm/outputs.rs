@@ -24,6 +24,32 @@ pub fn results_csv(rows: &[Row]) -> String {
     csv
 }
 
+/// The rows of a `results.csv` that [`results_csv`] wrote.
+pub fn rows_from_csv(csv: &str) -> Result<Vec<Row>, String> {
+    let mut lines = csv.lines();
+    if lines.next() != Some("method,setting,sparsity,parameters,nats_per_char,seconds") {
+        return Err("not a compress_char_lm results.csv (its header differs)".into());
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = || format!("line {}: cannot read `{line}`", i + 2);
+            let cells: Vec<&str> = line.split(',').collect();
+            let [method, setting, sparsity, parameters, nats, seconds] = cells[..] else {
+                return Err(bad());
+            };
+            Ok(Row {
+                method: method.into(),
+                setting: setting.into(),
+                sparsity: sparsity.parse().map_err(|_| bad())?,
+                parameters: parameters.parse().map_err(|_| bad())?,
+                nats_per_char: nats.parse().map_err(|_| bad())?,
+                seconds: seconds.parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
 /// The Markdown table of `results.md`.
 pub fn results_table(rows: &[Row]) -> String {
     let mut md = String::from(
@@ -45,15 +71,16 @@ pub fn results_table(rows: &[Row]) -> String {
 }
 
 /// Nats/char against the share of the blocks' linear weights removed, one series per method
-/// of `methods` that has rows, with the dense model's level; `None` when none has.
-fn removal_panel(rows: &[Row], methods: &[&str], title: &str) -> Option<Panel> {
+/// of `methods` over its rows whose setting ends with `setting`, with the dense model's level;
+/// `None` when none has rows.
+fn removal_panel(rows: &[Row], methods: &[&str], setting: &str, title: &str) -> Option<Panel> {
     let mut series: Vec<Series> = methods
         .iter()
         .map(|&method| Series {
             label: method.into(),
             points: rows
                 .iter()
-                .filter(|r| r.method == method && !r.setting.ends_with('%'))
+                .filter(|r| r.method == method && r.setting.ends_with(setting))
                 .map(|r| (100.0 * r.sparsity, r.nats_per_char))
                 .collect(),
         })
@@ -125,6 +152,7 @@ pub(super) fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Erro
     panels.extend(removal_panel(
         rows,
         &["uniform-l2", "uniform-l2+finetune", "tyr", "tyr+finetune"],
+        "of units",
         "char LM: heads and channels removed (equal parameters)",
     ));
     panels.extend(removal_panel(
@@ -139,6 +167,7 @@ pub(super) fn write_outputs(out: &Path, rows: &[Row]) -> Result<(), Box<dyn Erro
             "magnitude",
             "magnitude+finetune",
         ],
+        "kept",
         "char LM: low-rank factors (ALDS) against magnitude, equal budgets",
     ));
     let plot = out.join("sparsity.png");
@@ -168,5 +197,9 @@ mod tests {
              sparsegpt,2:4,0.5000,10,1.950000,2.00\n"
         );
         assert!(results_table(&rows).contains("| sparsegpt | 2:4 | 50.0 % | 10 | 1.9500 | 2.0 |"));
+        assert_eq!(rows_from_csv(&results_csv(&rows)).unwrap(), rows);
+        assert!(rows_from_csv("a,b\n").unwrap_err().contains("header"));
+        let e = rows_from_csv(&results_csv(&rows).replace("1.95", "x")).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
     }
 }

@@ -30,6 +30,7 @@ mod error;
 mod gradual;
 mod importance;
 pub mod inspect;
+pub mod lottery;
 pub mod low_rank;
 pub mod low_rank_export;
 pub mod low_rank_plan;

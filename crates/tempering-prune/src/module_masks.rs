@@ -135,6 +135,29 @@ impl ModuleMasks {
         Self { masks }
     }
 
+    /// Random masks of the same sparsity, tensor by tensor: each tensor keeps as many weights
+    /// as in `self`, at positions drawn uniformly (a Fisher–Yates shuffle of its mask, seeded
+    /// by `seed` and the tensor's name). The control of a lottery ticket: the same layer-wise
+    /// sparsity without the ticket's choice of weights.
+    pub fn shuffled(&self, seed: u64) -> Self {
+        let masks = self
+            .masks
+            .iter()
+            .map(|(&id, mask)| {
+                let name_hash = mask.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                let mut rng = tempering_core::split_mix::SplitMix64::new(seed ^ name_hash);
+                let mut keep = mask.keep.as_ref().clone();
+                for i in (1..keep.len()).rev() {
+                    keep.swap(i, rng.below(i + 1));
+                }
+                (id, Mask::new(mask.name.clone(), mask.shape.clone(), keep))
+            })
+            .collect();
+        Self { masks }
+    }
+
     /// Masks whose pruned weights are those of `self` or `other`: the union of what both
     /// prune, so a gradual schedule never lets a weight back in.
     pub fn union(self, other: &ModuleMasks) -> Self {

@@ -24,6 +24,7 @@
 
 pub mod curves_plot;
 pub mod epoch_history;
+pub mod evolution;
 pub mod flatness;
 pub mod local_learning;
 pub mod meta_training;

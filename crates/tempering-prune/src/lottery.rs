@@ -83,7 +83,7 @@ pub struct TicketRound<M> {
 
 /// Errors of [`lottery_tickets`]: the pruning's, or the trainer's.
 #[derive(Debug, thiserror::Error)]
-pub enum LotteryError<E: std::fmt::Display> {
+pub enum LotteryError<E: std::fmt::Display + std::fmt::Debug> {
     /// Computing a round's mask failed.
     #[error("round {round}: {source}")]
     Prune {
@@ -93,12 +93,12 @@ pub enum LotteryError<E: std::fmt::Display> {
         source: PruneError,
     },
     /// The trainer failed.
-    #[error("round {round}: training failed: {source}")]
+    #[error("round {round}: training failed: {reason}")]
     Train {
         /// The round.
         round: usize,
         /// Why.
-        source: E,
+        reason: E,
     },
 }
 
@@ -113,11 +113,11 @@ pub fn lottery_tickets<M, E, T>(
 ) -> Result<Vec<TicketRound<M>>, LotteryError<E>>
 where
     M: Module,
-    E: std::fmt::Display,
+    E: std::fmt::Display + std::fmt::Debug,
     T: FnMut(M, Option<&ModuleMasks>, usize) -> Result<M, E>,
 {
     let dense =
-        train(init.clone(), None, 0).map_err(|source| LotteryError::Train { round: 0, source })?;
+        train(init.clone(), None, 0).map_err(|reason| LotteryError::Train { round: 0, reason })?;
     let mut rounds = vec![TicketRound {
         round: 0,
         sparsity: 0.0,
@@ -133,7 +133,7 @@ where
             .map_err(|source| LotteryError::Prune { round, source })?;
         let ticket = masks.apply(init.clone());
         let trained = train(ticket, Some(&masks), round)
-            .map_err(|source| LotteryError::Train { round, source })?;
+            .map_err(|reason| LotteryError::Train { round, reason })?;
         rounds.push(TicketRound {
             round,
             sparsity,

@@ -6,6 +6,7 @@ pub mod common;
 pub mod compare_optimizers;
 pub mod compress_and_finetune;
 pub mod compress_char_lm;
+pub mod es_lottery_tickets;
 pub mod local_learning;
 pub mod mup_lr_sweep;
 pub mod prune_and_finetune;

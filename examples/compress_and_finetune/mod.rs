@@ -433,8 +433,8 @@ fn row(r: &CompressedResult, dense_parameters: u64) -> String {
 
 fn table(dense_accuracy: f64, dense_parameters: u64, results: &[CompressedResult]) -> String {
     let mut t = format!(
-        "dense model: {dense_accuracy:.2} % test accuracy, {dense_parameters} weight-matrix \
-         parameters\n\n"
+        "dense model: {dense_accuracy:.2} % test accuracy, {dense_parameters} parameters in \
+         the weights compressed\n\n"
     );
     t.push_str(
         "| budget | method | parameters | largest rel. error | chunks per layer | acc. \
@@ -473,7 +473,7 @@ fn plot(
         path,
         &methods,
         dense_accuracy,
-        "parameters kept (% of the weight matrices)",
+        "parameters kept (% of the weights compressed)",
         ["right after compression", "after fine-tuning"],
     )
 }

@@ -68,7 +68,7 @@ pub struct EsLotteryArgs {
     #[arg(long, value_delimiter = ',', default_value = "0.8,0.9,0.95,0.98")]
     pub levels: Vec<f64>,
     /// ES generations per training.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 300)]
     pub generations: usize,
     /// ES antithetic pairs (population twice this).
     #[arg(long, default_value_t = 32)]
@@ -83,7 +83,7 @@ pub struct EsLotteryArgs {
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Epochs of Adam per SGD training.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 3)]
     pub sgd_epochs: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]

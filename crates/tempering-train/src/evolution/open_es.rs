@@ -181,12 +181,32 @@ impl OpenEs {
     /// # Panics
     /// If `mean` is not the dimension the state was made for.
     pub fn step(&mut self, mean: &mut [f32], loss: impl Fn(&[f32]) -> f64 + Sync) -> Generation {
-        assert_eq!(mean.len(), self.m.len(), "OpenEs: the mean changed size");
-        let (pairs, sigma) = (self.config.pairs, self.sigma);
         let noise_seed = self.rng.next_u64();
-        let noise: Vec<Vec<f32>> = (0..pairs)
+        let noise: Vec<Vec<f32>> = (0..self.config.pairs)
             .map(|k| standard_normal(mean.len(), noise_seed, k as u64))
             .collect();
+        self.step_with_noise(mean, &noise, loss)
+    }
+
+    /// [`step`](Self::step) with the `pairs` draws `z` given (each of the mean's length), as
+    /// the golden test feeds the reference's.
+    ///
+    /// # Panics
+    /// If `mean` is not the dimension the state was made for, or `noise` has not `pairs` rows
+    /// of that length.
+    pub fn step_with_noise(
+        &mut self,
+        mean: &mut [f32],
+        noise: &[Vec<f32>],
+        loss: impl Fn(&[f32]) -> f64 + Sync,
+    ) -> Generation {
+        assert_eq!(mean.len(), self.m.len(), "OpenEs: the mean changed size");
+        let (pairs, sigma) = (self.config.pairs, self.sigma);
+        assert!(
+            noise.len() == pairs && noise.iter().all(|z| z.len() == mean.len()),
+            "OpenEs: {pairs} noise rows of {} entries expected",
+            mean.len()
+        );
         let losses: Vec<f64> = (0..2 * pairs)
             .into_par_iter()
             .map(|c| {

@@ -152,15 +152,7 @@ fn block_linear_weights(model: &TransformerLm) -> (usize, usize) {
     let mut total = 0;
     let mut zeros = 0;
     for block in &model.blocks {
-        let (a, f) = (&block.attention, &block.feed_forward);
-        for linear in [
-            &a.query,
-            &a.key,
-            &a.value,
-            &a.output,
-            &f.expand,
-            &f.contract,
-        ] {
+        for (_, linear) in block.linears() {
             let values = linear
                 .weight
                 .val()

@@ -236,14 +236,7 @@ impl<P: Projection> VitClassifier<P> {
             patch_embedding: self.patch_embedding,
             class_token: self.class_token,
             position_embedding: self.position_embedding,
-            blocks: self
-                .blocks
-                .into_iter()
-                .enumerate()
-                .map(|(b, block)| {
-                    block.map_projections(|name, layer| f(&format!("blocks.{b}.{name}"), layer))
-                })
-                .collect(),
+            blocks: TransformerBlock::map_all(self.blocks, &mut f),
             final_norm: self.final_norm,
             head: self.head,
             patch_size: self.patch_size,

@@ -121,6 +121,26 @@ pub(crate) fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("model.bpk"), dir.join("run.json"))
 }
 
+/// Refuses a run directory `dir` (when given) whose files would replace `checkpoint` or
+/// `config`, or existing files without `force`, before any work is done.
+pub(crate) fn check_run_outputs(
+    dir: Option<&Path>,
+    checkpoint: &Path,
+    config: &Path,
+    force: bool,
+) -> Result<(), String> {
+    let Some(dir) = dir else {
+        return Ok(());
+    };
+    let (model_path, run_path) = outputs(dir);
+    for dest in [&model_path, &run_path] {
+        for input in [checkpoint, config] {
+            check_output(input, dest, force).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
 /// `saved` as `run.json`, each atomically.
 pub(crate) fn write_run<M: Module>(
@@ -220,14 +240,12 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         .validation
         .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
         .transpose()?;
-    if let Some(dir) = request.output {
-        let (model_path, run_path) = outputs(dir);
-        for dest in [&model_path, &run_path] {
-            for input in [request.checkpoint, request.config] {
-                check_output(input, dest, request.force).map_err(|e| e.to_string())?;
-            }
-        }
-    }
+    check_run_outputs(
+        request.output,
+        request.checkpoint,
+        request.config,
+        request.force,
+    )?;
     let device = Device::default();
     let mut model: TransformerLm =
         load_module(saved.model.init(&device), request.checkpoint).map_err(|e| e.to_string())?;

@@ -15,12 +15,11 @@ use burn::tensor::Device;
 use tempering_data::CharTokenizer;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::{Projection, SavedCharLm};
-use tempering_prune::checkpoint::check_output;
 use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 use tempering_prune::module_load::load_module;
 
-use crate::calibrated_prune::{load_run, outputs, print_written, text_tokens, write_run};
+use crate::calibrated_prune::{check_run_outputs, load_run, print_written, text_tokens, write_run};
 use crate::render::{low_rank_table, percent, print_json};
 
 /// Validation windows per forward pass.
@@ -61,14 +60,12 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
         .validation
         .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
         .transpose()?;
-    if let Some(dir) = request.output {
-        let (model_path, run_path) = outputs(dir);
-        for dest in [&model_path, &run_path] {
-            for input in [request.checkpoint, request.config] {
-                check_output(input, dest, request.force).map_err(|e| e.to_string())?;
-            }
-        }
-    }
+    check_run_outputs(
+        request.output,
+        request.checkpoint,
+        request.config,
+        request.force,
+    )?;
     let device = Device::default();
     let model: TransformerLm =
         load_module(saved.model.init(&device), request.checkpoint).map_err(|e| e.to_string())?;

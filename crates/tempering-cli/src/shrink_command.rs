@@ -21,11 +21,10 @@ use tempering_models::TransformerLm;
 use tempering_prune::calibrated::tyr::{
     Propagation, TyrConfig, TyrProgress, TyrReport, TyrSearchConfig, tyr_prune,
 };
-use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::load_module;
 use tempering_prune::structured::{GroupReport, StructuredConfig, shrink_structured};
 
-use crate::calibrated_prune::{load_run, outputs, print_written, text_tokens, write_run};
+use crate::calibrated_prune::{check_run_outputs, load_run, print_written, text_tokens, write_run};
 use crate::render::{percent, print_json, table};
 
 /// Calibration sequences per forward pass.
@@ -164,14 +163,12 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         .as_ref()
         .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
         .transpose()?;
-    if let Some(dir) = &args.output {
-        let (model_path, run_path) = outputs(dir);
-        for dest in [&model_path, &run_path] {
-            for input in [&args.checkpoint, &args.config] {
-                check_output(input, dest, args.force).map_err(|e| e.to_string())?;
-            }
-        }
-    }
+    check_run_outputs(
+        args.output.as_deref(),
+        &args.checkpoint,
+        &args.config,
+        args.force,
+    )?;
     let device = Device::default();
     let model: TransformerLm =
         load_module(saved.model.init(&device), &args.checkpoint).map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ use tempering_core::compression::{CompressionError, FactorizedLinear, LayerWeigh
 
 use super::factor_assignment::FactorAssignment;
 use crate::low_rank_linear::{LinearLayer, LowRankLinear};
+use crate::transformer::block::BLOCK_LINEARS;
 use crate::transformer::{
     FactorizedLmConfig, TransformerBlock, TransformerLm, TransformerLmConfig,
 };
@@ -32,64 +33,45 @@ fn block_layers(blocks: &[TransformerBlock]) -> Vec<(String, LayerWeight<'_>)> {
         .collect()
 }
 
-impl LowRankExport for TransformerLm {
-    type Config = TransformerLmConfig;
-    type Exported = TransformerLm<LinearLayer>;
-    type ExportedConfig = FactorizedLmConfig;
+/// `LowRankExport` for a transformer `$model` of config `$config` whose blocks are
+/// `self.blocks` and whose `map_projections` maps its block linear layers, exported with the
+/// factorized config `$exported`.
+macro_rules! block_low_rank_export {
+    ($model:ident, $config:ty, $exported:ident) => {
+        impl LowRankExport for $model {
+            type Config = $config;
+            type Exported = $model<LinearLayer>;
+            type ExportedConfig = $exported;
 
-    fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
-        block_layers(&self.blocks)
-    }
+            fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
+                block_layers(&self.blocks)
+            }
 
-    fn export_low_rank(
-        self,
-        config: &TransformerLmConfig,
-        factors: Vec<Option<FactorizedLinear>>,
-        ranks: &[Option<usize>],
-        chunks: &[usize],
-    ) -> Result<(TransformerLm<LinearLayer>, FactorizedLmConfig), CompressionError> {
-        let mut assign = FactorAssignment::new(self.blocks.len() * 6, factors, ranks, chunks)?;
-        let exported =
-            self.map_projections(
-                |path, linear| match assign.next(&format!("{path}.weight")) {
-                    Some(f) => LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias)),
-                    None => LinearLayer::Dense(linear),
-                },
-            );
-        Ok((
-            exported,
-            FactorizedLmConfig::new(config.clone(), assign.into_factorized()),
-        ))
-    }
+            fn export_low_rank(
+                self,
+                config: &$config,
+                factors: Vec<Option<FactorizedLinear>>,
+                ranks: &[Option<usize>],
+                chunks: &[usize],
+            ) -> Result<($model<LinearLayer>, $exported), CompressionError> {
+                let layers = self.blocks.len() * BLOCK_LINEARS.len();
+                let mut assign = FactorAssignment::new(layers, factors, ranks, chunks)?;
+                let exported = self.map_projections(|path, linear| {
+                    match assign.next(&format!("{path}.weight")) {
+                        Some(f) => {
+                            LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias))
+                        }
+                        None => LinearLayer::Dense(linear),
+                    }
+                });
+                Ok((
+                    exported,
+                    $exported::new(config.clone(), assign.into_factorized()),
+                ))
+            }
+        }
+    };
 }
 
-impl LowRankExport for VitClassifier {
-    type Config = VitClassifierConfig;
-    type Exported = VitClassifier<LinearLayer>;
-    type ExportedConfig = FactorizedVitConfig;
-
-    fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
-        block_layers(&self.blocks)
-    }
-
-    fn export_low_rank(
-        self,
-        config: &VitClassifierConfig,
-        factors: Vec<Option<FactorizedLinear>>,
-        ranks: &[Option<usize>],
-        chunks: &[usize],
-    ) -> Result<(VitClassifier<LinearLayer>, FactorizedVitConfig), CompressionError> {
-        let mut assign = FactorAssignment::new(self.blocks.len() * 6, factors, ranks, chunks)?;
-        let exported =
-            self.map_projections(
-                |path, linear| match assign.next(&format!("{path}.weight")) {
-                    Some(f) => LinearLayer::LowRank(LowRankLinear::from_factors(f, linear.bias)),
-                    None => LinearLayer::Dense(linear),
-                },
-            );
-        Ok((
-            exported,
-            FactorizedVitConfig::new(config.clone(), assign.into_factorized()),
-        ))
-    }
-}
+block_low_rank_export!(TransformerLm, TransformerLmConfig, FactorizedLmConfig);
+block_low_rank_export!(VitClassifier, VitClassifierConfig, FactorizedVitConfig);

@@ -12,6 +12,7 @@ use burn::tensor::Device;
 use super::{LocalResNet, LocalResNetConfig};
 use crate::low_rank_conv::{ConvLayer, LowRankConv2d};
 use crate::transformer::FactorizedLayer;
+use crate::transformer::factorized_blocks::check_entries;
 
 /// The config of a [`LocalResNet`] with factorized convolutions.
 #[derive(Config, Debug)]
@@ -29,26 +30,16 @@ impl FactorizedResNetConfig {
     pub fn check(&self) -> Result<(), String> {
         self.model.check()?;
         let names = self.model.conv_names();
-        let mut seen = std::collections::HashSet::new();
-        for layer in &self.factorized {
-            if !names.contains(&layer.name) {
-                return Err(format!(
+        check_entries(&self.factorized, |layer| {
+            match names.contains(&layer.name) {
+                true => Ok(()),
+                false => Err(format!(
                     "`{}` is not a convolution of the backbone ({})",
                     layer.name,
                     names.join(", ")
-                ));
+                )),
             }
-            if !seen.insert(layer.name.as_str()) {
-                return Err(format!("`{}` is factorized twice", layer.name));
-            }
-            if layer.rank == 0 || layer.chunks == 0 {
-                return Err(format!(
-                    "`{}`: rank {} and chunks {} must be positive",
-                    layer.name, layer.rank, layer.chunks
-                ));
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Builds the network on `device`: the dense network, with each factorized convolution

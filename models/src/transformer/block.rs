@@ -142,6 +142,21 @@ impl<P: Projection> TransformerBlock<P> {
         BlockWidths::new(self.attention.n_heads, self.feed_forward.expand.d_output())
     }
 
+    /// Blocks `blocks` (a model's, in order) with each linear layer replaced by `f(module path,
+    /// layer)`, the path `blocks.{b}.{path in the block}` (`blocks.0.attention.query`).
+    pub fn map_all<Q>(
+        blocks: Vec<Self>,
+        mut f: impl FnMut(&str, P) -> Q,
+    ) -> Vec<TransformerBlock<Q>> {
+        blocks
+            .into_iter()
+            .enumerate()
+            .map(|(b, block)| {
+                block.map_projections(|name, layer| f(&format!("blocks.{b}.{name}"), layer))
+            })
+            .collect()
+    }
+
     /// The same block with each linear layer replaced by `f(path in the block, layer)` (paths
     /// as in [`BLOCK_LINEARS`]).
     pub fn map_projections<Q>(self, mut f: impl FnMut(&str, P) -> Q) -> TransformerBlock<Q> {

@@ -80,20 +80,7 @@ impl BlockShapes<'_> {
     /// Why `layers` cannot be factors of these blocks, if they cannot: a name that is no
     /// block linear layer, a layer named twice, a zero rank or chunk count.
     pub fn check(&self, layers: &[FactorizedLayer]) -> Result<(), String> {
-        let mut seen = std::collections::HashSet::new();
-        for layer in layers {
-            self.locate(layer)?;
-            if !seen.insert(layer.name.as_str()) {
-                return Err(format!("`{}` is factorized twice", layer.name));
-            }
-            if layer.rank == 0 || layer.chunks == 0 {
-                return Err(format!(
-                    "`{}`: rank {} and chunks {} must be positive",
-                    layer.name, layer.rank, layer.chunks
-                ));
-            }
-        }
-        Ok(())
+        check_entries(layers, |layer| self.locate(layer).map(|_| ()))
     }
 
     /// The parameters of the model of `dense` parameters once `layers` are factors; `None`
@@ -111,6 +98,28 @@ impl BlockShapes<'_> {
                 .checked_add(factor_weights(d_in, d_out, layer.rank, layer.chunks)?)
         })
     }
+}
+
+/// Why `layers` cannot be a model's factorized layers, if they cannot: an entry `known`
+/// refuses (it names no layer of the model), a layer named twice, a zero rank or chunk count.
+pub(crate) fn check_entries(
+    layers: &[FactorizedLayer],
+    known: impl Fn(&FactorizedLayer) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for layer in layers {
+        known(layer)?;
+        if !seen.insert(layer.name.as_str()) {
+            return Err(format!("`{}` is factorized twice", layer.name));
+        }
+        if layer.rank == 0 || layer.chunks == 0 {
+            return Err(format!(
+                "`{}`: rank {} and chunks {} must be positive",
+                layer.name, layer.rank, layer.chunks
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Weights of `rank`-factors over `chunks` input chunks of a `[d_in, d_out]` layer, each

@@ -315,14 +315,7 @@ impl<P: Projection> TransformerLm<P> {
             token_embedding: self.token_embedding,
             position_embedding: self.position_embedding,
             dropout: self.dropout,
-            blocks: self
-                .blocks
-                .into_iter()
-                .enumerate()
-                .map(|(b, block)| {
-                    block.map_projections(|name, layer| f(&format!("blocks.{b}.{name}"), layer))
-                })
-                .collect(),
+            blocks: TransformerBlock::map_all(self.blocks, &mut f),
             final_norm: self.final_norm,
             head: self.head,
             context: self.context,

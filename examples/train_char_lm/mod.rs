@@ -502,14 +502,16 @@ fn say(bar: &ProgressBar, line: String) {
 pub fn generate(args: &CharLmArgs) -> Result<String, Box<dyn Error>> {
     args.validate()?;
     let device = args.common.device()?;
-    let (_, model, tokenizer) = saved::load(&args.common.out, &device)?;
-    sample(args, &model, &tokenizer)
+    match saved::load_any(&args.common.out, &device)? {
+        (_, saved::SavedModel::Dense(model), tokenizer) => sample(args, &model, &tokenizer),
+        (_, saved::SavedModel::Factorized(model), tokenizer) => sample(args, &model, &tokenizer),
+    }
 }
 
 /// The text the flags ask for: `--sample-chars` after `--prompt`, with `--seed`.
-fn sample(
+fn sample<P: Projection>(
     args: &CharLmArgs,
-    model: &TransformerLm,
+    model: &TransformerLm<P>,
     tokenizer: &CharTokenizer,
 ) -> Result<String, Box<dyn Error>> {
     generate_text(
@@ -684,6 +686,33 @@ mod tests {
         assert_eq!(again, report.sample);
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 4);
+
+        // The run factorized by ALDS (as `tempering compress -o` writes it) samples too, and
+        // the dense loader refuses it by name.
+        let device = Device::default();
+        let (saved_run, model, _) = saved::load(&out, &device).unwrap();
+        let (small, small_config, _) = tempering_prune::low_rank_export::factorize_model(
+            model,
+            &saved_run.model,
+            &tempering_prune::low_rank::LowRankConfig::new(0.5),
+        )
+        .unwrap();
+        let compressed = dir.path().join("alds");
+        std::fs::create_dir_all(&compressed).unwrap();
+        small.save_file(compressed.join("model.bpk")).unwrap();
+        burn::config::Config::save(
+            &SavedCharLm {
+                factorized: Some(small_config.factorized),
+                ..saved_run
+            },
+            compressed.join("run.json"),
+        )
+        .unwrap();
+        let compressed_str = compressed.to_str().unwrap();
+        let text = generate(&parse(&["--out", compressed_str, "--sample-chars", "40"])).unwrap();
+        assert_eq!(text.chars().count(), 41);
+        let e = saved::load(&compressed, &device).unwrap_err().to_string();
+        assert!(e.contains("low-rank factors"), "{e}");
     }
 
     #[test]

@@ -74,7 +74,11 @@ pub fn add_scores(scores: &mut [f64], more: Vec<f64>) {
 }
 
 /// Element indices of the kept units.
-fn expanded(keep: &[usize], width: usize, device: &burn::tensor::Device) -> Tensor<1, Int> {
+pub(crate) fn expanded(
+    keep: &[usize],
+    width: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<1, Int> {
     let indices: Vec<i64> = keep
         .iter()
         .flat_map(|&unit| (unit * width..(unit + 1) * width).map(|i| i as i64))

@@ -25,6 +25,7 @@
 //! ```
 
 mod calibration;
+pub mod conv_units;
 mod error;
 pub mod linear_units;
 mod low_rank;

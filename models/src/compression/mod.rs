@@ -10,6 +10,8 @@
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): ALDS
 //!   export of their block linear layers to the same model over
 //!   [`LinearLayer`](crate::LinearLayer)s ([`LowRankExport`]);
+//! - [`MultitaskCnn`](crate::MultitaskCnn): convolution filters with their batch-norm channels
+//!   and the next layer's inputs ([`ShrinkUnits`]);
 //! - [`LocalResNet`](crate::local::LocalResNet): ALDS export of its backbone convolutions to a
 //!   `LocalResNet<ConvLayer>` ([`LowRankExport`]);
 //! - [`TransformerLm`](crate::TransformerLm) and [`VitClassifier`](crate::VitClassifier): their
@@ -35,6 +37,7 @@ mod factor_assignment;
 mod mlp_calibration;
 mod mlp_low_rank;
 mod mlp_units;
+mod multitask_units;
 mod resnet_low_rank;
 mod transformer_low_rank;
 mod transformer_sequential;

@@ -1,11 +1,13 @@
 //! Structured pruning with physical shrinking: whole units (MLP hidden neurons, transformer
-//! attention heads and feed-forward channels) leave a model together with every tensor slice
+//! attention heads and feed-forward channels, convolution filters of the multitask CNN with
+//! their batch-norm channels) leave a model together with every tensor slice
 //! coupled to them, and the result is the smaller model its new config builds, which saves,
 //! loads and runs like any other. After Torch-Pruning (Fang et al., "DepGraph: Towards any
 //! structural pruning", CVPR 2023): a unit's importance is the norm of all its coupled weights;
 //! each group loses the same fraction of its least important units (a uniform layer-wise
-//! allocation). Models take part by implementing [`ShrinkUnits`]; tempering-models does so for
-//! its MLP and transformer.
+//! allocation; with [`UnitImportance::L1`] on the CNN's filters, the uniform L1 filter pruning
+//! of Li et al., ICLR 2017). Models take part by implementing [`ShrinkUnits`]; tempering-models
+//! does so for its MLP, transformer and multitask CNN.
 //!
 //! ```
 //! use burn::tensor::Device;

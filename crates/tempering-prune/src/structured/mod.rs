@@ -22,6 +22,8 @@
 //! # Ok::<(), tempering_prune::PruneError>(())
 //! ```
 
+pub mod pagcp;
+
 use crate::PruneError;
 use crate::targets::compile_pattern;
 pub use tempering_core::compression::{ShrinkUnits, UnitGroup, UnitImportance};

@@ -9,6 +9,7 @@ pub mod compress_char_lm;
 pub mod es_lottery_tickets;
 pub mod local_learning;
 pub mod mup_lr_sweep;
+pub mod pagcp_multitask;
 pub mod prune_and_finetune;
 pub mod quickstart;
 pub mod train_char_lm;

@@ -1,0 +1,21 @@
+//! PAGCP on a two-task Fashion-MNIST CNN against uniform L1 filter pruning at equal FLOPs; see
+//! `--help`.
+//!
+//! `cargo run --release -p tempering-examples --bin pagcp_multitask`
+
+use clap::Parser;
+use tempering_examples::pagcp_multitask::{PagcpArgs, run};
+
+fn main() {
+    let args = PagcpArgs::parse();
+    match run(&args) {
+        Ok(report) => {
+            println!("data: {}\n", report.source);
+            print!("{}", report.table);
+        }
+        Err(e) => {
+            eprintln!("pagcp_multitask: {e}");
+            std::process::exit(2);
+        }
+    }
+}

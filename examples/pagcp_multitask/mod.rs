@@ -110,7 +110,7 @@ impl PagcpArgs {
                 "--epochs, --batch-size and --calibration-images must be at least 1".into(),
             );
         }
-        if self.rates.is_empty() || self.rates.iter().any(|r| !(*r > 0.0)) {
+        if self.rates.is_empty() || self.rates.iter().any(|r| r.is_nan() || *r <= 0.0) {
             return Err("--rates: give positive thresholds".into());
         }
         Ok(())

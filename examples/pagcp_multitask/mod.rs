@@ -65,7 +65,7 @@ pub struct PagcpArgs {
     #[arg(long, default_value_t = 1024)]
     pub calibration_images: usize,
     /// PAGCP's first-layer thresholds (`--initial_rate`), comma-separated: one pruned model each.
-    #[arg(long, value_delimiter = ',', default_value = "0.05,0.2")]
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.5,1")]
     pub rates: Vec<f64>,
     /// PAGCP's global threshold (`--initial_thres`).
     #[arg(long, default_value_t = 30.0)]

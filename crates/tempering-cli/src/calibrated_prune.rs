@@ -141,6 +141,27 @@ pub(crate) fn check_run_outputs(
     Ok(())
 }
 
+/// What every run-directory command does before its own work: the `--validation` text's
+/// tokens (when given, one window of the context plus its target at the least), the output
+/// directory checked against the inputs, and the dense model of `saved` loaded from
+/// `checkpoint` on the default device.
+pub(crate) fn open_run(
+    saved: &SavedCharLm,
+    tokenizer: &CharTokenizer,
+    (checkpoint, config): (&Path, &Path),
+    validation: Option<&Path>,
+    (output, force): (Option<&Path>, bool),
+) -> Result<(Option<Vec<u32>>, TransformerLm), String> {
+    let context = saved.model.context;
+    let validation = validation
+        .map(|path| text_tokens(path, "--validation", tokenizer, context + 1))
+        .transpose()?;
+    check_run_outputs(output, checkpoint, config, force)?;
+    let model =
+        load_module(saved.model.init(&Device::default()), checkpoint).map_err(|e| e.to_string())?;
+    Ok((validation, model))
+}
+
 /// Writes the run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
 /// `saved` as `run.json`, each atomically.
 pub(crate) fn write_run<M: Module>(
@@ -236,19 +257,14 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     } else {
         calibration_tokens.div_ceil(context)
     };
-    let validation = request
-        .validation
-        .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
-        .transpose()?;
-    check_run_outputs(
-        request.output,
-        request.checkpoint,
-        request.config,
-        request.force,
+    let (validation, mut model) = open_run(
+        &saved,
+        &tokenizer,
+        (request.checkpoint, request.config),
+        request.validation,
+        (request.output, request.force),
     )?;
     let device = Device::default();
-    let mut model: TransformerLm =
-        load_module(saved.model.init(&device), request.checkpoint).map_err(|e| e.to_string())?;
     let evaluate = |model: &TransformerLm| {
         validation.as_ref().and_then(|tokens| {
             model.held_out_loss(tokens, BATCH, request.validation_tokens.div_ceil(context))

@@ -11,15 +11,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::Device;
 use tempering_data::CharTokenizer;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::{Projection, SavedCharLm};
 use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
-use tempering_prune::module_load::load_module;
 
-use crate::calibrated_prune::{check_run_outputs, load_run, print_written, text_tokens, write_run};
+use crate::calibrated_prune::{load_run, open_run, print_written, write_run};
 use crate::render::{low_rank_table, percent, print_json};
 
 /// Validation windows per forward pass.
@@ -56,19 +54,13 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
     let saved = load_run(request.checkpoint, request.config)?;
     let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
     let context = saved.model.context;
-    let validation = request
-        .validation
-        .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
-        .transpose()?;
-    check_run_outputs(
-        request.output,
-        request.checkpoint,
-        request.config,
-        request.force,
+    let (validation, model) = open_run(
+        &saved,
+        &tokenizer,
+        (request.checkpoint, request.config),
+        request.validation,
+        (request.output, request.force),
     )?;
-    let device = Device::default();
-    let model: TransformerLm =
-        load_module(saved.model.init(&device), request.checkpoint).map_err(|e| e.to_string())?;
     let windows = request.validation_tokens.div_ceil(context);
     let dense_loss = validation
         .as_ref()

@@ -21,10 +21,9 @@ use tempering_models::TransformerLm;
 use tempering_prune::calibrated::tyr::{
     Propagation, TyrConfig, TyrProgress, TyrReport, TyrSearchConfig, tyr_prune,
 };
-use tempering_prune::module_load::load_module;
 use tempering_prune::structured::{GroupReport, StructuredConfig, shrink_structured};
 
-use crate::calibrated_prune::{check_run_outputs, load_run, print_written, text_tokens, write_run};
+use crate::calibrated_prune::{load_run, open_run, print_written, text_tokens, write_run};
 use crate::render::{percent, print_json, table};
 
 /// Calibration sequences per forward pass.
@@ -158,20 +157,14 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         Some(n) => n.div_ceil(context),
         None => 256,
     };
-    let validation = args
-        .validation
-        .as_ref()
-        .map(|path| text_tokens(path, "--validation", &tokenizer, context + 1))
-        .transpose()?;
-    check_run_outputs(
-        args.output.as_deref(),
-        &args.checkpoint,
-        &args.config,
-        args.force,
+    let (validation, model) = open_run(
+        &saved,
+        &tokenizer,
+        (&args.checkpoint, &args.config),
+        args.validation.as_deref(),
+        (args.output.as_deref(), args.force),
     )?;
     let device = Device::default();
-    let model: TransformerLm =
-        load_module(saved.model.init(&device), &args.checkpoint).map_err(|e| e.to_string())?;
     let evaluate = |model: &TransformerLm| {
         validation.as_ref().and_then(|tokens| {
             model.held_out_loss(tokens, BATCH, args.validation_tokens.div_ceil(context))

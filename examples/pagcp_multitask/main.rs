@@ -12,6 +12,7 @@ fn main() {
         Ok(report) => {
             println!("data: {}\n", report.source);
             print!("{}", report.table);
+            println!("\nplot: {}", report.plot_path.display());
         }
         Err(e) => {
             eprintln!("pagcp_multitask: {e}");

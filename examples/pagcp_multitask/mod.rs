@@ -24,6 +24,7 @@ use tempering_data::{
 use tempering_models::{MultitaskCnn, MultitaskCnnConfig};
 use tempering_prune::structured::pagcp::{PagcpConfig, PagcpReport, pagcp_prune};
 use tempering_prune::structured::{StructuredConfig, UnitImportance, shrink_structured};
+use tempering_train::{Panel, Series, plot_panels};
 
 use crate::common::common_args::{CommonArgs, ExampleDefaults, shipped_sample};
 use crate::common::train_split::train_split;
@@ -240,6 +241,8 @@ pub struct PagcpRunReport {
     pub searches: Vec<PagcpReport>,
     /// The Markdown table (also in `table.md`).
     pub table: String,
+    /// The PNG of each task's accuracy against the FLOPs kept.
+    pub plot_path: PathBuf,
 }
 
 /// Trains, prunes both ways, fine-tunes and writes the table; progress goes to stderr.
@@ -347,13 +350,69 @@ pub fn run(args: &PagcpArgs) -> Result<PagcpRunReport, Box<dyn Error>> {
     tempering_core::atomic_write::write_atomically(&args.common.out.join("table.md"), |w| {
         std::io::Write::write_all(w, table.as_bytes())
     })?;
+    let plot_path = args.common.out.join("accuracy_vs_flops.png");
+    plot(&plot_path, dense_accuracy, &rows)?;
     Ok(PagcpRunReport {
         source: data.source().clone(),
         dense: (dense_accuracy, dense.num_params()),
         rows,
         searches,
         table,
+        plot_path,
     })
+}
+
+/// One panel per task: accuracy against the FLOPs kept, PAGCP and uniform, pruned and
+/// fine-tuned, with the dense level.
+fn plot(path: &std::path::Path, dense: [f64; 2], rows: &[Pruned]) -> std::io::Result<()> {
+    let panels: Vec<Panel> = ["10 classes", "4 coarse groups"]
+        .iter()
+        .enumerate()
+        .map(|(task, title)| {
+            let mut series: Vec<Series> = [("PAGCP", true), ("uniform", false)]
+                .iter()
+                .flat_map(|&(label, pagcp)| {
+                    let points = |tuned: bool| -> Vec<(f64, f64)> {
+                        let mut p: Vec<(f64, f64)> = rows
+                            .iter()
+                            .filter(|r| r.method.starts_with("PAGCP") == pagcp)
+                            .map(|r| {
+                                let accuracy = if tuned { r.finetuned } else { r.pruned };
+                                (100.0 * r.flops_kept, accuracy[task])
+                            })
+                            .collect();
+                        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        p
+                    };
+                    [
+                        Series {
+                            label: format!("{label}, pruned"),
+                            points: points(false),
+                        },
+                        Series {
+                            label: format!("{label}, fine-tuned"),
+                            points: points(true),
+                        },
+                    ]
+                })
+                .collect();
+            let xs = rows.iter().map(|r| 100.0 * r.flops_kept);
+            let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(x), hi.max(x))
+            });
+            series.push(Series {
+                label: "dense".into(),
+                points: vec![(lo, dense[task]), (hi, dense[task])],
+            });
+            Panel {
+                title: format!("multitask CNN: {title}"),
+                x_label: "FLOPs kept (%)".into(),
+                y_label: "test accuracy (%)".into(),
+                series,
+            }
+        })
+        .collect();
+    plot_panels(path, &panels, (1400, 560))
 }
 
 fn table_row(r: &Pruned) -> String {

@@ -29,6 +29,11 @@ fn pagcp_against_uniform_on_the_shipped_sample() {
             .unwrap()
             .contains("uniform L1")
     );
+    assert!(
+        std::fs::read(&report.plot_path)
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
 }
 
 #[test]

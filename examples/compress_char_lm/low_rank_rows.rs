@@ -18,6 +18,7 @@ use burn::module::Module;
 use tempering_core::split_mix::SplitMix64;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::Projection;
+use tempering_models::transformer::block::BLOCK_LINEAR_WEIGHTS;
 use tempering_prune::alds_search::AldsSearchConfig;
 use tempering_prune::low_rank::LowRankConfig;
 use tempering_prune::low_rank_export::factorize_model;
@@ -25,9 +26,6 @@ use tempering_prune::{Method, ModuleMasks, PruneConfig};
 
 use super::Row;
 use crate::train_char_lm::{CharLmArgs, optimizer, train_step_with};
-
-/// The blocks' linear weights, by module path (what every row compresses).
-const BLOCK_LINEAR_WEIGHTS: &str = r"^blocks\.[0-9]+\.(attention|feed_forward)\.[a-z_]+\.weight$";
 
 /// The low-rank methods, by row name.
 pub const LOW_RANK_METHODS: [&str; 4] = ["alds", "alds-k3", "svd", "magnitude"];

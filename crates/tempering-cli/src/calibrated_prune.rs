@@ -18,6 +18,7 @@ use tempering_core::atomic_write::finish_atomically;
 use tempering_data::{CharTokenizer, calibration_windows};
 use tempering_models::TransformerLm;
 use tempering_models::transformer::SavedCharLm;
+use tempering_models::transformer::block::BLOCK_LINEAR_WEIGHTS;
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerOutcome, LayerSparsity,
     ProxSparseReport, SequentialMethod, apply_two_of_four_masks, ecoflap_block_patterns,
@@ -38,10 +39,6 @@ const PROXSPARSE_BATCH: usize = 8;
 
 /// Windows per M-FAC gradient.
 const MFAC_BATCH: usize = 16;
-
-/// The weights M-FAC prunes: every block's linear layers (the layers the block-by-block
-/// methods prune), by module path.
-const BLOCK_LINEAR_WEIGHTS: &str = r"^blocks\.[0-9]+\.(attention|feed_forward)\.[a-z_]+\.weight$";
 
 /// What the calibrated path needs from the command line.
 pub struct CalibratedRequest<'a> {

@@ -33,6 +33,12 @@ pub struct TransformerBlock<P = Linear> {
     pub feed_forward: FeedForward<P>,
 }
 
+/// A regex matching the module path of every block linear layer's weight in a
+/// [`TransformerLm`](super::TransformerLm) (`blocks.0.attention.query.weight`): the weights the
+/// calibrated and low-rank passes compress.
+pub const BLOCK_LINEAR_WEIGHTS: &str =
+    r"^blocks\.[0-9]+\.(attention|feed_forward)\.[a-z_]+\.weight$";
+
 /// The paths of a block's linear layers within the block, in the order it applies them.
 pub const BLOCK_LINEARS: [&str; 6] = [
     "attention.query",

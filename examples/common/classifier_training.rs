@@ -6,6 +6,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::config::Config;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
@@ -22,6 +23,7 @@ use tempering_data::{
     ImageAugmentation,
 };
 use tempering_models::ImageClassifier;
+use tempering_models::saved_classifier::SavedClassifier;
 use tempering_train::{
     EpochHistory, EpochHistoryLogger, ProgressRenderer, plot_history, write_history_csv,
 };
@@ -46,6 +48,8 @@ pub struct TrainingReport {
     pub seconds: f64,
     /// The saved model (burnpack).
     pub model_path: PathBuf,
+    /// The config that rebuilds the model (`model.json`, read by `tempering compress`).
+    pub config_path: PathBuf,
     /// The per-epoch metrics CSV.
     pub csv_path: PathBuf,
     /// The PNG of the curves.
@@ -92,9 +96,11 @@ pub enum LrSchedule {
 
 /// Trains any image classifier on Fashion-MNIST with burn-train's `Learner` under the plan's
 /// learning-rate schedule (progress bars on stderr), evaluates it on the test split, and writes
-/// `model.bpk`, `metrics.csv` and `curves.png` into `plan.out`.
+/// `model.bpk`, `model.json` (`saved`, the config that rebuilds it), `metrics.csv` and
+/// `curves.png` into `plan.out`.
 pub fn train_classifier<M: ImageClassifier + 'static>(
     model: M,
+    saved: &SavedClassifier,
     optimizer: ModuleOptimizer,
     lr: f64,
     plan: &TrainingPlan,
@@ -149,7 +155,11 @@ pub fn train_classifier<M: ImageClassifier + 'static>(
     let model_path = plan.out.join("model.bpk");
     let csv_path = plan.out.join("metrics.csv");
     let plot_path = plan.out.join("curves.png");
-    save_model(&model, &model_path)?;
+    // The classifier itself, not the training wrapper: its tensors are named as `model.json`'s
+    // architecture names them (`hidden.0.weight`).
+    save_model(&model.model, &model_path)?;
+    let config_path = plan.out.join("model.json");
+    save_config(saved, &config_path)?;
     write_history_csv(&csv_path, &history, &[])?;
     plot_history(&plot_path, &history)?;
 
@@ -161,6 +171,7 @@ pub fn train_classifier<M: ImageClassifier + 'static>(
         test_loss: test_metrics.loss,
         seconds,
         model_path,
+        config_path,
         csv_path,
         plot_path,
     })
@@ -178,6 +189,7 @@ pub fn print_report(report: &TrainingReport) {
         report.test_accuracy, report.test_loss, report.seconds
     );
     println!("model checkpoint: {}", report.model_path.display());
+    println!("model config: {}", report.config_path.display());
     println!("metrics per epoch: {}", report.csv_path.display());
     println!("loss and accuracy plot: {}", report.plot_path.display());
 }
@@ -188,6 +200,12 @@ pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), Box<dyn Error
         model.clone().save_file(tmp).map_err(std::io::Error::other)
     })
     .map_err(|e| format!("cannot save the model to {}: {e}", path.display()).into())
+}
+
+/// Saves a classifier's config (`model.json`), atomically.
+pub fn save_config(saved: &SavedClassifier, path: &Path) -> Result<(), Box<dyn Error>> {
+    finish_atomically(path, |tmp| saved.save(tmp))
+        .map_err(|e| format!("cannot save the model config to {}: {e}", path.display()).into())
 }
 
 #[cfg(test)]

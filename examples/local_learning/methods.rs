@@ -1,14 +1,21 @@
 //! The methods the comparison runs, and the network each trains.
 
+use std::path::Path;
+
+use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor};
 use tempering_core::local_stages::LocalStages;
 use tempering_models::VitClassifierConfig;
 use tempering_models::local::{
-    AuxiliaryKind, FeatureReconstructionVitConfig, LocalResNetConfig, MonoForwardMlpConfig,
+    AuxiliaryKind, FeatureReconstructionVitConfig, LocalResNet, LocalResNetConfig,
+    MonoForwardMlpConfig,
 };
+use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 use tempering_train::local_learning::{LocalLoop, LocalLoopConfig, LocalOutcome, Training};
 use tempering_train::optimizer_loop::LoopError;
+
+use crate::common::classifier_training::{save_config, save_model};
 
 /// A training method and the network family it trains.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +193,6 @@ where
             .with_widths(sizes.cnn_widths.clone())
             .with_stages(stages)
             .with_auxiliary(aux)
-            .init(device)
     };
     let cnn_auxiliary = match method {
         Method::Backprop => Some((AuxiliaryKind::Greedy, 1)),
@@ -202,7 +208,11 @@ where
         _ => None,
     };
     if let Some((aux, stages)) = cnn_auxiliary {
-        let outcome = run(&label).run(cnn(aux, stages), optimizer, batches)?;
+        let config = cnn(aux, stages);
+        let outcome = run(&label).run(config.init(device), optimizer, batches)?;
+        if let Some(dir) = plan.out {
+            save_cnn(dir, &outcome.model, config)?;
+        }
         return finish(outcome, after_training, test);
     }
     if matches!(method, Method::MlpBackprop | Method::MonoForward) {
@@ -228,6 +238,15 @@ where
         after_training,
         test,
     )
+}
+
+/// Writes the trained CNN as `model.bpk` and the config that rebuilds it as `model.json` in
+/// `dir`, for `tempering compress` (its backbone convolutions).
+fn save_cnn(dir: &Path, model: &LocalResNet, config: LocalResNetConfig) -> Result<(), LoopError> {
+    let saved = SavedClassifier::dense(ClassifierArchitecture::LocalResNet(config));
+    save_model(&model.valid(), &dir.join("model.bpk"))
+        .and_then(|()| save_config(&saved, &dir.join("model.json")))
+        .map_err(|e| LoopError::Checkpoint(e.to_string()))
 }
 
 fn finish<M: LocalStages<Input = Tensor<3>>>(

@@ -1,7 +1,12 @@
 //! A short run of every method on one fixed batch: the loss of its last stage falls.
 
+use burn::config::Config;
+use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use tempering_core::local_stages::LocalStages;
+use tempering_models::local::AuxiliaryKind;
+use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 
 use super::LocalLearningArgs;
 use super::methods::{Method, RunPlan, Sizes, train_method};
@@ -100,4 +105,51 @@ fn cnn_flags_are_checked_and_stages_default_to_one_per_layer() {
         uneven.contains("--cnn-widths") && uneven.contains("multiple"),
         "{uneven}"
     );
+}
+
+#[test]
+fn a_cnn_run_saves_the_model_and_the_config_that_rebuilds_it() {
+    let device = Device::default().autodiff();
+    let batch = fixed_batch(&device);
+    let out = tempfile::tempdir().unwrap();
+    let mut optimizer = AdamConfig::new().init();
+    let test = || vec![(batch.0.clone().inner(), batch.1.clone().inner())];
+    let trained = train_method(
+        Method::Dgl,
+        &Sizes::small(),
+        &device,
+        &mut optimizer,
+        &RunPlan {
+            lr: 3e-3,
+            steps: 3,
+            out: Some(out.path()),
+            checkpoint_every: 0,
+            resume: false,
+        },
+        std::iter::repeat(batch.clone()),
+        &mut || {},
+        &test,
+    )
+    .unwrap();
+    // model.json (what `tempering compress` reads) rebuilds the network model.bpk holds, which
+    // classifies the test batch as the trained network did.
+    let saved = SavedClassifier::load(out.path().join("model.json")).unwrap();
+    let ClassifierArchitecture::LocalResNet(config) = saved.classifier else {
+        panic!("the CNN's model.json names {}", saved.classifier.name());
+    };
+    assert_eq!(config.auxiliary, AuxiliaryKind::Dgl);
+    let model = config
+        .init(&Device::default())
+        .try_load_file(out.path().join("model.bpk"))
+        .unwrap();
+    let (images, targets) = test().remove(0);
+    let correct = model
+        .logits(images)
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .equal(targets)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    assert_eq!(Some(100.0 * correct as f64 / 32.0), trained.accuracy);
 }

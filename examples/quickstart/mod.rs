@@ -6,6 +6,7 @@
 use std::error::Error;
 
 use tempering_models::MlpClassifierConfig;
+use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 
 use crate::common::classifier_training::{
     LrSchedule, TrainingPlan, TrainingReport, train_classifier,
@@ -80,9 +81,9 @@ pub fn run(args: &QuickstartArgs) -> Result<TrainingReport, Box<dyn Error>> {
     args.validate()?;
     let device = args.common.device()?;
     device.seed(args.common.seed);
-    let model = MlpClassifierConfig::new()
-        .with_hidden_sizes(args.hidden.clone())
-        .init(&device.clone().autodiff());
+    let config = MlpClassifierConfig::new().with_hidden_sizes(args.hidden.clone());
+    let model = config.init(&device.clone().autodiff());
+    let saved = SavedClassifier::dense(ClassifierArchitecture::Mlp(config));
     let lr = args.lr.unwrap_or(args.optimizer.default_lr());
     let plan = TrainingPlan {
         data: args.common.data.clone(),
@@ -94,7 +95,7 @@ pub fn run(args: &QuickstartArgs) -> Result<TrainingReport, Box<dyn Error>> {
         schedule: LrSchedule::Constant,
         augmentation: None,
     };
-    train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
+    train_classifier(model, &saved, args.optimizer.init(lr), lr, &plan, &device)
 }
 
 #[cfg(test)]

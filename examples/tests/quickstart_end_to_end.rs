@@ -1,6 +1,7 @@
 //! The quickstart trained end to end on the shipped sample: outputs written, loss falling, and
 //! the saved checkpoint reloading to the very accuracy the run reported.
 
+use burn::config::Config;
 use burn::module::Module;
 use tempering_data::{FashionMnist, FashionMnistSource};
 use tempering_examples::common::backend_choice::device_for;
@@ -9,7 +10,7 @@ use tempering_examples::common::fashion_classifier::FashionClassifier;
 use tempering_examples::common::optimizer_choice::OptimizerChoice;
 use tempering_examples::common::test_evaluation::evaluate;
 use tempering_examples::quickstart::{QuickstartArgs, run};
-use tempering_models::MlpClassifierConfig;
+use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 
 #[test]
 fn quickstart_trains_writes_and_reloads() {
@@ -53,14 +54,19 @@ fn quickstart_trains_writes_and_reloads() {
     assert_eq!(&std::fs::read(&report.plot_path).unwrap()[1..4], b"PNG");
     assert!(out.path().join("checkpoint/model-2.bpk").is_file());
 
-    // Reload the checkpoint into a fresh model and evaluate it again: identical accuracy.
+    // Reload the checkpoint into a fresh model built from the model.json written beside it
+    // (what `tempering compress` reads) and evaluate it again: identical accuracy.
+    let saved = SavedClassifier::load(&report.config_path).unwrap();
+    let ClassifierArchitecture::Mlp(config) = saved.classifier else {
+        panic!(
+            "the quickstart's model.json names {}",
+            saved.classifier.name()
+        );
+    };
+    assert_eq!(config.hidden_sizes, vec![64]);
+    assert!(saved.factorized.is_none());
     let device = device_for(None).unwrap();
-    let fresh = FashionClassifier::new(
-        MlpClassifierConfig::new()
-            .with_hidden_sizes(vec![64])
-            .init(&device),
-    );
-    let loaded = fresh.load_file(&report.model_path);
+    let loaded = FashionClassifier::new(config.init(&device).load_file(&report.model_path));
     let test = FashionMnist::load_from(FashionMnistSource::Explicit(shipped_sample()))
         .unwrap()
         .test();

@@ -4,6 +4,7 @@
 use std::error::Error;
 
 use tempering_data::ImageAugmentation;
+use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 use tempering_models::{VitClassifierConfig, VitPooling};
 
 use crate::common::classifier_training::{
@@ -130,6 +131,7 @@ pub fn run(args: &VitArgs) -> Result<TrainingReport, Box<dyn Error>> {
     let device = args.common.device()?;
     device.seed(args.common.seed);
     let model = args.model_config().init(&device.clone().autodiff());
+    let saved = SavedClassifier::dense(ClassifierArchitecture::Vit(args.model_config()));
     let lr = args.lr.unwrap_or(args.optimizer.default_lr());
     let plan = TrainingPlan {
         data: args.common.data.clone(),
@@ -144,7 +146,7 @@ pub fn run(args: &VitArgs) -> Result<TrainingReport, Box<dyn Error>> {
             horizontal_flip: args.flip,
         }),
     };
-    train_classifier(model, args.optimizer.init(lr), lr, &plan, &device)
+    train_classifier(model, &saved, args.optimizer.init(lr), lr, &plan, &device)
 }
 
 #[cfg(test)]

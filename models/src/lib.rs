@@ -25,6 +25,7 @@ pub mod mlp_classifier;
 pub mod multitask_cnn;
 pub mod mup_mlp;
 pub mod mup_roles;
+pub mod saved_classifier;
 pub mod transformer;
 pub mod vit;
 pub mod vit_factorized;

@@ -9,6 +9,8 @@ use burn::tensor::{Device, Tensor};
 use crate::image_classifier::ImageClassifier;
 use crate::low_rank_linear::{LinearLayer, LowRankLinearConfig};
 use crate::mlp_classifier::MlpClassifierConfig;
+use crate::transformer::FactorizedLayer;
+use crate::transformer::factorized_blocks::{check_entries, factor_weights};
 
 /// Configuration of a [`LowRankMlpClassifier`]: the dense model's config and, per layer
 /// (hidden layers, then the head), its rank or `None` for a dense layer.
@@ -28,6 +30,75 @@ pub struct LowRankMlpClassifierConfig {
 }
 
 impl LowRankMlpClassifierConfig {
+    /// The config whose factorized layers are `layers`, named by their weights' module paths
+    /// in the dense model (`hidden.{l}.weight`, `head.weight`; see
+    /// [`MlpClassifierConfig::weight_names`]); every other layer stays dense. An error names an
+    /// invalid dense config, an entry that names no layer or names one twice, or a zero rank or
+    /// chunk count.
+    pub fn from_factorized(
+        mlp: MlpClassifierConfig,
+        layers: &[FactorizedLayer],
+    ) -> Result<Self, String> {
+        mlp.check()?;
+        let names = mlp.weight_names();
+        check_entries(layers, |layer| match names.contains(&layer.name) {
+            true => Ok(()),
+            false => Err(format!(
+                "`{}` is not a layer's weight ({})",
+                layer.name,
+                names.join(", ")
+            )),
+        })?;
+        let found = |name: &String| layers.iter().find(|l| l.name == *name);
+        let ranks = names.iter().map(|n| found(n).map(|l| l.rank)).collect();
+        let chunks: Vec<usize> = names
+            .iter()
+            .map(|n| found(n).map_or(1, |l| l.chunks))
+            .collect();
+        Ok(Self::new(mlp, ranks).with_layer_chunks(Some(chunks)))
+    }
+
+    /// Input chunks of layer `l`.
+    fn chunks_of(&self, l: usize) -> usize {
+        self.layer_chunks
+            .as_ref()
+            .and_then(|c| c.get(l).copied())
+            .unwrap_or(self.chunks)
+    }
+
+    /// The factorized layers, named by their weights' module paths in the dense model
+    /// (`hidden.{l}.weight`, `head.weight`): the form the other factorized configs list.
+    pub fn factorized_layers(&self) -> Vec<FactorizedLayer> {
+        self.mlp
+            .weight_names()
+            .into_iter()
+            .zip(&self.ranks)
+            .enumerate()
+            .filter_map(|(l, (name, rank))| {
+                rank.map(|rank| FactorizedLayer::new(name, rank, self.chunks_of(l)))
+            })
+            .collect()
+    }
+
+    /// The number of parameters the model would have, computed without building it; `None`
+    /// when it overflows `usize` or there is not one rank per layer.
+    pub fn parameter_count(&self) -> Option<usize> {
+        let shapes = self.mlp.layer_shapes();
+        if self.ranks.len() != shapes.len() {
+            return None;
+        }
+        shapes.iter().zip(&self.ranks).enumerate().try_fold(
+            0usize,
+            |total, (l, (&[d_in, d_out], rank))| {
+                let weights = match rank {
+                    None => d_in.checked_mul(d_out)?,
+                    Some(r) => factor_weights([d_in, d_out], 1, *r, self.chunks_of(l))?,
+                };
+                total.checked_add(weights)?.checked_add(d_out)
+            },
+        )
+    }
+
     /// Builds the model on `device`.
     ///
     /// # Panics
@@ -48,8 +119,9 @@ impl LowRankMlpClassifierConfig {
                 "LowRankMlpClassifierConfig: one chunk count per layer"
             );
         }
-        // Validates the sizes and the dropout.
-        let _ = self.mlp.init(device);
+        if let Err(problem) = self.mlp.check() {
+            panic!("LowRankMlpClassifierConfig: {problem}");
+        }
         let layers = widths
             .windows(2)
             .zip(&self.ranks)

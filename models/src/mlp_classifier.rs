@@ -26,20 +26,53 @@ pub struct MlpClassifierConfig {
 }
 
 impl MlpClassifierConfig {
+    /// Why this config cannot build a classifier, if it cannot: a zero size, or a dropout
+    /// probability outside [0, 1).
+    pub fn check(&self) -> Result<(), String> {
+        if self.input_size == 0 || self.num_classes == 0 || self.hidden_sizes.contains(&0) {
+            return Err("input_size, hidden_sizes and num_classes must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// `[d_in, d_out]` of each linear layer: the hidden layers, input side first, then the head.
+    pub fn layer_shapes(&self) -> Vec<[usize; 2]> {
+        let mut widths = vec![self.input_size];
+        widths.extend(&self.hidden_sizes);
+        widths.push(self.num_classes);
+        widths.windows(2).map(|w| [w[0], w[1]]).collect()
+    }
+
+    /// The module paths of the layers' weights, as [`layer_shapes`](Self::layer_shapes) orders
+    /// them: `hidden.{l}.weight`, then `head.weight`.
+    pub fn weight_names(&self) -> Vec<String> {
+        (0..self.hidden_sizes.len())
+            .map(|l| format!("hidden.{l}.weight"))
+            .chain(["head.weight".to_string()])
+            .collect()
+    }
+
+    /// The number of parameters the classifier would have (weights and biases), computed
+    /// without building it; `None` when it overflows `usize`.
+    pub fn parameter_count(&self) -> Option<usize> {
+        self.layer_shapes()
+            .iter()
+            .try_fold(0usize, |total, &[d_in, d_out]| {
+                total.checked_add(d_in.checked_add(1)?.checked_mul(d_out)?)
+            })
+    }
+
     /// Builds the classifier on `device` (Burn's default Kaiming-uniform initialization).
     ///
     /// # Panics
-    /// If a size is zero or the dropout probability is outside [0, 1).
+    /// If [`check`](Self::check) finds a problem; the message names it.
     pub fn init(&self, device: &Device) -> MlpClassifier {
-        assert!(
-            self.input_size > 0 && self.num_classes > 0 && self.hidden_sizes.iter().all(|&h| h > 0),
-            "MlpClassifierConfig: input_size, hidden_sizes and num_classes must be positive"
-        );
-        assert!(
-            (0.0..1.0).contains(&self.dropout),
-            "MlpClassifierConfig: dropout {} is not in [0, 1)",
-            self.dropout
-        );
+        if let Err(problem) = self.check() {
+            panic!("MlpClassifierConfig: {problem}");
+        }
         let mut widths = vec![self.input_size];
         widths.extend(&self.hidden_sizes);
         let hidden = widths
@@ -98,6 +131,12 @@ mod tests {
         assert_eq!(logits.dims(), [5, 10]);
         // (784·32 + 32) + (32·16 + 16) + (16·10 + 10), counted by hand.
         assert_eq!(model.num_params(), 25_120 + 528 + 170);
+        assert_eq!(
+            MlpClassifierConfig::new()
+                .with_hidden_sizes(vec![32, 16])
+                .parameter_count(),
+            Some(model.num_params())
+        );
     }
 
     #[test]

@@ -67,6 +67,35 @@ impl VitClassifierConfig {
         side * side
     }
 
+    /// The number of parameters the model would have, computed without building it; `None`
+    /// when it overflows `usize`. A reader of an untrusted config compares this with what the
+    /// checkpoint can hold before calling [`init`](Self::init).
+    pub fn parameter_count(&self) -> Option<usize> {
+        let d = self.d_model;
+        let side = self.image_size / self.patch_size.max(1);
+        let class_token = usize::from(self.pooling == VitPooling::ClassToken);
+        let tokens = side.checked_mul(side)?.checked_add(class_token)?;
+        let d_ff = match self.d_ff {
+            Some(d_ff) => d_ff,
+            None => d.checked_mul(2)?,
+        };
+        let block =
+            BlockWidths::new(self.n_heads, d_ff).parameter_count(d, d / self.n_heads.max(1))?;
+        let patch_embedding = self
+            .patch_size
+            .checked_mul(self.patch_size)?
+            .checked_add(1)?
+            .checked_mul(d)?;
+        // The class token and the positions, the blocks, the final norm, the head.
+        let embeddings = tokens.checked_add(class_token)?.checked_mul(d)?;
+        let head = d.checked_add(1)?.checked_mul(self.classes)?;
+        patch_embedding
+            .checked_add(embeddings)?
+            .checked_add(block.checked_mul(self.n_layers)?)?
+            .checked_add(d.checked_mul(2)?)?
+            .checked_add(head)
+    }
+
     /// Why this config cannot build a model, if it cannot.
     pub fn check(&self) -> Result<(), String> {
         let sizes = [
@@ -254,6 +283,21 @@ impl<P: Projection> ImageClassifier for VitClassifier<P> {
 mod tests {
     use super::*;
     use burn::tensor::{TensorData, Tolerance};
+
+    #[test]
+    fn parameter_count_matches_the_built_model() {
+        for pooling in [VitPooling::ClassToken, VitPooling::Mean] {
+            for d_ff in [None, Some(5)] {
+                let config = small(pooling).with_d_ff(d_ff);
+                let built = config.init(&Device::default()).num_params();
+                assert_eq!(
+                    config.parameter_count(),
+                    Some(built),
+                    "{pooling:?} {d_ff:?}"
+                );
+            }
+        }
+    }
 
     fn small(pooling: VitPooling) -> VitClassifierConfig {
         VitClassifierConfig::new()

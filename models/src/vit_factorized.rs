@@ -28,15 +28,35 @@ impl FactorizedVitConfig {
     /// chunk count.
     pub fn check(&self) -> Result<(), String> {
         self.model.check()?;
+        self.shapes(&|_| self.block_widths())
+            .check(&self.factorized)
+    }
+
+    /// Every block's widths.
+    fn block_widths(&self) -> BlockWidths {
         let m = &self.model;
-        let widths = |_| BlockWidths::new(m.n_heads, m.d_ff.unwrap_or(2 * m.d_model));
+        BlockWidths::new(m.n_heads, m.d_ff.unwrap_or(m.d_model.saturating_mul(2)))
+    }
+
+    /// The shapes of the blocks' linear layers.
+    fn shapes<'a>(&self, widths: &'a dyn Fn(usize) -> BlockWidths) -> BlockShapes<'a> {
+        let m = &self.model;
         BlockShapes {
             d_model: m.d_model,
-            d_head: m.d_model / m.n_heads,
+            d_head: m.d_model / m.n_heads.max(1),
             n_layers: m.n_layers,
-            widths: &widths,
+            widths,
         }
-        .check(&self.factorized)
+    }
+
+    /// The number of parameters the model would have, computed without building it; `None`
+    /// when it overflows `usize` or an entry names no block linear layer. A reader of an
+    /// untrusted config compares this with what the checkpoint can hold before calling
+    /// [`init`](Self::init).
+    pub fn parameter_count(&self) -> Option<usize> {
+        let dense = self.model.parameter_count()?;
+        self.shapes(&|_| self.block_widths())
+            .parameter_count(Some(dense), &self.factorized)
     }
 
     /// Builds the model on `device`: the dense model's layers, with each factorized layer's

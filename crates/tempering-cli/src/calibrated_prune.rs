@@ -113,23 +113,28 @@ pub(crate) fn text_tokens(
     Ok(tokens)
 }
 
-/// The two files of the pruned run in `dir`.
-pub(crate) fn outputs(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join("model.bpk"), dir.join("run.json"))
+/// The config file of a character language model's run directory.
+pub(crate) const RUN_CONFIG: &str = "run.json";
+
+/// The two files of an output run directory `dir`: `model.bpk` and its config `config_file`
+/// (`run.json` for a language model, `model.json` for a classifier).
+pub(crate) fn outputs(dir: &Path, config_file: &str) -> (PathBuf, PathBuf) {
+    (dir.join("model.bpk"), dir.join(config_file))
 }
 
-/// Refuses a run directory `dir` (when given) whose files would replace `checkpoint` or
-/// `config`, or existing files without `force`, before any work is done.
+/// Refuses a run directory `dir` (when given) whose files (`model.bpk`, `config_file`) would
+/// replace `checkpoint` or `config`, or existing files without `force`, before any work is
+/// done.
 pub(crate) fn check_run_outputs(
     dir: Option<&Path>,
-    checkpoint: &Path,
-    config: &Path,
+    config_file: &str,
+    (checkpoint, config): (&Path, &Path),
     force: bool,
 ) -> Result<(), String> {
     let Some(dir) = dir else {
         return Ok(());
     };
-    let (model_path, run_path) = outputs(dir);
+    let (model_path, run_path) = outputs(dir, config_file);
     for dest in [&model_path, &run_path] {
         for input in [checkpoint, config] {
             check_output(input, dest, force).map_err(|e| e.to_string())?;
@@ -153,7 +158,7 @@ pub(crate) fn open_run(
     let validation = validation
         .map(|path| text_tokens(path, "--validation", tokenizer, context + 1))
         .transpose()?;
-    check_run_outputs(output, checkpoint, config, force)?;
+    check_run_outputs(output, RUN_CONFIG, (checkpoint, config), force)?;
     let model =
         load_module(saved.model.init(&Device::default()), checkpoint).map_err(|e| e.to_string())?;
     Ok((validation, model))
@@ -168,20 +173,32 @@ pub(crate) fn write_run<M: Module>(
     checkpoint: &Path,
     force: bool,
 ) -> Result<(), String> {
-    let (model_path, run_path) = outputs(dir);
-    save_module(model, checkpoint, &model_path, force).map_err(|e| e.to_string())?;
-    finish_atomically(&run_path, |tmp| saved.save(tmp))
-        .map_err(|e| format!("cannot write {}: {e}", run_path.display()))
+    write_run_files(dir, model, (RUN_CONFIG, saved), checkpoint, force)
 }
 
-/// The last line of a report: the run directory written, or that nothing was.
-pub(crate) fn print_written(output: Option<&Path>) {
+/// Writes an output run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
+/// `config` as `config_file`, each atomically.
+pub(crate) fn write_run_files<M: Module, C: Config>(
+    dir: &Path,
+    model: &M,
+    (config_file, config): (&str, &C),
+    checkpoint: &Path,
+    force: bool,
+) -> Result<(), String> {
+    let (model_path, config_path) = outputs(dir, config_file);
+    save_module(model, checkpoint, &model_path, force).map_err(|e| e.to_string())?;
+    finish_atomically(&config_path, |tmp| config.save(tmp))
+        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
+}
+
+/// The last line of a report: the run directory written (`model.bpk` and `config_file`), or
+/// that nothing was.
+pub(crate) fn print_written(output: Option<&Path>, config_file: &str) {
     match output {
-        Some(dir) => println!(
-            "wrote {} and {}",
-            dir.join("model.bpk").display(),
-            dir.join("run.json").display()
-        ),
+        Some(dir) => {
+            let (model, config) = outputs(dir, config_file);
+            println!("wrote {} and {}", model.display(), config.display())
+        }
         None => println!("dry run: nothing written"),
     }
 }
@@ -601,5 +618,5 @@ fn print_report(report: &Report<'_>) {
     if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");
     }
-    print_written(report.output.as_deref());
+    print_written(report.output.as_deref(), RUN_CONFIG);
 }

@@ -1,6 +1,7 @@
 //! `tempering compress`: the data-free low-rank (ALDS) rank allocation and error report of a
-//! checkpoint; with `--config` (a character language model's `run.json`), the factorized model
-//! itself, written as a run directory whose `run.json` rebuilds it.
+//! checkpoint; with `--config` (a character language model's `run.json`, or an image
+//! classifier's `model.json`: MLP, ViT, local-learning ResNet), the factorized model itself,
+//! written as a run directory whose config rebuilds it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,17 +40,33 @@ pub struct CompressArgs {
     /// Leave the tensors whose names match this regex untouched.
     #[arg(long, value_name = "REGEX")]
     exclude: Option<String>,
-    /// The model's `run.json` (as `train_char_lm` writes it): factorize the model's block
-    /// linear layers with its code, and write the factorized run with -o.
-    #[arg(long, value_name = "RUN_JSON")]
+    /// The model's config: a character language model's `run.json` (as `train_char_lm`
+    /// writes it; its block linear layers are factorized) or an image classifier's
+    /// `model.json` (as the quickstart, `train_vit` and `local_learning` write them: the MLP's
+    /// linear layers, the ViT's block linear layers, the ResNet's backbone convolutions).
+    /// Factorizes the model with its code, and writes the factorized run with -o.
+    #[arg(long, value_name = "JSON")]
     config: Option<PathBuf>,
-    /// The directory of the factorized run (`model.bpk` and the `run.json` that rebuilds it);
-    /// needs --config. Without it, nothing is written.
+    /// The directory of the factorized run (`model.bpk` and the `run.json` or `model.json`
+    /// that rebuilds it); needs --config. Without it, nothing is written.
     #[arg(short, long, value_name = "DIR", requires = "config")]
     output: Option<PathBuf>,
-    /// Text to report the model's nats per character on, before and after (needs --config).
+    /// Text to report a language model's nats per character on, before and after (needs
+    /// --config).
     #[arg(long, value_name = "TEXT", requires = "config")]
     validation: Option<PathBuf>,
+    /// Report a classifier's Fashion-MNIST test accuracy before and after (needs --config):
+    /// from the idx files in DIR (`--fashion-mnist=DIR`), or without DIR where the examples
+    /// look: $TEMPERING_DATA, Debian's dataset-fashion-mnist, the sample shipped with
+    /// tempering.
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        requires = "config"
+    )]
+    fashion_mnist: Option<Option<PathBuf>>,
     /// Characters of --validation evaluated, in consecutive windows of the model's context.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     validation_tokens: usize,
@@ -106,8 +123,8 @@ pub fn run(args: &CompressArgs) -> Result<ExitCode, String> {
         report.max_error()
     );
     println!(
-        "nothing written: the factorized model needs its code; give a character model's \
-         --config run.json and -o DIR (or use tempering_prune::low_rank_export in Rust)"
+        "nothing written: the factorized model needs its code; give the model's --config \
+         (run.json or model.json) and -o DIR (or use tempering_prune::low_rank_export in Rust)"
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -118,6 +135,34 @@ fn compress_run(
     run_json: &std::path::Path,
     low_rank: LowRankConfig,
 ) -> Result<ExitCode, String> {
+    use crate::model_config::{ModelConfig, model_config_kind};
+    let kind = model_config_kind(run_json)?;
+    if kind == ModelConfig::Classifier {
+        if args.validation.is_some() {
+            return Err(format!(
+                "--validation: {} is an image classifier's config; score it with \
+                 --fashion-mnist",
+                run_json.display()
+            ));
+        }
+        return crate::compress_classifier::run(
+            &crate::compress_classifier::ClassifierCompressRequest {
+                checkpoint: &args.checkpoint,
+                config: run_json,
+                low_rank,
+                output: args.output.as_deref(),
+                fashion_mnist: args.fashion_mnist.as_ref().map(Option::as_deref),
+                force: args.force,
+                json: args.json,
+            },
+        );
+    }
+    if args.fashion_mnist.is_some() {
+        return Err(format!(
+            "--fashion-mnist: {} is a language model's run; score it with --validation TEXT",
+            run_json.display()
+        ));
+    }
     crate::compress_run::run(&crate::compress_run::CompressRequest {
         checkpoint: &args.checkpoint,
         config: run_json,

@@ -17,7 +17,7 @@ use tempering_models::transformer::{Projection, SavedCharLm};
 use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 
-use crate::calibrated_prune::{load_run, open_run, print_written, write_run};
+use crate::calibrated_prune::{RUN_CONFIG, load_run, open_run, print_written, write_run};
 use crate::render::{low_rank_table, percent, print_json};
 
 /// Validation windows per forward pass.
@@ -142,5 +142,5 @@ fn print_report(report: &Report<'_>) {
         println!("validation: {dense:.4} nats/char dense, {compressed:.4} compressed");
     }
     println!("took {:.1} s", report.seconds);
-    print_written(report.output.as_deref());
+    print_written(report.output.as_deref(), RUN_CONFIG);
 }

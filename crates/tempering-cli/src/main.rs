@@ -23,10 +23,14 @@
 mod calibrated_method;
 #[cfg(feature = "language-models")]
 mod calibrated_prune;
+#[cfg(feature = "language-models")]
+mod compress_classifier;
 mod compress_command;
 #[cfg(feature = "language-models")]
 mod compress_run;
 mod inspect_command;
+#[cfg(feature = "language-models")]
+mod model_config;
 mod prune_command;
 mod render;
 #[cfg(feature = "language-models")]

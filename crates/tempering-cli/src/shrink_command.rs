@@ -23,7 +23,9 @@ use tempering_prune::calibrated::tyr::{
 };
 use tempering_prune::structured::{GroupReport, StructuredConfig, shrink_structured};
 
-use crate::calibrated_prune::{load_run, open_run, print_written, text_tokens, write_run};
+use crate::calibrated_prune::{
+    RUN_CONFIG, load_run, open_run, print_written, text_tokens, write_run,
+};
 use crate::render::{percent, print_json, table};
 
 /// Calibration sequences per forward pass.
@@ -320,5 +322,5 @@ fn print_report(report: &Report) {
     if let (Some(dense), Some(shrunk)) = (report.dense_nats_per_char, report.shrunk_nats_per_char) {
         println!("validation: {dense:.4} nats/char dense → {shrunk:.4} nats/char shrunk");
     }
-    print_written(report.output.as_deref());
+    print_written(report.output.as_deref(), RUN_CONFIG);
 }

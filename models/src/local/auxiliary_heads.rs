@@ -47,7 +47,31 @@ pub struct DglHead {
     out: Linear,
 }
 
+/// A linear layer's weights and biases; `None` on overflow.
+fn linear_parameters(d_in: usize, d_out: usize) -> Option<usize> {
+    d_in.checked_add(1)?.checked_mul(d_out)
+}
+
 impl DglHead {
+    /// The features of the head's MLP for `channels` channels at `size`×`size`: the channels
+    /// pooled to at most 2×2; `None` on overflow.
+    fn mlp_features(channels: usize, size: usize) -> Option<usize> {
+        let mlp_size = size.div_ceil(4).min(2);
+        channels.checked_mul(mlp_size * mlp_size)
+    }
+
+    /// The parameters of [`DglHead::new`], computed without building it; `None` on overflow.
+    fn parameter_count(channels: usize, size: usize, classes: usize) -> Option<usize> {
+        let features = Self::mlp_features(channels, size)?;
+        // Three 1×1 conv + BN, two bias-free linear + BN (scale, shift, running mean and
+        // variance), the output layer.
+        let hidden = features.checked_add(4)?.checked_mul(features)?;
+        ConvNorm::parameter_count(channels, channels, 1)?
+            .checked_mul(3)?
+            .checked_add(hidden.checked_mul(2)?)?
+            .checked_add(linear_parameters(features, classes)?)
+    }
+
     fn new(channels: usize, size: usize, classes: usize, device: &Device) -> Self {
         let pooled = size.div_ceil(4);
         let mlp_size = pooled.min(2);
@@ -101,9 +125,23 @@ impl AugLocalHead {
     /// layers), whatever the width multiple, so a copy runs at its original's resolution. Where
     /// one copy stands for several halvings, the extra ones go to the next copies.
     fn new(layer: usize, widths: &[usize], depth: usize, classes: usize, device: &Device) -> Self {
+        let copies = Self::copies(layer, widths, depth);
+        let c_in = copies.last().map_or(widths[layer], |&(_, c_out, _)| c_out);
+        Self {
+            layers: copies
+                .into_iter()
+                .map(|(c_in, c_out, stride)| ResidualBlock::new(c_in, c_out, stride, device))
+                .collect(),
+            norm: (depth <= 1).then(|| BatchNormConfig::new(c_in).init(device)),
+            out: LinearConfig::new(c_in, classes).init(device),
+        }
+    }
+
+    /// `(c_in, c_out, stride)` of each copied layer of [`AugLocalHead::new`], input side first.
+    fn copies(layer: usize, widths: &[usize], depth: usize) -> Vec<(usize, usize, usize)> {
         let mut c_in = widths[layer];
         let mut pending_pools = 0usize;
-        let mut layers = Vec::new();
+        let mut copies = Vec::new();
         let mut previous = layer;
         for index in auxiliary_layers(layer, widths.len(), depth) {
             let c_out = widths[index];
@@ -117,14 +155,30 @@ impl AugLocalHead {
             } else {
                 1
             };
-            layers.push(ResidualBlock::new(c_in, c_out, stride, device));
+            copies.push((c_in, c_out, stride));
             c_in = c_out;
         }
-        Self {
-            layers,
-            norm: (depth <= 1).then(|| BatchNormConfig::new(c_in).init(device)),
-            out: LinearConfig::new(c_in, classes).init(device),
-        }
+        copies
+    }
+
+    /// The parameters of [`AugLocalHead::new`], computed without building it; `None` on
+    /// overflow.
+    fn parameter_count(
+        layer: usize,
+        widths: &[usize],
+        depth: usize,
+        classes: usize,
+    ) -> Option<usize> {
+        let copies = Self::copies(layer, widths, depth);
+        let c_in = copies.last().map_or(widths[layer], |&(_, c_out, _)| c_out);
+        // Scale, shift, running mean and variance.
+        let norm = if depth <= 1 { c_in.checked_mul(4)? } else { 0 };
+        copies
+            .iter()
+            .try_fold(norm, |total, &(c_in, c_out, stride)| {
+                total.checked_add(ResidualBlock::parameter_count(c_in, c_out, stride)?)
+            })?
+            .checked_add(linear_parameters(c_in, classes)?)
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
@@ -176,6 +230,25 @@ impl AuxiliaryHead {
             }
             AuxiliaryKind::AugLocal { .. } => {
                 AuxiliaryHead::AugLocal(AugLocalHead::new(layer, widths, depth, classes, device))
+            }
+        }
+    }
+
+    /// The parameters of [`AuxiliaryHead::new`] with the same arguments, computed without
+    /// building it; `None` on overflow.
+    pub fn parameter_count(
+        kind: AuxiliaryKind,
+        layer: usize,
+        widths: &[usize],
+        size: usize,
+        depth: usize,
+        classes: usize,
+    ) -> Option<usize> {
+        match kind {
+            AuxiliaryKind::Greedy => linear_parameters(widths[layer], classes),
+            AuxiliaryKind::Dgl => DglHead::parameter_count(widths[layer], size, classes),
+            AuxiliaryKind::AugLocal { .. } => {
+                AugLocalHead::parameter_count(layer, widths, depth, classes)
             }
         }
     }

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use super::{LocalResNet, LocalResNetConfig};
 use crate::low_rank_conv::{ConvLayer, LowRankConv2d};
 use crate::transformer::FactorizedLayer;
-use crate::transformer::factorized_blocks::check_entries;
+use crate::transformer::factorized_blocks::{check_entries, factor_weights};
 
 /// The config of a [`LocalResNet`] with factorized convolutions.
 #[derive(Config, Debug)]
@@ -39,6 +39,28 @@ impl FactorizedResNetConfig {
                     names.join(", ")
                 )),
             }
+        })
+    }
+
+    /// The number of parameters the network would have, computed without building it; `None`
+    /// when it overflows `usize`, the dense config is invalid or an entry names no backbone
+    /// convolution. A reader of an untrusted config compares this with what the checkpoint can
+    /// hold before calling [`init`](Self::init).
+    pub fn parameter_count(&self) -> Option<usize> {
+        let dense = self.model.parameter_count()?;
+        let shapes = self.model.conv_shapes();
+        self.factorized.iter().try_fold(dense, |total, layer| {
+            let &(_, [out, inputs, kh, kw]) =
+                shapes.iter().find(|(name, _)| *name == layer.name)?;
+            let area = kh.checked_mul(kw)?;
+            total
+                .checked_sub(out.checked_mul(inputs)?.checked_mul(area)?)?
+                .checked_add(factor_weights(
+                    [inputs, out],
+                    area,
+                    layer.rank,
+                    layer.chunks,
+                )?)
         })
     }
 

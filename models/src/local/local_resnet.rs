@@ -78,24 +78,107 @@ impl LocalResNetConfig {
         Ok(())
     }
 
-    /// The module paths of the backbone's convolution weights, as
-    /// [`LocalResNet::convs`] names them, computed without building the network: the stem's,
-    /// then each block's two and its projection shortcut where the width changes.
-    pub fn conv_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for (i, &w) in self.widths.iter().enumerate() {
+    /// `(c_in, c_out, stride, size)` of each layer: the stem (a 3×3 convolution from the one
+    /// input channel), then each residual block, of stride 2 where the width grows; `size` is
+    /// the side of the layer's output.
+    fn layer_plan(&self) -> Vec<(usize, usize, usize, usize)> {
+        let mut size = self.image_size;
+        let mut c_in = 1;
+        self.widths
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let stride = if i > 0 && w > self.widths[i - 1] {
+                    2
+                } else {
+                    1
+                };
+                size = size.div_ceil(stride);
+                let layer = (c_in, w, stride, size);
+                c_in = w;
+                layer
+            })
+            .collect()
+    }
+
+    /// The depth of each hidden stage's auxiliary network: AugLocal's decreasing rule with three
+    /// stages or more, its depth throughout with fewer, 1 for the other heads.
+    fn auxiliary_depths(&self) -> Vec<usize> {
+        match self.auxiliary {
+            AuxiliaryKind::AugLocal { depth, tau } if self.stages >= 3 => {
+                decreasing_depths(depth, self.stages, tau)
+            }
+            AuxiliaryKind::AugLocal { depth, .. } => vec![depth; self.stages - 1],
+            _ => vec![1; self.stages - 1],
+        }
+    }
+
+    /// The backbone's convolutions, computed without building the network: each weight's
+    /// module path, as [`LocalResNet::convs`] names them, and its shape `[out, in, kh, kw]`;
+    /// the stem's, then each block's two and its projection shortcut where the width changes.
+    pub fn conv_shapes(&self) -> Vec<(String, [usize; 4])> {
+        let mut convs = Vec::new();
+        for (i, (c_in, c_out, _, _)) in self.layer_plan().into_iter().enumerate() {
             if i == 0 {
-                names.push("layers.0.Stem.conv.weight".to_string());
+                convs.push(("layers.0.Stem.conv.weight".to_string(), [c_out, c_in, 3, 3]));
                 continue;
             }
-            for part in ["first", "second"] {
-                names.push(format!("layers.{i}.Block.{part}.conv.weight"));
-            }
-            if w != self.widths[i - 1] {
-                names.push(format!("layers.{i}.Block.shortcut.conv.weight"));
+            let path = |part| format!("layers.{i}.Block.{part}.conv.weight");
+            convs.push((path("first"), [c_out, c_in, 3, 3]));
+            convs.push((path("second"), [c_out, c_out, 3, 3]));
+            if c_out != c_in {
+                convs.push((path("shortcut"), [c_out, c_in, 1, 1]));
             }
         }
-        names
+        convs
+    }
+
+    /// The module paths of the backbone's convolution weights, as [`conv_shapes`] lists them.
+    ///
+    /// [`conv_shapes`]: Self::conv_shapes
+    pub fn conv_names(&self) -> Vec<String> {
+        self.conv_shapes()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The number of parameters the network would have as Burn counts them (backbone,
+    /// auxiliary networks, head; batch norms' running statistics included), computed without
+    /// building it; `None` when it overflows `usize` or [`check`](Self::check) fails. A reader of an
+    /// untrusted config compares this with what the checkpoint can hold before calling
+    /// [`init`](Self::init).
+    pub fn parameter_count(&self) -> Option<usize> {
+        self.check().ok()?;
+        let plan = self.layer_plan();
+        let backbone = plan
+            .iter()
+            .enumerate()
+            .try_fold(0usize, |total, (i, layer)| {
+                let &(c_in, c_out, stride, _) = layer;
+                total.checked_add(match i {
+                    0 => ConvNorm::parameter_count(c_in, c_out, 3)?,
+                    _ => ResidualBlock::parameter_count(c_in, c_out, stride)?,
+                })
+            })?;
+        let bounds = self.stage_bounds();
+        let auxiliary = self.auxiliary_depths().into_iter().enumerate().try_fold(
+            0usize,
+            |total, (k, depth)| {
+                let last = bounds[k + 1] - 1;
+                total.checked_add(AuxiliaryHead::parameter_count(
+                    self.auxiliary,
+                    last,
+                    &self.widths,
+                    plan[last].3,
+                    depth,
+                    self.classes,
+                )?)
+            },
+        )?;
+        let width = *self.widths.last()?;
+        let head = width.checked_add(1)?.checked_mul(self.classes)?;
+        backbone.checked_add(auxiliary)?.checked_add(head)
     }
 
     /// Builds the network on `device`.
@@ -107,39 +190,28 @@ impl LocalResNetConfig {
             panic!("LocalResNetConfig: {e}");
         }
         let widths = &self.widths;
-        let mut sizes = Vec::with_capacity(widths.len());
-        let mut size = self.image_size;
-        let layers = widths
+        let plan = self.layer_plan();
+        let layers = plan
             .iter()
             .enumerate()
-            .map(|(i, &w)| {
-                if i == 0 {
-                    sizes.push(size);
-                    return ResidualLayer::Stem(ConvNorm::new(1, w, 3, 1, device));
-                }
-                let stride = if w > widths[i - 1] { 2 } else { 1 };
-                size = size.div_ceil(stride);
-                sizes.push(size);
-                ResidualLayer::Block(ResidualBlock::new(widths[i - 1], w, stride, device))
+            .map(|(i, &(c_in, c_out, stride, _))| match i {
+                0 => ResidualLayer::Stem(ConvNorm::new(c_in, c_out, 3, 1, device)),
+                _ => ResidualLayer::Block(ResidualBlock::new(c_in, c_out, stride, device)),
             })
             .collect();
         let bounds = self.stage_bounds();
-        let depths = match self.auxiliary {
-            AuxiliaryKind::AugLocal { depth, tau } if self.stages >= 3 => {
-                decreasing_depths(depth, self.stages, tau)
-            }
-            AuxiliaryKind::AugLocal { depth, .. } => vec![depth; self.stages - 1],
-            _ => vec![1; self.stages - 1],
-        };
-        let auxiliary = (0..self.stages - 1)
-            .map(|k| {
+        let auxiliary = self
+            .auxiliary_depths()
+            .into_iter()
+            .enumerate()
+            .map(|(k, depth)| {
                 let last = bounds[k + 1] - 1;
                 AuxiliaryHead::new(
                     self.auxiliary,
                     last,
                     widths,
-                    sizes[last],
-                    depths[k],
+                    plan[last].3,
+                    depth,
                     self.classes,
                     device,
                 )

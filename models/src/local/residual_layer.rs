@@ -33,6 +33,15 @@ pub struct ConvNorm<C = Conv2d> {
 }
 
 impl ConvNorm {
+    /// The parameters of [`ConvNorm::new`]`(c_in, c_out, kernel, ..)` as Burn counts them:
+    /// the convolution's weights, and the norm's scale, shift and running mean and variance;
+    /// `None` on overflow.
+    pub fn parameter_count(c_in: usize, c_out: usize, kernel: usize) -> Option<usize> {
+        c_in.checked_mul(kernel.checked_mul(kernel)?)?
+            .checked_add(4)?
+            .checked_mul(c_out)
+    }
+
     /// A `kernel`×`kernel` convolution (same padding) of `stride`, then batch norm.
     pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         Self {
@@ -72,14 +81,31 @@ pub struct ResidualBlock<C = Conv2d> {
 }
 
 impl ResidualBlock {
+    /// Whether a block from `c_in` to `c_out` channels of `stride` has a projection shortcut.
+    fn projects(c_in: usize, c_out: usize, stride: usize) -> bool {
+        stride != 1 || c_in != c_out
+    }
+
     /// A block from `c_in` to `c_out` channels; `stride` 2 halves the resolution.
     pub fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Self {
         Self {
             first: ConvNorm::new(c_in, c_out, 3, stride, device),
             second: ConvNorm::new(c_out, c_out, 3, 1, device),
-            shortcut: (stride != 1 || c_in != c_out)
+            shortcut: Self::projects(c_in, c_out, stride)
                 .then(|| ConvNorm::new(c_in, c_out, 1, stride, device)),
         }
+    }
+
+    /// The parameters of [`ResidualBlock::new`]`(c_in, c_out, stride, ..)`, computed without
+    /// building it; `None` on overflow.
+    pub fn parameter_count(c_in: usize, c_out: usize, stride: usize) -> Option<usize> {
+        let shortcut = match Self::projects(c_in, c_out, stride) {
+            true => ConvNorm::parameter_count(c_in, c_out, 1)?,
+            false => 0,
+        };
+        ConvNorm::parameter_count(c_in, c_out, 3)?
+            .checked_add(ConvNorm::parameter_count(c_out, c_out, 3)?)?
+            .checked_add(shortcut)
     }
 }
 

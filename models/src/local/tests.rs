@@ -205,3 +205,37 @@ fn bad_configs_are_named() {
         .unwrap_err();
     assert!(err.contains("depth"), "{err}");
 }
+
+#[test]
+fn resnet_parameter_count_matches_the_built_network() {
+    let device = Device::default();
+    let kinds = [
+        AuxiliaryKind::Greedy,
+        AuxiliaryKind::Dgl,
+        AuxiliaryKind::AugLocal { depth: 2, tau: 0.5 },
+        AuxiliaryKind::AugLocal { depth: 1, tau: 0.0 },
+        AuxiliaryKind::AugLocal { depth: 9, tau: 0.5 },
+    ];
+    for widths in [vec![4, 4, 8, 8, 16], vec![2, 6, 6, 12]] {
+        for stages in 1..=widths.len() {
+            for kind in kinds {
+                let config = LocalResNetConfig::new()
+                    .with_widths(widths.clone())
+                    .with_stages(stages)
+                    .with_auxiliary(kind)
+                    .with_image_size(12);
+                let built = config.init(&device).num_params();
+                assert_eq!(
+                    config.parameter_count(),
+                    Some(built),
+                    "{widths:?}, {stages} stages, {kind:?}"
+                );
+            }
+        }
+    }
+    // An invalid config counts as none.
+    assert_eq!(
+        LocalResNetConfig::new().with_stages(0).parameter_count(),
+        None
+    );
+}

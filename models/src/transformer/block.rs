@@ -20,6 +20,26 @@ pub struct BlockWidths {
     pub d_ff: usize,
 }
 
+impl BlockWidths {
+    /// The parameters of a block of these widths in a residual stream of `d_model` with heads
+    /// of `d_head`, computed without building it: q, k, v and the output projection (weights
+    /// and biases), the feed-forward's two layers, two layer norms. `None` on overflow.
+    pub fn parameter_count(&self, d_model: usize, d_head: usize) -> Option<usize> {
+        let (d, d_ff) = (d_model, self.d_ff);
+        let inner = self.n_heads.checked_mul(d_head)?;
+        let attention = 3usize
+            .checked_mul(d.checked_mul(inner)?.checked_add(inner)?)?
+            .checked_add(inner.checked_mul(d)?.checked_add(d)?)?;
+        let feed_forward = d
+            .checked_mul(d_ff)?
+            .checked_add(d_ff)?
+            .checked_add(d_ff.checked_mul(d)?.checked_add(d)?)?;
+        attention
+            .checked_add(feed_forward)?
+            .checked_add(d.checked_mul(4)?)
+    }
+}
+
 /// A pre-norm block (GPT-2 layout), its linear layers of type `P` (see [`Projection`]).
 #[derive(Module, Debug)]
 pub struct TransformerBlock<P = Linear> {

@@ -95,7 +95,7 @@ impl BlockShapes<'_> {
             let [d_in, d_out] = self.shape(block, path);
             total
                 .checked_sub(d_in.checked_mul(d_out)?)?
-                .checked_add(factor_weights(d_in, d_out, layer.rank, layer.chunks)?)
+                .checked_add(factor_weights([d_in, d_out], 1, layer.rank, layer.chunks)?)
         })
     }
 }
@@ -122,17 +122,26 @@ pub(crate) fn check_entries(
     Ok(())
 }
 
-/// Weights of `rank`-factors over `chunks` input chunks of a `[d_in, d_out]` layer, each
-/// chunk's rank capped at `min(columns, d_out)` as [`LowRankLinearConfig`] builds them;
-/// `None` on overflow. Computed from the chunk sizes, without listing the chunks.
-fn factor_weights(d_in: usize, d_out: usize, rank: usize, chunks: usize) -> Option<usize> {
+/// Weights of `rank`-factors over `chunks` input chunks of a layer of `d_in` inputs (input
+/// channels of `area` = `kh·kw` weights each for a convolution, 1 for a linear layer) and
+/// `d_out` outputs, each chunk's rank capped at `min(columns, d_out)` as
+/// [`LowRankLinearConfig`] and [`LowRankConv2d`](crate::LowRankConv2d) build them; `None` on
+/// overflow. Computed from the chunk sizes, without listing the chunks.
+pub(crate) fn factor_weights(
+    [d_in, d_out]: [usize; 2],
+    area: usize,
+    rank: usize,
+    chunks: usize,
+) -> Option<usize> {
     let k = chunks.min(d_in).max(1);
     let (short, long) = (d_in / k, d_in / k + 1);
     let longs = d_in % k;
     let chunk = |len: usize| -> Option<usize> {
-        rank.min(len)
+        let columns = len.checked_mul(area)?;
+        rank.min(columns)
             .min(d_out)
-            .checked_mul(len.checked_add(d_out)?)
+            .max(1)
+            .checked_mul(columns.checked_add(d_out)?)
     };
     chunk(short)?
         .checked_mul(k - longs)?

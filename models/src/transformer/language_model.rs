@@ -91,19 +91,9 @@ impl TransformerLmConfig {
     pub fn parameter_count(&self) -> Option<usize> {
         let d = self.d_model;
         let d_head = self.d_head.unwrap_or(d / self.n_heads.max(1));
-        let norm = 2 * d;
-        let block = |heads: usize, d_ff: usize| -> Option<usize> {
-            let inner = heads.checked_mul(d_head)?;
-            // q, k, v (weights and biases), the output projection, two norms, the feed-forward.
-            let attention = 3usize
-                .checked_mul(d.checked_mul(inner)?.checked_add(inner)?)?
-                .checked_add(inner.checked_mul(d)?.checked_add(d)?)?;
-            let feed_forward = d
-                .checked_mul(d_ff)?
-                .checked_add(d_ff)?
-                .checked_add(d_ff.checked_mul(d)?.checked_add(d)?)?;
-            attention.checked_add(feed_forward)?.checked_add(2 * norm)
-        };
+        let norm = d.checked_mul(2)?;
+        let block =
+            |heads: usize, d_ff: usize| BlockWidths::new(heads, d_ff).parameter_count(d, d_head);
         let blocks = if self.block_widths.is_empty() {
             let d_ff = self.d_ff.unwrap_or(d.checked_mul(4)?);
             block(self.n_heads, d_ff)?.checked_mul(self.n_layers)?

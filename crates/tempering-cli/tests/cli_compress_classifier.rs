@@ -290,3 +290,83 @@ fn hostile_and_mismatched_configs_are_refused_by_name_before_building() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(std::fs::read(run.join("model.bpk")).unwrap(), original);
 }
+
+/// Every number in `value`, as a path of keys and indices.
+fn number_paths(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        serde_json::Value::Number(_) => out.push(path.clone()),
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields {
+                path.push(key.clone());
+                number_paths(field, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                number_paths(item, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn at<'a>(value: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_json::Value {
+    path.iter().fold(value, |v, key| match v {
+        serde_json::Value::Array(items) => &mut items[key.parse::<usize>().unwrap()],
+        other => &mut other[key.as_str()],
+    })
+}
+
+#[test]
+fn mutated_configs_exit_cleanly() {
+    // `TEMPERING_CLI_CONFIG_FUZZ_CASES` per architecture (default 50, under a second).
+    let cases: u64 = std::env::var("TEMPERING_CLI_CONFIG_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let hostile = [
+        "0",
+        "1",
+        "3",
+        "2147483648",
+        "1099511627776",
+        "4611686018427387904",
+        "18446744073709551615",
+        "-1",
+        "0.5",
+        "1e300",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = tempering_core::split_mix::SplitMix64::new(11);
+    for (name, architecture) in [
+        ("mlp", ClassifierArchitecture::Mlp(mlp())),
+        ("vit", ClassifierArchitecture::Vit(vit())),
+        ("resnet", ClassifierArchitecture::LocalResNet(resnet())),
+    ] {
+        let run = classifier_run(dir.path(), name, architecture);
+        let config = run.join("model.json");
+        let base: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        let mut paths = Vec::new();
+        number_paths(&base, &mut Vec::new(), &mut paths);
+        for case in 0..cases {
+            let mut mutated = base.clone();
+            for _ in 0..1 + rng.below(2) {
+                let path = &paths[rng.below(paths.len())];
+                *at(&mut mutated, path) =
+                    serde_json::from_str(hostile[rng.below(hostile.len())]).unwrap();
+            }
+            std::fs::write(&config, mutated.to_string()).unwrap();
+            let out = compress(&run, &["--budget", "0.5", "--json"]);
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0 | 1)) && !text(&out).contains("panicked"),
+                "{name} case {case}: {mutated}\n{}",
+                text(&out)
+            );
+        }
+    }
+}

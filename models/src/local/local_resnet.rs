@@ -51,6 +51,12 @@ impl LocalResNetConfig {
         if self.widths.is_empty() || self.widths.contains(&0) {
             return Err("widths must be non-empty and positive".into());
         }
+        if self.image_size == 0 || self.classes == 0 {
+            return Err(format!(
+                "image_size and classes must be positive, got {} and {}",
+                self.image_size, self.classes
+            ));
+        }
         if self.stages == 0 || self.stages > self.widths.len() {
             return Err(format!(
                 "stages must be between 1 and the {} layers, got {}",

@@ -24,6 +24,7 @@ use tempering_data::{FashionMnist, FashionMnistBatcher, FashionMnistDataset};
 use tempering_models::local::LocalResNetConfig;
 
 use crate::common::common_args::{CommonArgs, ExampleDefaults};
+use crate::common::optimizer_choice::OptimizerChoice;
 use crate::common::train_split::train_split;
 use methods::{Method, RunPlan, Sizes, train_method};
 use report::RunRow;
@@ -55,9 +56,13 @@ pub struct LocalLearningArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Adam's learning rate, for every method.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// The optimizer of every method (μLO needs muP roles, which these networks do not
+    /// declare: splo is the learned optimizer here).
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerChoice,
+    /// Learning rate of every method [default: the optimizer's: 1e-3 for Adam].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Stages K of the CNN's local methods, 1 to the number of layers [default: every layer
     /// its own stage, as in AugLocal].
     #[arg(long)]
@@ -94,8 +99,15 @@ impl LocalLearningArgs {
         if self.epochs == 0 || self.batch_size == 0 {
             return Err("--epochs and --batch-size must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(format!("--lr must be a positive number, got {lr}"));
+        }
+        if self.optimizer == OptimizerChoice::Mulo {
+            return Err(
+                "--optimizer mulo scales each tensor's step by its muP role, and the \
+                        local-learning networks declare none; try splo"
+                    .into(),
+            );
         }
         LocalResNetConfig::new()
             .with_widths(self.cnn_widths.clone())
@@ -112,6 +124,11 @@ impl LocalLearningArgs {
             ));
         }
         Ok(())
+    }
+
+    /// The learning rate: `--lr`, or the optimizer's default.
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(self.optimizer.default_lr())
     }
 
     /// The CNN's stages: `--cnn-stages`, or one per layer of `--cnn-widths`.
@@ -188,7 +205,7 @@ pub fn run_one(args: &LocalLearningArgs, method: Method) -> Result<RunRow, Box<d
     };
     device.seed(args.common.seed);
     let sizes = args.sizes();
-    let mut optimizer = crate::common::optimizer_choice::OptimizerChoice::Adam.init(args.lr);
+    let mut optimizer = args.optimizer.init(args.lr(), None, None)?;
     peak_memory::reset_peak();
     let before = peak_memory::status_kib("VmRSS")?;
     let mut peak = 0;
@@ -200,7 +217,7 @@ pub fn run_one(args: &LocalLearningArgs, method: Method) -> Result<RunRow, Box<d
         &device.clone().autodiff(),
         &mut optimizer,
         &RunPlan {
-            lr: args.lr,
+            lr: args.lr(),
             steps,
             out: Some(&out),
             checkpoint_every: steps_per_epoch,

@@ -5,6 +5,7 @@
 
 use std::error::Error;
 
+use tempering_core::mup::MupModule;
 use tempering_models::MlpClassifierConfig;
 use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 
@@ -95,7 +96,8 @@ pub fn run(args: &QuickstartArgs) -> Result<TrainingReport, Box<dyn Error>> {
         schedule: LrSchedule::Constant,
         augmentation: None,
     };
-    train_classifier(model, &saved, args.optimizer.init(lr), lr, &plan, &device)
+    let optimizer = args.optimizer.init(lr, Some(&model.mup_roles()), None)?;
+    train_classifier(model, &saved, optimizer, lr, &plan, &device)
 }
 
 #[cfg(test)]

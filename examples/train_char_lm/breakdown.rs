@@ -17,7 +17,7 @@ use tempering_models::transformer::host_attention::attention_by_position;
 use tempering_models::transformer::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 use tempering_models::transformer::token_linear::token_linear;
 
-use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
+use super::{CharLmArgs, chosen_optimizer, corpus_tokens, train_step};
 use crate::common::median::median;
 
 /// One row of the breakdown: a part of the step, its time per call and its calls per step.
@@ -280,14 +280,14 @@ pub fn step_breakdown(args: &CharLmArgs, reps: usize) -> Result<StepBreakdown, B
     );
 
     let mut model = args.model_config(vocab).init(&ad);
-    let mut optim = optimizer(args)?;
+    let mut optim = chosen_optimizer(args, &model)?;
     let mut step_rng = SplitMix64::new(args.common.seed);
     let mut optim_times = Vec::with_capacity(reps);
     for rep in 0..reps + 2 {
         let (x, y) = super::batch(&tokens, b, t, &mut step_rng, &ad);
         let grads = GradientsParams::from_grads(model.loss(x, y).backward(), &model);
         let started = Instant::now();
-        model = optim.step(args.lr, model, grads);
+        model = optim.step(args.peak_lr(), model, grads);
         touch(model.token_embedding.weight.val());
         if rep >= 2 {
             optim_times.push(started.elapsed().as_secs_f64() * 1e3);
@@ -302,9 +302,16 @@ pub fn step_breakdown(args: &CharLmArgs, reps: usize) -> Result<StepBreakdown, B
 
     let step_ms = median_ms(reps, || {
         let taken = model.clone();
-        model = train_step(taken, &mut optim, &tokens, args, args.lr, &mut step_rng)
-            .expect("a finite training loss")
-            .0;
+        model = train_step(
+            taken,
+            &mut optim,
+            &tokens,
+            args,
+            args.peak_lr(),
+            &mut step_rng,
+        )
+        .expect("a finite training loss")
+        .0;
     });
     Ok(StepBreakdown { rows, step_ms })
 }

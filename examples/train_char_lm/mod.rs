@@ -26,6 +26,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use tempering_core::atomic_write::write_atomically;
+use tempering_core::mup::MupModule;
 use tempering_core::split_mix::SplitMix64;
 use tempering_data::{CharTokenizer, TextCorpus};
 use tempering_models::transformer::{Positions, Projection, Sampling};
@@ -33,6 +34,7 @@ use tempering_models::{TransformerLm, TransformerLmConfig};
 use tempering_train::{Panel, Series, plot_panels};
 
 use crate::common::common_args::{CommonArgs, ExampleDefaults};
+use crate::common::optimizer_choice::OptimizerChoice;
 use saved::{SavedCharLm, generate_text};
 use schedule::nanogpt_lr;
 
@@ -87,16 +89,23 @@ pub struct CharLmArgs {
     /// PyTorch twin has learned ones only).
     #[arg(long)]
     pub rotary: bool,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Learning rate at the end of the cosine.
-    #[arg(long, default_value_t = 1e-4)]
-    pub min_lr: f64,
+    /// The optimizer: the example's AdamW (below), or any other of the quickstart's, μLO and
+    /// SP-LO (their step multiplied by the schedule), with the same gradient clipping and no
+    /// decay on biases and norms.
+    #[arg(long, value_enum, default_value = "adamw")]
+    pub optimizer: OptimizerChoice,
+    /// Peak learning rate [default: 1e-3, or the optimizer's own: Lion 1e-4, PAdam 0.1, the
+    /// learned optimizers 1.0].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning rate at the end of the cosine [default: a tenth of the peak].
+    #[arg(long)]
+    pub min_lr: Option<f64>,
     /// Linear warmup steps.
     #[arg(long, default_value_t = 100)]
     pub warmup: usize,
-    /// AdamW's decoupled weight decay on weight matrices and embeddings (not biases or norms).
+    /// AdamW's decoupled weight decay on weight matrices and embeddings (not biases or norms);
+    /// the other decaying optimizers use 1e-2.
     #[arg(long, default_value_t = 0.1)]
     pub weight_decay: f64,
     /// Per-tensor gradient norm limit (0 turns clipping off).
@@ -126,6 +135,17 @@ pub struct CharLmArgs {
 }
 
 impl CharLmArgs {
+    /// The peak learning rate: `--lr`, or 1e-3 for the example's AdamW and the optimizer's
+    /// default for the others.
+    pub fn peak_lr(&self) -> f64 {
+        self.lr.unwrap_or(self.optimizer.default_lr())
+    }
+
+    /// The learning rate at the end of the cosine: `--min-lr`, or a tenth of the peak.
+    pub fn min_lr(&self) -> f64 {
+        self.min_lr.unwrap_or(self.peak_lr() / 10.0)
+    }
+
     /// Rejects values that cannot train or sample, naming the flag.
     pub fn validate(&self) -> Result<(), String> {
         self.common.validate()?;
@@ -148,13 +168,17 @@ impl CharLmArgs {
                 self.d_model, self.heads
             ));
         }
-        for (flag, v) in [("--lr", self.lr), ("--min-lr", self.min_lr)] {
+        for (flag, v) in [("--lr", self.peak_lr()), ("--min-lr", self.min_lr())] {
             if !(v.is_finite() && v >= 0.0) || (flag == "--lr" && v == 0.0) {
                 return Err(format!("{flag} must be a positive number, got {v}"));
             }
         }
-        if self.min_lr > self.lr {
-            return Err(format!("--min-lr {} exceeds --lr {}", self.min_lr, self.lr));
+        if self.min_lr() > self.peak_lr() {
+            return Err(format!(
+                "--min-lr {} exceeds --lr {}",
+                self.min_lr(),
+                self.peak_lr()
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(format!(
@@ -271,11 +295,28 @@ pub(crate) fn batch(
     )
 }
 
-/// The optimizer: AdamW (β₂ 0.99, ε 1e-8) with weight decay on weight matrices and embeddings
-/// and none on biases and norm parameters, as nanoGPT's `configure_optimizers` groups them.
+/// The optimizer of `--optimizer` for `model` (μLO's step scales come from its muP roles): the
+/// example's AdamW ([`optimizer`]) by default, any other choice with the same gradient clipping
+/// (each tensor's norm to `--grad-clip`).
+pub(crate) fn chosen_optimizer(
+    args: &CharLmArgs,
+    model: &TransformerLm,
+) -> Result<ModuleOptimizer, Box<dyn Error>> {
+    if args.optimizer == OptimizerChoice::Adamw {
+        return optimizer(args);
+    }
+    let norm = (args.grad_clip > 0.0).then_some(args.grad_clip as f32);
+    Ok(args
+        .optimizer
+        .init(args.peak_lr(), Some(&model.mup_roles()), norm)?)
+}
+
+/// The example's AdamW (β₂ 0.99, ε 1e-8) with weight decay on weight matrices and embeddings
+/// and none on biases and norm parameters, as nanoGPT's `configure_optimizers` groups them;
+/// each tensor's gradient norm clipped to `--grad-clip`.
 pub(crate) fn optimizer(args: &CharLmArgs) -> Result<ModuleOptimizer, Box<dyn Error>> {
-    let clip =
-        (args.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(args.grad_clip as f32));
+    let norm = (args.grad_clip > 0.0).then_some(args.grad_clip as f32);
+    let clip = norm.map(GradientClippingConfig::Norm);
     let adamw = |decay: f64| {
         AdamWConfig::new()
             .with_beta_2(0.99)
@@ -385,7 +426,7 @@ pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
     config.check()?;
     let autodiff = device.clone().autodiff();
     let mut model = config.init(&autodiff);
-    let mut optim = optimizer(args)?;
+    let mut optim = chosen_optimizer(args, &model)?;
     let mut rng = SplitMix64::new(args.common.seed);
 
     let bar = ProgressBar::new(args.steps as u64).with_style(
@@ -439,7 +480,7 @@ pub fn train(args: &CharLmArgs) -> Result<CharLmReport, Box<dyn Error>> {
             break;
         }
         let started = Instant::now();
-        lr = nanogpt_lr(step, args.lr, args.min_lr, args.warmup, args.steps);
+        lr = nanogpt_lr(step, args.peak_lr(), args.min_lr(), args.warmup, args.steps);
         let value;
         (model, value) = match train_step(model, &mut optim, train_tokens, args, lr, &mut rng) {
             Ok(stepped) => stepped,
@@ -607,6 +648,21 @@ mod tests {
         assert_eq!((a.layers, a.heads, a.d_model, a.context), (4, 4, 128, 64));
         assert_eq!((a.batch_size, a.steps), (12, 2000));
         a.validate().unwrap();
+    }
+
+    #[test]
+    fn the_learning_rates_follow_the_optimizer() {
+        let a = parse(&[]);
+        assert_eq!(a.optimizer, OptimizerChoice::Adamw);
+        assert_eq!((a.peak_lr(), a.min_lr()), (1e-3, 1e-4));
+        let lion = parse(&["--optimizer", "lion"]);
+        assert_eq!((lion.peak_lr(), lion.min_lr()), (1e-4, 1e-5));
+        let mulo = parse(&["--optimizer", "mulo", "--min-lr", "0"]);
+        assert_eq!((mulo.peak_lr(), mulo.min_lr()), (1.0, 0.0));
+        let e = parse(&["--optimizer", "lion", "--min-lr", "1e-3"])
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("--min-lr 0.001 exceeds --lr 0.0001"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tempering_core::split_mix::SplitMix64;
 
-use super::{CharLmArgs, corpus_tokens, optimizer, train_step};
+use super::{CharLmArgs, chosen_optimizer, corpus_tokens, train_step};
 use crate::common::median::median;
 
 /// Untimed steps before timing (allocator and caches warm up).
@@ -29,14 +29,14 @@ pub fn burn_tokens_per_second(args: &CharLmArgs, steps: usize) -> Result<f64, Bo
     let mut model = args
         .model_config(tokenizer.vocab_size())
         .init(&device.autodiff());
-    let mut optim = optimizer(args)?;
+    let mut optim = chosen_optimizer(args, &model)?;
     let mut rng = SplitMix64::new(args.common.seed);
     let mut started = Instant::now();
     for step in 0..WARMUP_STEPS + steps {
         if step == WARMUP_STEPS {
             started = Instant::now();
         }
-        model = train_step(model, &mut optim, &tokens, args, args.lr, &mut rng)
+        model = train_step(model, &mut optim, &tokens, args, args.peak_lr(), &mut rng)
             .map_err(|loss| format!("the training loss is {loss} at step {step}"))?
             .0;
     }

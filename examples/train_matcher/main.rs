@@ -15,6 +15,7 @@ use tempering_examples::train_matcher::{
 use tempering_models::matcher::{AdaptiveGraphConfig, MatcherConfig};
 
 use tempering_examples::common::common_args::{CommonArgs, ExampleDefaults};
+use tempering_examples::common::optimizer_choice::OptimizerChoice;
 
 /// A matcher configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -80,9 +81,12 @@ struct Args {
     /// Pairs per step.
     #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerChoice,
+    /// Learning rate [default: the optimizer's: 1e-3 for Adam, 1.0 for the learned ones].
+    #[arg(long)]
+    lr: Option<f64>,
     /// Width inside the matchers.
     #[arg(long, default_value_t = 64)]
     d_model: usize,
@@ -123,8 +127,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.steps == 0 || args.batch == 0 || args.eval_pairs == 0 {
         return Err("--steps, --batch and --eval-pairs must be positive".into());
     }
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        return Err(format!("--lr must be positive, got {}", args.lr).into());
+    let lr = args.lr.unwrap_or(args.optimizer.default_lr());
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(format!("--lr must be positive, got {lr}").into());
     }
     let device = args.common.device()?;
     let pairs = KeypointPairConfig::new().with_num_points(args.points);
@@ -158,7 +163,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             variant.name(),
             &config,
             &training,
-            (args.steps, args.batch, args.lr),
+            (args.optimizer, args.steps, args.batch, lr),
             &device,
             true,
         )?;
@@ -180,11 +185,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let results = format!(
-        "{} training steps of {} pairs (Adam {}), d {}, {} (self, cross) layers; {} held-out \
+        "{} training steps of {} pairs ({} {}), d {}, {} (self, cross) layers; {} held-out \
          pairs of {} keypoints; AUC of the corner error in keypoint units ([-1, 1]² frame).\n\n{}",
         args.steps,
         args.batch,
-        args.lr,
+        args.optimizer.name(),
+        lr,
         args.d_model,
         args.layers,
         args.eval_pairs,

@@ -9,8 +9,9 @@ use std::time::Instant;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
+use tempering_core::mup::MupModule;
 use tempering_data::{KeypointPair, KeypointPairBatch, KeypointPairBatcher, KeypointPairDataset};
 use tempering_models::matcher::metrics::{Affine, corner_error, error_auc, ransac_affine};
 use tempering_models::matcher::{
@@ -18,6 +19,8 @@ use tempering_models::matcher::{
 };
 use tempering_train::curves_plot::{Panel, Series, plot_panels};
 use tempering_train::progress::LoopProgress;
+
+use crate::common::optimizer_choice::OptimizerChoice;
 
 /// Corner-error thresholds of the AUC, in keypoint units (the frame is [-1, 1]²: 0.01 is a
 /// pixel of a 200-pixel image; the inliers' position noise has σ 0.01).
@@ -110,6 +113,9 @@ pub enum MatcherRunError {
     /// A pair could not be generated.
     #[error("keypoint pairs: {0}")]
     Data(#[from] DatasetError),
+    /// The optimizer cannot train this matcher.
+    #[error("{0}")]
+    Optimizer(String),
     /// The loss stopped being finite.
     #[error("{name}: the training loss is {loss} at step {step}")]
     Diverged {
@@ -122,19 +128,22 @@ pub enum MatcherRunError {
     },
 }
 
-/// Trains a matcher built from `config` with Adam at `lr` for `steps` batches of `batch` pairs
-/// (pairs taken in order from `data`, cycling), on `device` with autodiff.
+/// Trains a matcher built from `config` with `optimizer` at `lr` (μLO with the matcher's muP
+/// roles) for `steps` batches of `batch` pairs (pairs taken in order from `data`, cycling), on
+/// `device` with autodiff.
 pub fn train(
     name: &str,
     config: &MatcherConfig,
     data: &KeypointPairDataset,
-    (steps, batch, lr): (usize, usize, f64),
+    (optimizer, steps, batch, lr): (OptimizerChoice, usize, usize, f64),
     device: &Device,
     progress: bool,
 ) -> Result<TrainedMatcher, MatcherRunError> {
     let device = device.clone().autodiff();
     let mut matcher = config.init(&device);
-    let mut optimizer = AdamConfig::new().init();
+    let mut optimizer = optimizer
+        .init(lr, Some(&matcher.mup_roles()), None)
+        .map_err(MatcherRunError::Optimizer)?;
     let mut losses = Vec::with_capacity(steps);
     let mut bar = LoopProgress::new(progress, name, steps, 0, "steps");
     let started = Instant::now();
@@ -294,7 +303,15 @@ mod tests {
         assert_eq!(baseline.corner_errors.len(), 64);
         let device = Device::default();
         let config = MatcherConfig::superglue().with_layers(1);
-        let trained = train("tiny", &config, &data, (3, 4, 1e-3), &device, false).unwrap();
+        let trained = train(
+            "tiny",
+            &config,
+            &data,
+            (OptimizerChoice::Adam, 3, 4, 1e-3),
+            &device,
+            false,
+        )
+        .unwrap();
         assert_eq!(trained.losses.len(), 3);
         let evaluation = evaluate(&trained.matcher, &data, 16, &device).unwrap();
         assert_eq!(evaluation.corner_errors.len(), 64);
@@ -318,6 +335,26 @@ mod tests {
     /// points: the mean loss of the last 10 steps is below 0.9× that of the first 10 for every
     /// preset (the reference's small matcher learns within a few hundred steps).
     #[test]
+    fn every_optimizer_choice_steps_the_matcher_with_finite_losses() {
+        let pairs = KeypointPairConfig::new().with_num_points(16);
+        let data = KeypointPairDataset::new(pairs, 5, 40).unwrap();
+        let config = MatcherConfig::lightglue().with_layers(1).with_d_model(16);
+        for &choice in <OptimizerChoice as clap::ValueEnum>::value_variants() {
+            let lr = choice.default_lr();
+            let trained = train(
+                choice.name().as_str(),
+                &config,
+                &data,
+                (choice, 10, 4, lr),
+                &Device::default(),
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{choice:?}: {e}"));
+            assert_eq!(trained.losses.len(), 10, "{choice:?}");
+        }
+    }
+
+    #[test]
     fn a_short_training_run_lowers_the_loss_of_every_preset() {
         let config = KeypointPairConfig::new().with_num_points(24);
         let data = KeypointPairDataset::new(config, 3, 480).unwrap();
@@ -331,7 +368,7 @@ mod tests {
                 name,
                 &config,
                 &data,
-                (60, 8, 1e-3),
+                (OptimizerChoice::Adam, 60, 8, 1e-3),
                 &Device::default(),
                 false,
             )

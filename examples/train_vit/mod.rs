@@ -3,6 +3,7 @@
 
 use std::error::Error;
 
+use tempering_core::mup::MupModule;
 use tempering_data::ImageAugmentation;
 use tempering_models::saved_classifier::{ClassifierArchitecture, SavedClassifier};
 use tempering_models::{VitClassifierConfig, VitPooling};
@@ -146,7 +147,8 @@ pub fn run(args: &VitArgs) -> Result<TrainingReport, Box<dyn Error>> {
             horizontal_flip: args.flip,
         }),
     };
-    train_classifier(model, &saved, args.optimizer.init(lr), lr, &plan, &device)
+    let optimizer = args.optimizer.init(lr, Some(&model.mup_roles()), None)?;
+    train_classifier(model, &saved, optimizer, lr, &plan, &device)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, finite_or_skip};
 use crate::host_step::StepPath;
 use host_update::{Accumulators, Factored, UpdateScales, factored_dims, reduced_shape, update};
-pub use pretrained::{mulo_optimizer, splo_optimizer};
+pub use pretrained::{mulo_optimizer, mulo_optimizer_for_roles, splo_optimizer};
 pub use weights::{LoptWeights, WeightsError};
 
 /// Configuration of a [`LearnedOptimizer`].

@@ -21,6 +21,7 @@
 //! ```
 
 use burn::optim::ModuleOptimizer;
+use burn::optim::grad_clipping::GradientClippingConfig;
 use tempering_core::mup::{MupGroups, MupModule, MupTensorRole};
 
 use super::{LearnedOptimizerConfig, LoptWeights};
@@ -62,10 +63,20 @@ impl LoptWeights {
 /// rate 1.0, and build it for the very model instance you train (the scales are keyed by its
 /// parameters' ids).
 pub fn mulo_optimizer(model: &impl MupModule) -> ModuleOptimizer {
+    mulo_optimizer_for_roles(&model.mup_roles(), None)
+}
+
+/// μLO for a model whose tensors have the muP `roles` (as [`MupModule::mup_roles`] lists
+/// them), every group's gradients clipped as `grad_clipping` says: [`mulo_optimizer`] where
+/// the roles come from elsewhere than the model itself.
+pub fn mulo_optimizer_for_roles(
+    roles: &[MupTensorRole],
+    grad_clipping: Option<GradientClippingConfig>,
+) -> ModuleOptimizer {
     mup_module_optimizer(
-        &MupGroups::by(&model.mup_roles(), MupTensorRole::step_scale),
+        &MupGroups::by(roles, MupTensorRole::step_scale),
         LearnedOptimizerConfig::mu().build(LoptWeights::mulo()),
-        None,
+        grad_clipping,
     )
 }
 

@@ -141,6 +141,11 @@ impl CharLmArgs {
         self.lr.unwrap_or(self.optimizer.default_lr())
     }
 
+    /// The gradient norm each tensor is clipped to: `--grad-clip`, none at 0.
+    pub fn clip_norm(&self) -> Option<f32> {
+        (self.grad_clip > 0.0).then_some(self.grad_clip as f32)
+    }
+
     /// The learning rate at the end of the cosine: `--min-lr`, or a tenth of the peak.
     pub fn min_lr(&self) -> f64 {
         self.min_lr.unwrap_or(self.peak_lr() / 10.0)
@@ -305,18 +310,16 @@ pub(crate) fn chosen_optimizer(
     if args.optimizer == OptimizerChoice::Adamw {
         return optimizer(args);
     }
-    let norm = (args.grad_clip > 0.0).then_some(args.grad_clip as f32);
     Ok(args
         .optimizer
-        .init(args.peak_lr(), Some(&model.mup_roles()), norm)?)
+        .init(args.peak_lr(), Some(&model.mup_roles()), args.clip_norm())?)
 }
 
 /// The example's AdamW (β₂ 0.99, ε 1e-8) with weight decay on weight matrices and embeddings
 /// and none on biases and norm parameters, as nanoGPT's `configure_optimizers` groups them;
 /// each tensor's gradient norm clipped to `--grad-clip`.
 pub(crate) fn optimizer(args: &CharLmArgs) -> Result<ModuleOptimizer, Box<dyn Error>> {
-    let norm = (args.grad_clip > 0.0).then_some(args.grad_clip as f32);
-    let clip = norm.map(GradientClippingConfig::Norm);
+    let clip = args.clip_norm().map(GradientClippingConfig::Norm);
     let adamw = |decay: f64| {
         AdamWConfig::new()
             .with_beta_2(0.99)

@@ -130,7 +130,7 @@ impl LowRankMlpClassifierConfig {
                 None => LinearLayer::Dense(LinearConfig::new(w[0], w[1]).init(device)),
                 Some(r) => LinearLayer::LowRank(
                     LowRankLinearConfig::new(w[0], w[1], *r)
-                        .with_chunks(self.layer_chunks.as_ref().map_or(self.chunks, |c| c[l]))
+                        .with_chunks(self.chunks_of(l))
                         .init(device),
                 ),
             })

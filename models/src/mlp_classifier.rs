@@ -49,10 +49,7 @@ impl MlpClassifierConfig {
     /// The module paths of the layers' weights, as [`layer_shapes`](Self::layer_shapes) orders
     /// them: `hidden.{l}.weight`, then `head.weight`.
     pub fn weight_names(&self) -> Vec<String> {
-        (0..self.hidden_sizes.len())
-            .map(|l| format!("hidden.{l}.weight"))
-            .chain(["head.weight".to_string()])
-            .collect()
+        weight_names(self.hidden_sizes.len())
     }
 
     /// The number of parameters the classifier would have (weights and biases), computed
@@ -86,6 +83,15 @@ impl MlpClassifierConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
+}
+
+/// The module paths of the weights of an MLP with `hidden` hidden layers: `hidden.{l}.weight`,
+/// then `head.weight`.
+pub(crate) fn weight_names(hidden: usize) -> Vec<String> {
+    (0..hidden)
+        .map(|l| format!("hidden.{l}.weight"))
+        .chain(["head.weight".to_string()])
+        .collect()
 }
 
 /// A multilayer perceptron classifier; see [`MlpClassifierConfig`].

@@ -203,6 +203,30 @@ pub(crate) fn print_written(output: Option<&Path>, config_file: &str) {
     }
 }
 
+/// Refuses a config (`--config config`) that describes a `what` of `count` parameters (`None`:
+/// more than `usize` holds) which `checkpoint` cannot hold at two bytes per parameter at the
+/// least: what a reader of an untrusted config checks before building anything by its sizes.
+pub(crate) fn check_fits(
+    count: Option<usize>,
+    what: &str,
+    (checkpoint, config): (&Path, &Path),
+) -> Result<(), String> {
+    let checkpoint_bytes = std::fs::metadata(checkpoint)
+        .map_err(|e| format!("{}: {e}", checkpoint.display()))?
+        .len();
+    match count {
+        Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => Ok(()),
+        count => Err(format!(
+            "--config {}: it describes a {what} of {} parameters, more than {} ({} bytes) can \
+             hold",
+            config.display(),
+            count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
+            checkpoint.display(),
+            checkpoint_bytes
+        )),
+    }
+}
+
 /// The run's config (`run.json`) of a dense model, checked against the checkpoint's size and
 /// for its own consistency before anything is built from it.
 pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, String> {
@@ -216,24 +240,8 @@ pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, 
             saved.factorized_layers().len()
         ));
     }
-    // Before the config is checked or built (both allocate by its sizes): the model it
-    // describes must fit in the checkpoint, at two bytes per parameter at the least.
-    let checkpoint_bytes = std::fs::metadata(checkpoint)
-        .map_err(|e| format!("{}: {e}", checkpoint.display()))?
-        .len();
-    match saved.model.parameter_count() {
-        Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => {}
-        count => {
-            return Err(format!(
-                "--config {}: it describes a model of {} parameters, more than {} ({} bytes) \
-                 can hold",
-                config.display(),
-                count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
-                checkpoint.display(),
-                checkpoint_bytes
-            ));
-        }
-    }
+    // Before the config is checked or built (both allocate by its sizes).
+    check_fits(saved.model.parameter_count(), "model", (checkpoint, config))?;
     saved
         .check()
         .map_err(|e| format!("--config {}: {e}", config.display()))?;

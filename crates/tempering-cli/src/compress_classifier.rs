@@ -25,8 +25,8 @@ use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 use tempering_prune::module_load::load_module;
 
-use crate::calibrated_prune::{check_run_outputs, print_written, write_run_files};
-use crate::render::{low_rank_table, percent, print_json};
+use crate::calibrated_prune::{check_fits, check_run_outputs, print_written, write_run_files};
+use crate::render::{low_rank_summary, low_rank_table, print_json};
 
 /// The config file of a classifier's run directory.
 pub(crate) const CLASSIFIER_CONFIG: &str = "model.json";
@@ -139,24 +139,12 @@ pub(crate) fn load_classifier(checkpoint: &Path, config: &Path) -> Result<SavedC
         ));
     }
     // Checking allocates nothing by the config's sizes; building does, so the model must fit
-    // in the checkpoint first, at two bytes per parameter at the least.
+    // in the checkpoint first.
     saved
         .check()
         .map_err(|e| format!("--config {}: {name}: {e}", config.display()))?;
-    let checkpoint_bytes = std::fs::metadata(checkpoint)
-        .map_err(|e| format!("{}: {e}", checkpoint.display()))?
-        .len();
-    match saved.parameter_count() {
-        Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => Ok(saved),
-        count => Err(format!(
-            "--config {}: it describes a {name} of {} parameters, more than {} ({} bytes) can \
-             hold",
-            config.display(),
-            count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
-            checkpoint.display(),
-            checkpoint_bytes
-        )),
-    }
+    check_fits(saved.parameter_count(), name, (checkpoint, config))?;
+    Ok(saved)
 }
 
 /// The Fashion-MNIST test split from `dir` (or the examples' lookup: `$TEMPERING_DATA`,
@@ -256,27 +244,14 @@ fn accuracy<M: ImageClassifier>(model: &M, split: &FashionMnistDataset) -> Resul
 
 fn print_report(report: &Report<'_>) {
     print!("{}", low_rank_table(report.layers));
-    let targeted: u64 = report.layers.iter().map(|l| l.parameters_before).sum();
-    let kept: u64 = report.layers.iter().map(|l| l.parameters_after).sum();
-    let worst = report
-        .layers
-        .iter()
-        .map(|l| l.relative_error)
-        .fold(0.0, f64::max);
-    println!(
-        "\nlow-rank (ALDS{}) at budget {}: the {}'s {} selected layers {} → {} parameters ({} \
-         kept), largest relative spectral error {worst:.4}; the model {} → {} parameters",
-        if report.search {
-            ", chunks searched per layer"
-        } else {
-            ""
-        },
-        percent(report.budget),
+    let what = format!(
+        "the {}'s {} selected layers",
         report.architecture,
-        report.layers.len(),
-        targeted,
-        kept,
-        percent(kept as f64 / targeted.max(1) as f64),
+        report.layers.len()
+    );
+    println!(
+        "\n{}; the model {} → {} parameters",
+        low_rank_summary(report.layers, report.search, report.budget, &what),
         report.model_parameters_before,
         report.model_parameters_after,
     );

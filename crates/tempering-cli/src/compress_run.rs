@@ -18,7 +18,7 @@ use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 
 use crate::calibrated_prune::{RUN_CONFIG, load_run, open_run, print_written, write_run};
-use crate::render::{low_rank_table, percent, print_json};
+use crate::render::{low_rank_summary, low_rank_table, print_json};
 
 /// Validation windows per forward pass.
 const BATCH: usize = 16;
@@ -113,26 +113,10 @@ fn held_out<P: Projection>(
 
 fn print_report(report: &Report<'_>) {
     print!("{}", low_rank_table(report.layers));
-    let targeted: u64 = report.layers.iter().map(|l| l.parameters_before).sum();
-    let kept: u64 = report.layers.iter().map(|l| l.parameters_after).sum();
-    let worst = report
-        .layers
-        .iter()
-        .map(|l| l.relative_error)
-        .fold(0.0, f64::max);
+    let what = format!("the {} block linear layers", report.layers.len());
     println!(
-        "\nlow-rank (ALDS{}) at budget {}: the {} block linear layers {} → {} parameters ({} \
-         kept), largest relative spectral error {worst:.4}; the model {} → {} parameters",
-        if report.search {
-            ", chunks searched per layer"
-        } else {
-            ""
-        },
-        percent(report.budget),
-        report.layers.len(),
-        targeted,
-        kept,
-        percent(kept as f64 / targeted.max(1) as f64),
+        "\n{}; the model {} → {} parameters",
+        low_rank_summary(report.layers, report.search, report.budget, &what),
         report.model_parameters_before,
         report.model_parameters_after,
     );

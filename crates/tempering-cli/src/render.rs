@@ -1,6 +1,6 @@
 //! Plain-text tables for the terminal.
 
-use tempering_prune::low_rank::LayerAllocation;
+use tempering_prune::low_rank::{AllocationTotals, LayerAllocation};
 
 /// Left-aligns the first column and right-aligns the others, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -93,5 +93,30 @@ pub fn low_rank_table(layers: &[LayerAllocation]) -> String {
             "rel. error",
         ],
         &rows,
+    )
+}
+
+/// The summary line of a factorized model's low-rank run: `low-rank (ALDS[, chunks searched
+/// per layer]) at budget B: {layers} T → K parameters (P kept), largest relative spectral error
+/// E`, where `layers` names the factorized layers (`the 24 block linear layers`).
+pub fn low_rank_summary(
+    layers: &[LayerAllocation],
+    search: bool,
+    budget: f64,
+    what: &str,
+) -> String {
+    let totals = AllocationTotals::of(layers);
+    let (targeted, kept) = (totals.parameters_before, totals.parameters_after);
+    format!(
+        "low-rank (ALDS{}) at budget {}: {what} {targeted} → {kept} parameters ({} kept), \
+         largest relative spectral error {:.4}",
+        if search {
+            ", chunks searched per layer"
+        } else {
+            ""
+        },
+        percent(budget),
+        percent(kept as f64 / targeted.max(1) as f64),
+        totals.max_error
     )
 }

@@ -201,23 +201,42 @@ pub struct LowRankReport {
     pub skipped: Vec<Skipped>,
 }
 
+/// What a set of layer allocations adds up to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AllocationTotals {
+    /// Parameters of the layers before.
+    pub parameters_before: u64,
+    /// Parameters of the layers after.
+    pub parameters_after: u64,
+    /// The largest relative error over the layers (what the allocation minimizes).
+    pub max_error: f64,
+}
+
+impl AllocationTotals {
+    /// The totals of `layers`.
+    pub fn of(layers: &[LayerAllocation]) -> Self {
+        Self {
+            parameters_before: layers.iter().map(|l| l.parameters_before).sum(),
+            parameters_after: layers.iter().map(|l| l.parameters_after).sum(),
+            max_error: layers.iter().map(|l| l.relative_error).fold(0.0, f64::max),
+        }
+    }
+}
+
 impl LowRankReport {
     /// Parameters of the targeted layers before.
     pub fn parameters_before(&self) -> u64 {
-        self.layers.iter().map(|l| l.parameters_before).sum()
+        AllocationTotals::of(&self.layers).parameters_before
     }
 
     /// Parameters of the targeted layers after.
     pub fn parameters_after(&self) -> u64 {
-        self.layers.iter().map(|l| l.parameters_after).sum()
+        AllocationTotals::of(&self.layers).parameters_after
     }
 
     /// The largest relative error over the layers (what the allocation minimizes).
     pub fn max_error(&self) -> f64 {
-        self.layers
-            .iter()
-            .map(|l| l.relative_error)
-            .fold(0.0, f64::max)
+        AllocationTotals::of(&self.layers).max_error
     }
 }
 

@@ -5,6 +5,7 @@ use burn::module::Module;
 use tempering_core::compression::{CompressionError, FactorizedLinear, LayerWeight, LowRankExport};
 
 use crate::low_rank_linear::{LinearLayer, LowRankLinear};
+use crate::mlp_classifier::weight_names;
 use crate::{LowRankMlpClassifier, LowRankMlpClassifierConfig, MlpClassifier, MlpClassifierConfig};
 
 impl LowRankExport for MlpClassifier {
@@ -14,18 +15,10 @@ impl LowRankExport for MlpClassifier {
 
     /// `hidden.{l}.weight`, then `head.weight`.
     fn factorizable_layers(&self) -> Vec<(String, LayerWeight<'_>)> {
-        let count = self.hidden.len() + 1;
-        self.hidden
-            .iter()
-            .chain([&self.head])
-            .enumerate()
-            .map(|(l, linear)| {
-                let name = match l + 1 == count {
-                    true => "head.weight".to_string(),
-                    false => format!("hidden.{l}.weight"),
-                };
-                (name, LayerWeight::Linear(linear))
-            })
+        weight_names(self.hidden.len())
+            .into_iter()
+            .zip(self.hidden.iter().chain([&self.head]))
+            .map(|(name, linear)| (name, LayerWeight::Linear(linear)))
             .collect()
     }
 

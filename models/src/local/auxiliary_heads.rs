@@ -125,8 +125,7 @@ impl AugLocalHead {
     /// layers), whatever the width multiple, so a copy runs at its original's resolution. Where
     /// one copy stands for several halvings, the extra ones go to the next copies.
     fn new(layer: usize, widths: &[usize], depth: usize, classes: usize, device: &Device) -> Self {
-        let copies = Self::copies(layer, widths, depth);
-        let c_in = copies.last().map_or(widths[layer], |&(_, c_out, _)| c_out);
+        let (copies, c_in) = Self::copies(layer, widths, depth);
         Self {
             layers: copies
                 .into_iter()
@@ -137,8 +136,9 @@ impl AugLocalHead {
         }
     }
 
-    /// `(c_in, c_out, stride)` of each copied layer of [`AugLocalHead::new`], input side first.
-    fn copies(layer: usize, widths: &[usize], depth: usize) -> Vec<(usize, usize, usize)> {
+    /// `(c_in, c_out, stride)` of each copied layer of [`AugLocalHead::new`], input side first,
+    /// and the channels the copies end with (the classifier's inputs).
+    fn copies(layer: usize, widths: &[usize], depth: usize) -> (Vec<(usize, usize, usize)>, usize) {
         let mut c_in = widths[layer];
         let mut pending_pools = 0usize;
         let mut copies = Vec::new();
@@ -158,7 +158,7 @@ impl AugLocalHead {
             copies.push((c_in, c_out, stride));
             c_in = c_out;
         }
-        copies
+        (copies, c_in)
     }
 
     /// The parameters of [`AugLocalHead::new`], computed without building it; `None` on
@@ -169,8 +169,7 @@ impl AugLocalHead {
         depth: usize,
         classes: usize,
     ) -> Option<usize> {
-        let copies = Self::copies(layer, widths, depth);
-        let c_in = copies.last().map_or(widths[layer], |&(_, c_out, _)| c_out);
+        let (copies, c_in) = Self::copies(layer, widths, depth);
         // Scale, shift, running mean and variance.
         let norm = if depth <= 1 { c_in.checked_mul(4)? } else { 0 };
         copies

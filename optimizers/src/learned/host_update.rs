@@ -1,14 +1,61 @@
 //! One learned-optimizer step on a parameter held in host memory: accumulators, the 28
 //! per-element features normalized over the tensor, the MLP over every element, the update.
-//! The rules follow `learned_optimization`'s `adafac_mlp_lopt.py` and `common.py` as summarized
-//! in the shared references (`learned-optimizers.md`).
+//! The rules follow `learned_optimization`'s `adafac_mlp_lopt.py` and `common.py` (see
+//! `docs/references.md`); `straightforward.rs` writes them element by
+//! element and is the oracle the tests hold this step to.
+//!
+//! The step makes two passes over the elements, both in segments of `BLOCK` elements along the
+//! last axis (`element_layout.rs`): the first sums the squares of each
+//! per-element feature for the normalization, the second computes the features again, runs the
+//! MLP (`mlp_kernel.rs`) and updates the parameter. Chunk sums are added in
+//! chunk order, so the result does not depend on the thread count. Accumulators are flushed to
+//! zero when they fall subnormal (see `features.rs`).
 
 use rayon::prelude::*;
 
-use super::weights::{HIDDEN, LoptWeights, TENSOR_FEATURES, TIMESCALES};
+use super::element_layout::{FactoredLayout, Segment, plain_segments, reduced_index};
+use super::features::{
+    BLOCK, ElementFeatures, ElementState, FactoredFeatures, FullFeatures, add_squares, flush,
+    safe_rsqrt,
+};
+use super::mlp_kernel::{FirstLayerStart, FoldedMlp, step_bias};
+use super::weights::{HIDDEN, LoptWeights, TENSOR_FEATURES};
 
-/// Elements per parallel chunk of the feature and MLP passes.
+/// Elements per parallel chunk of the two passes.
 const CHUNK: usize = 4096;
+
+/// Runs the method call `$call` (an `#[inline(always)]` method of [`Step`]) inside a function
+/// compiled for AVX-512 or AVX2+FMA where the CPU has them, so that the per-element loops it
+/// inlines run 16 or 8 lanes wide. A closure handed to `widest_dispatch` was measured not to be
+/// inlined here, leaving the loops on SSE2; these functions take the arguments directly.
+macro_rules! simd_build {
+    ($self:ident . $method:ident ( $($arg:expr),* $(,)? )) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn widest<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn wide<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            if tempering_core::simd_dispatch::widest_simd() {
+                // SAFETY: the CPU has AVX-512F, AVX-512VL, AVX2 and FMA (checked just above).
+                unsafe { widest(#[inline(always)] || $self.$method($($arg),*)) }
+            } else if tempering_core::simd_dispatch::wide_simd() {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                unsafe { wide(#[inline(always)] || $self.$method($($arg),*)) }
+            } else {
+                $self.$method($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $self.$method($($arg),*)
+        }
+    }};
+}
 
 /// The two axes a tensor's second-moment statistics are factored over (Adafactor): `d0` the
 /// largest axis, `d1` the second largest; ties go to the later axis for `d0` (numpy's argsort
@@ -27,31 +74,6 @@ pub fn reduced_shape(shape: &[usize], axis: usize) -> Vec<usize> {
     let mut out = shape.to_vec();
     out[axis] = 1;
     out
-}
-
-/// Index into the array reduced over `axis` (kept as size 1) of element `i` of `shape`.
-#[inline]
-fn reduced_index(i: usize, shape: &[usize], axis: usize) -> usize {
-    let inner: usize = shape[axis + 1..].iter().product();
-    let len = shape[axis];
-    (i / (len * inner)) * inner + i % inner
-}
-
-/// Mean of `values` (of `shape`) over `axis`, as an array of [`reduced_shape`].
-fn mean_over(values: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
-    let inner: usize = shape[axis + 1..].iter().product();
-    let len = shape[axis];
-    let mut sums = vec![0.0f64; values.len() / len.max(1)];
-    for (i, &v) in values.iter().enumerate() {
-        sums[(i / (len * inner)) * inner + i % inner] += v as f64;
-    }
-    sums.into_iter().map(|s| (s / len as f64) as f32).collect()
-}
-
-/// `1/√max(x, 1e-9)`: the reference's `safe_rsqrt`.
-#[inline]
-fn safe_rsqrt(x: f32) -> f32 {
-    1.0 / x.max(1e-9).sqrt()
 }
 
 /// The per-parameter accumulators, as host slices.
@@ -102,7 +124,6 @@ pub fn update(
     g: &[f32],
     acc: Accumulators<'_>,
 ) {
-    let n = p.len();
     let decays = weights.decays();
     let Accumulators {
         momenta,
@@ -116,254 +137,301 @@ pub fn update(
         .zip(m1.par_iter_mut())
         .zip(m2.par_iter_mut().zip(second.par_iter_mut()))
         .zip(g.par_iter())
+        .with_min_len(CHUNK)
         .for_each(|(((a, b), (c, v)), &g)| {
-            *a = b0 * *a + (1.0 - b0) * g;
-            *b = b1 * *b + (1.0 - b1) * g;
-            *c = b2 * *c + (1.0 - b2) * g;
-            *v = bv * *v + (1.0 - bv) * g * g;
+            *a = flush(b0 * *a + (1.0 - b0) * g);
+            *b = flush(b1 * *b + (1.0 - b1) * g);
+            *c = flush(b2 * *c + (1.0 - b2) * g);
+            *v = flush(bv * *v + (1.0 - bv) * g * g);
         });
-    let squared: Vec<f32> = g.iter().map(|&g| g * g + 1e-30).collect();
-    // Per-decay factors of the Adafactor-normalized gradient and features.
     let shape: Vec<usize> = if shape.is_empty() {
         vec![1]
     } else {
         shape.to_vec()
     };
-    let stats = FactorStats::update(
-        factored,
-        &shape,
-        &squared,
-        [decays[4], decays[5], decays[6]],
-    );
-    drop(squared);
-    let momenta = [&*m0, &*m1, &*m2];
-    let second = &*second;
-    // `p` is read for its feature and written by the update; the features read a copy.
-    let p_before: Vec<f32> = p.to_vec();
-    let features = |i: usize, out: &mut [f32; TENSOR_FEATURES]| {
-        let (gi, vi) = (g[i], second[i]);
-        out[0] = gi;
-        out[1] = p_before[i];
-        let r = 1.0 / (vi + 1e-6).sqrt();
-        out[5] = vi;
-        out[9] = r;
-        for k in 0..3 {
-            let m = momenta[k][i];
-            out[2 + k] = m;
-            out[6 + k] = m * r;
-        }
-        stats.features(i, gi, [momenta[0][i], momenta[1][i], momenta[2][i]], out);
+    let state = ElementState {
+        g,
+        momenta: [&*m0, &*m1, &*m2],
+        second: &*second,
     };
-    // Pass 1: the mean square of each feature over the tensor (chunk sums in order, so the
-    // result does not depend on the thread count).
-    let chunk_sums: Vec<[f64; TENSOR_FEATURES]> = (0..n.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let mut sums = [0.0f64; TENSOR_FEATURES];
-            let mut f = [0.0f32; TENSOR_FEATURES];
-            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                features(i, &mut f);
-                for (s, &x) in sums.iter_mut().zip(&f) {
-                    *s += (x as f64) * (x as f64);
-                }
+    let factor_decays = [decays[4], decays[5], decays[6]];
+    let step = Step {
+        weights,
+        scales,
+        bias: step_bias(weights, t),
+        state,
+    };
+    match factored {
+        Factored::Full(mut full) => {
+            for (v, beta) in full.iter_mut().zip(factor_decays) {
+                v.par_iter_mut()
+                    .zip(g.par_iter())
+                    .with_min_len(CHUNK)
+                    .for_each(|(v, &g)| *v = flush(beta * *v + (1.0 - beta) * (g * g + 1e-30)));
             }
-            sums
-        })
-        .collect();
-    let mut norm = [0.0f32; TENSOR_FEATURES];
-    for (k, nk) in norm.iter_mut().enumerate() {
-        let mean = chunk_sums.iter().map(|s| s[k]).sum::<f64>() / n as f64;
-        *nk = (1.0 / (1e-5 + mean).sqrt()) as f32;
-    }
-    // The step features are the same for every element: fold them into the first bias.
-    let mut first_bias = weights.biases[0].clone();
-    for (j, tau) in TIMESCALES.iter().enumerate() {
-        let s = ((t as f64 / tau) - 1.0).tanh() as f32;
-        let row = &weights.weights[0][(TENSOR_FEATURES + j) * HIDDEN..][..HIDDEN];
-        for (b, &w) in first_bias.iter_mut().zip(row) {
-            *b += s * w;
+            let features = FullFeatures {
+                full: [&*full[0], &*full[1], &*full[2]],
+            };
+            let start = FirstLayerStart::Shared(step.bias.clone());
+            step.run(
+                &features,
+                &Segments::Plain,
+                [1.0; TENSOR_FEATURES],
+                &start,
+                p,
+            );
+        }
+        Factored::Factored { dims, rows, cols } => {
+            let layout = FactoredLayout::new(&shape, dims);
+            let stats = FactoredStats::update(rows, cols, &layout, &shape, g, factor_decays);
+            let row_factors = [0, 1, 2].map(|k| stats.row_factors[k].as_slice());
+            let col_factors = [0, 1, 2].map(|k| stats.col_factors[k].as_slice());
+            let strides = (layout.row_stride(), layout.col_stride());
+            let segments = Segments::Factored(layout);
+            let norm = stats.norms();
+            match strides {
+                (0, 1) => step.run_factored::<0, 1>(
+                    &FactoredFeatures {
+                        row_factors,
+                        col_factors,
+                    },
+                    &segments,
+                    norm,
+                    &stats,
+                    p,
+                ),
+                (1, 0) => step.run_factored::<1, 0>(
+                    &FactoredFeatures {
+                        row_factors,
+                        col_factors,
+                    },
+                    &segments,
+                    norm,
+                    &stats,
+                    p,
+                ),
+                _ => step.run_factored::<1, 1>(
+                    &FactoredFeatures {
+                        row_factors,
+                        col_factors,
+                    },
+                    &segments,
+                    norm,
+                    &stats,
+                    p,
+                ),
+            }
         }
     }
-    // Pass 2: normalized features → MLP → update, chunk by chunk, in blocks of `BLOCK`
-    // elements so the MLP runs over a small batch at a time.
-    const BLOCK: usize = 256;
-    p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let mut feats = vec![[0.0f32; TENSOR_FEATURES]; BLOCK];
-        let mut outs = vec![[0.0f32; 2]; BLOCK];
-        for (b, block) in chunk.chunks_mut(BLOCK).enumerate() {
-            let start = c * CHUNK + b * BLOCK;
-            let feats = &mut feats[..block.len()];
-            for (j, f) in feats.iter_mut().enumerate() {
-                features(start + j, f);
-                for (x, s) in f.iter_mut().zip(&norm) {
-                    *x *= s;
-                }
-            }
-            let outs = &mut outs[..block.len()];
-            mlp_block(weights, &first_bias, feats, outs);
-            for (pj, [direction, magnitude]) in block.iter_mut().zip(outs.iter()) {
+}
+
+/// How a tensor's elements are cut into segments.
+enum Segments {
+    /// Elementwise statistics: any consecutive elements.
+    Plain,
+    /// Factored statistics: segments inside runs of the last axis.
+    Factored(FactoredLayout),
+}
+
+impl Segments {
+    /// The segment starting at element `i`, at most [`BLOCK`] elements and none past `end`.
+    #[inline(always)]
+    fn at(&self, i: usize, end: usize) -> Segment {
+        match self {
+            Segments::Plain => plain_segments(i, end, BLOCK).next(),
+            Segments::Factored(layout) => layout.segments(i, end, BLOCK).next(),
+        }
+        .expect("i < end")
+    }
+}
+
+/// What both passes of one step share.
+struct Step<'a> {
+    weights: &'a LoptWeights,
+    scales: UpdateScales,
+    /// The first layer's bias with the step-count features folded in.
+    bias: Vec<f32>,
+    state: ElementState<'a>,
+}
+
+impl Step<'_> {
+    /// The factored case: the row and column features folded into per-row and per-column
+    /// starting vectors, the rest per element.
+    fn run_factored<const RS: usize, const CS: usize>(
+        &self,
+        features: &FactoredFeatures<'_, RS, CS>,
+        segments: &Segments,
+        norm: [f32; TENSOR_FEATURES],
+        stats: &FactoredStats,
+        p: &mut [f32],
+    ) {
+        let norm = self.normalization(features, segments, norm, p);
+        let rows = [0, 1, 2].map(|k| stats.rows[k].as_slice());
+        let cols = [0, 1, 2].map(|k| stats.cols[k].as_slice());
+        let start =
+            FirstLayerStart::tables(self.weights, &self.bias, &norm, (rows, cols), (RS, CS));
+        self.apply(features, segments, &norm, &start, p);
+    }
+
+    /// The elementwise case: every feature per element.
+    fn run<F: ElementFeatures>(
+        &self,
+        features: &F,
+        segments: &Segments,
+        norm: [f32; TENSOR_FEATURES],
+        start: &FirstLayerStart,
+        p: &mut [f32],
+    ) {
+        let norm = self.normalization(features, segments, norm, p);
+        self.apply(features, segments, &norm, start, p);
+    }
+
+    /// Pass 1: `norm` with the entries of the per-element features replaced by
+    /// `1/√(1e-5 + mean square over the tensor)`.
+    fn normalization<F: ElementFeatures>(
+        &self,
+        features: &F,
+        segments: &Segments,
+        mut norm: [f32; TENSOR_FEATURES],
+        p: &[f32],
+    ) -> [f32; TENSOR_FEATURES] {
+        let n = p.len();
+        let k = F::ROWS.len();
+        let chunk_sums: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut sums = vec![0.0f64; k];
+                let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+                simd_build!(self.square_sums(features, segments, range, p, &mut sums));
+                sums
+            })
+            .collect();
+        for (j, &feature) in F::ROWS.iter().enumerate() {
+            let mean = chunk_sums.iter().map(|s| s[j]).sum::<f64>() / n as f64;
+            norm[feature] = normalizer(mean);
+        }
+        norm
+    }
+
+    /// Pass 2: features → MLP → update, segment by segment.
+    fn apply<F: ElementFeatures>(
+        &self,
+        features: &F,
+        segments: &Segments,
+        norm: &[f32; TENSOR_FEATURES],
+        start: &FirstLayerStart,
+        p: &mut [f32],
+    ) {
+        let mlp = FoldedMlp::new(self.weights, F::ROWS, norm);
+        p.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+            simd_build!(self.apply_chunk(features, segments, &mlp, start, c * CHUNK, chunk))
+        });
+    }
+
+    /// Pass 1 over elements `range`: adds the square of each per-element feature to `sums`.
+    /// Inlined into its caller's instruction-set build (no closures between, so that the feature
+    /// loops compile for the same SIMD width).
+    #[inline(always)]
+    fn square_sums<F: ElementFeatures>(
+        &self,
+        features: &F,
+        segments: &Segments,
+        range: std::ops::Range<usize>,
+        p: &[f32],
+        sums: &mut [f64],
+    ) {
+        let k = F::ROWS.len();
+        let mut block = [0.0f32; TENSOR_FEATURES * BLOCK];
+        let mut i = range.start;
+        while i < range.end {
+            let s = segments.at(i, range.end);
+            features.fill(&self.state, s, &p[s.start..][..s.len], &mut block);
+            add_squares(&block[..k * BLOCK], sums);
+            i += s.len;
+        }
+    }
+
+    /// Pass 2 over `chunk`, the parameters from element `base` on; inlined like
+    /// [`square_sums`](Self::square_sums).
+    #[inline(always)]
+    fn apply_chunk<F: ElementFeatures>(
+        &self,
+        features: &F,
+        segments: &Segments,
+        mlp: &FoldedMlp,
+        start: &FirstLayerStart,
+        base: usize,
+        chunk: &mut [f32],
+    ) {
+        let scales = self.scales;
+        let mut block = [0.0f32; TENSOR_FEATURES * BLOCK];
+        let mut starts = [0.0f32; BLOCK * HIDDEN];
+        let mut out = [[0.0f32; BLOCK]; 2];
+        let end = base + chunk.len();
+        let mut i = base;
+        while i < end {
+            let s = segments.at(i, end);
+            let local = &mut chunk[s.start - base..][..s.len];
+            features.fill(&self.state, s, local, &mut block);
+            start.fill(s, &mut starts);
+            mlp.run(&block, &starts, &mut out);
+            for (pj, (&direction, &magnitude)) in local.iter_mut().zip(out[0].iter().zip(&out[1])) {
                 *pj -=
                     scales.lr * direction * (scales.exp_mult * magnitude).exp() * scales.step_mult;
             }
+            i += s.len;
+        }
+    }
+}
+
+/// `1/√(1e-5 + mean)`: the reference's feature normalization from a mean square.
+fn normalizer(mean: f64) -> f32 {
+    (1.0 / (1e-5 + mean).sqrt()) as f32
+}
+
+/// Mean of `values` (of `shape`) over `axis`, as an array of [`reduced_shape`].
+fn mean_over(values: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
+    let inner: usize = shape[axis + 1..].iter().product();
+    let len = shape[axis];
+    let mut sums = vec![0.0f64; values.len() / len.max(1)];
+    for (i, &v) in values.iter().enumerate() {
+        sums[(i / (len * inner)) * inner + i % inner] += v as f64;
+    }
+    sums.into_iter().map(|s| (s / len as f64) as f32).collect()
+}
+
+/// The means of `g² + 1e-30` over `d0` (rows) and over `d1` (columns), run by run.
+fn squared_means(g: &[f32], layout: &FactoredLayout, shape: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let (d0, d1) = layout.dims();
+    let n = g.len();
+    let mut rows = vec![0.0f64; n / shape[d0]];
+    let mut cols = vec![0.0f64; n / shape[d1]];
+    let (rs, cs) = (layout.row_stride(), layout.col_stride());
+    layout.segments(0, n, usize::MAX).for_each(|s| {
+        let squares = g[s.start..][..s.len].iter().map(|&x| x * x + 1e-30);
+        for (target, at, stride) in [(&mut rows, s.row, rs), (&mut cols, s.col, cs)] {
+            if stride == 0 {
+                target[at] += squares.clone().map(f64::from).sum::<f64>();
+            } else {
+                for (t, x) in target[at..][..s.len].iter_mut().zip(squares.clone()) {
+                    *t += x as f64;
+                }
+            }
         }
     });
-}
-
-/// [`mlp`] over a block of elements; with AVX2 and FMA where the CPU has them (the detection
-/// every SIMD path of tempering shares, `tempering_core::simd_dispatch::wide_simd`; the 32-wide
-/// inner loops then run 8 lanes at a time with explicit fused multiply-adds, which round
-/// slightly differently from the portable path, within the tests' tolerance).
-fn mlp_block(
-    weights: &LoptWeights,
-    first_bias: &[f32],
-    feats: &[[f32; TENSOR_FEATURES]],
-    outs: &mut [[f32; 2]],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if tempering_core::simd_dispatch::wide_simd() {
-        // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { mlp_block_avx2(weights, first_bias, feats, outs) };
-        return;
-    }
-    mlp_block_portable(weights, first_bias, feats, outs);
-}
-
-/// The MLP with AVX2 + FMA intrinsics: two elements at a time, each hidden layer's 32 outputs
-/// held in four 8-lane registers per element (eight independent FMA chains), weights read once
-/// per pair.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn mlp_block_avx2(
-    weights: &LoptWeights,
-    first_bias: &[f32],
-    feats: &[[f32; TENSOR_FEATURES]],
-    outs: &mut [[f32; 2]],
-) {
-    use std::arch::x86_64::*;
-    const _: () = assert!(HIDDEN == 32);
-    let w0 = &weights.weights[0];
-    let w1 = &weights.weights[1];
-    let w2 = &weights.weights[2];
-    // W₂ is [32, 2]: its two columns as contiguous rows.
-    let mut w2t = [[0.0f32; HIDDEN]; 2];
-    for k in 0..HIDDEN {
-        w2t[0][k] = w2[2 * k];
-        w2t[1][k] = w2[2 * k + 1];
-    }
-    let b2 = [weights.biases[2][0], weights.biases[2][1]];
-    // SAFETY (every block below): loads and stores read and write exactly 8 `f32`s at offsets
-    // `8·v` (v < 4) inside slices of 32 checked by the asserts.
-    assert!(first_bias.len() == HIDDEN && weights.biases[1].len() == HIDDEN);
-    assert!(w0.len() >= TENSOR_FEATURES * HIDDEN && w1.len() == HIDDEN * HIDDEN);
-    unsafe {
-        let load = |s: &[f32], v: usize| _mm256_loadu_ps(s.as_ptr().add(8 * v));
-        let bias0 = [0, 1, 2, 3].map(|v| load(first_bias, v));
-        let bias1 = [0, 1, 2, 3].map(|v| load(&weights.biases[1], v));
-        let zero = _mm256_setzero_ps();
-        let hsum = |x: __m256| {
-            let pair = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-            let pair = _mm_add_ps(pair, _mm_movehl_ps(pair, pair));
-            _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
-        };
-        let mut i = 0;
-        while i < feats.len() {
-            let second = (i + 1).min(feats.len() - 1);
-            let (fa, fb) = (&feats[i], &feats[second]);
-            let (mut a, mut b) = (bias0, bias0);
-            for k in 0..TENSOR_FEATURES {
-                let row = &w0[k * HIDDEN..(k + 1) * HIDDEN];
-                let (xa, xb) = (_mm256_set1_ps(fa[k]), _mm256_set1_ps(fb[k]));
-                for v in 0..4 {
-                    let w = load(row, v);
-                    a[v] = _mm256_fmadd_ps(xa, w, a[v]);
-                    b[v] = _mm256_fmadd_ps(xb, w, b[v]);
-                }
-            }
-            let mut ha = [0.0f32; HIDDEN];
-            let mut hb = [0.0f32; HIDDEN];
-            for v in 0..4 {
-                _mm256_storeu_ps(ha.as_mut_ptr().add(8 * v), _mm256_max_ps(a[v], zero));
-                _mm256_storeu_ps(hb.as_mut_ptr().add(8 * v), _mm256_max_ps(b[v], zero));
-            }
-            let (mut a, mut b) = (bias1, bias1);
-            for k in 0..HIDDEN {
-                let row = &w1[k * HIDDEN..(k + 1) * HIDDEN];
-                let (xa, xb) = (_mm256_set1_ps(ha[k]), _mm256_set1_ps(hb[k]));
-                for v in 0..4 {
-                    let w = load(row, v);
-                    a[v] = _mm256_fmadd_ps(xa, w, a[v]);
-                    b[v] = _mm256_fmadd_ps(xb, w, b[v]);
-                }
-            }
-            let out = |h: [__m256; 4], j: usize| {
-                let mut acc = zero;
-                for (v, hv) in h.into_iter().enumerate() {
-                    acc = _mm256_fmadd_ps(_mm256_max_ps(hv, zero), load(&w2t[j], v), acc);
-                }
-                b2[j] + hsum(acc)
-            };
-            outs[i] = [out(a, 0), out(a, 1)];
-            outs[second] = [out(b, 0), out(b, 1)];
-            i += 2;
-        }
-    }
-}
-
-#[inline(always)]
-fn mlp_block_portable(
-    weights: &LoptWeights,
-    first_bias: &[f32],
-    feats: &[[f32; TENSOR_FEATURES]],
-    outs: &mut [[f32; 2]],
-) {
-    for (f, out) in feats.iter().zip(outs.iter_mut()) {
-        *out = mlp(weights, first_bias, f);
-    }
-}
-
-/// The MLP on one normalized feature vector (the step features folded into `first_bias`):
-/// `39 → 32 → ReLU → 32 → ReLU → 2`.
-#[inline(always)]
-fn mlp(weights: &LoptWeights, first_bias: &[f32], f: &[f32; TENSOR_FEATURES]) -> [f32; 2] {
-    let mut h1 = [0.0f32; HIDDEN];
-    h1.copy_from_slice(first_bias);
-    for (k, &x) in f.iter().enumerate() {
-        let row = &weights.weights[0][k * HIDDEN..(k + 1) * HIDDEN];
-        for (h, &w) in h1.iter_mut().zip(row) {
-            *h += x * w;
-        }
-    }
-    let mut h2 = [0.0f32; HIDDEN];
-    h2.copy_from_slice(&weights.biases[1]);
-    for (k, &x) in h1.iter().enumerate() {
-        let x = x.max(0.0);
-        let row = &weights.weights[1][k * HIDDEN..(k + 1) * HIDDEN];
-        for (h, &w) in h2.iter_mut().zip(row) {
-            *h += x * w;
-        }
-    }
-    let mut out = [weights.biases[2][0], weights.biases[2][1]];
-    for (k, &x) in h2.iter().enumerate() {
-        let x = x.max(0.0);
-        out[0] += x * weights.weights[2][2 * k];
-        out[1] += x * weights.weights[2][2 * k + 1];
-    }
-    out
-}
-
-/// The Adafactor statistics after this step's update, and the factors derived from them.
-enum FactorStats {
-    Factored(Box<FactoredStats>),
-    Full([Vec<f32>; 3]),
+    let mean = |sums: Vec<f64>, count: usize| {
+        sums.into_iter()
+            .map(|s| (s / count as f64) as f32)
+            .collect()
+    };
+    (mean(rows, shape[d0]), mean(cols, shape[d1]))
 }
 
 /// Factored statistics of a rank ≥ 2 tensor after the update, and their factors.
 struct FactoredStats {
-    shape: Vec<usize>,
-    dims: (usize, usize),
-    /// Row statistics per decay, indexed by [`reduced_index`] over `d0`.
+    /// Row statistics per decay (the means over `d0`).
     rows: [Vec<f32>; 3],
-    /// Column statistics per decay, over `d1`.
+    /// Column statistics per decay (the means over `d1`).
     cols: [Vec<f32>; 3],
     /// `safe_rsqrt(row / (mean of row over d1 + 1e-9))` per decay.
     row_factors: [Vec<f32>; 3],
@@ -371,134 +439,63 @@ struct FactoredStats {
     col_factors: [Vec<f32>; 3],
 }
 
-impl FactorStats {
-    /// Updates `acc` with the squared gradient (`g² + 1e-30`) at `decays`, and keeps copies
-    /// and factors for the features.
-    fn update(acc: Factored<'_>, shape: &[usize], squared: &[f32], decays: [f32; 3]) -> Self {
-        match acc {
-            Factored::Full(full) => {
-                let mut copies: [Vec<f32>; 3] = Default::default();
-                for (k, v) in full.into_iter().enumerate() {
-                    let beta = decays[k];
-                    v.par_iter_mut()
-                        .zip(squared.par_iter())
-                        .for_each(|(v, &s)| *v = beta * *v + (1.0 - beta) * s);
-                    copies[k] = v.to_vec();
-                }
-                FactorStats::Full(copies)
+impl FactoredStats {
+    /// Updates the accumulators `rows` and `cols` with the squared gradient at `decays`, and
+    /// keeps copies and factors for the features.
+    fn update(
+        rows: [&mut [f32]; 3],
+        cols: [&mut [f32]; 3],
+        layout: &FactoredLayout,
+        shape: &[usize],
+        g: &[f32],
+        decays: [f32; 3],
+    ) -> Self {
+        let (row_mean, col_mean) = squared_means(g, layout, shape);
+        let d1 = layout.dims().1;
+        let row_shape = reduced_shape(shape, layout.dims().0);
+        let mut out = FactoredStats {
+            rows: Default::default(),
+            cols: Default::default(),
+            row_factors: Default::default(),
+            col_factors: Default::default(),
+        };
+        for (k, (row, col)) in rows.into_iter().zip(cols).enumerate() {
+            let beta = decays[k];
+            for (v, &s) in row.iter_mut().zip(&row_mean) {
+                *v = flush(beta * *v + (1.0 - beta) * s);
             }
-            Factored::Factored { dims, rows, cols } => {
-                let (d0, d1) = dims;
-                let row_mean = mean_over(squared, shape, d0);
-                let col_mean = mean_over(squared, shape, d1);
-                let row_shape = reduced_shape(shape, d0);
-                let mut row_copies: [Vec<f32>; 3] = Default::default();
-                let mut col_copies: [Vec<f32>; 3] = Default::default();
-                let mut row_factors: [Vec<f32>; 3] = Default::default();
-                let mut col_factors: [Vec<f32>; 3] = Default::default();
-                for (k, (row, col)) in rows.into_iter().zip(cols).enumerate() {
-                    let beta = decays[k];
-                    for (v, &s) in row.iter_mut().zip(&row_mean) {
-                        *v = beta * *v + (1.0 - beta) * s;
-                    }
-                    for (v, &s) in col.iter_mut().zip(&col_mean) {
-                        *v = beta * *v + (1.0 - beta) * s;
-                    }
-                    let across = mean_over(row, &row_shape, d1);
-                    row_factors[k] = row
-                        .iter()
-                        .enumerate()
-                        .map(|(r, &v)| {
-                            safe_rsqrt(v / (across[reduced_index(r, &row_shape, d1)] + 1e-9))
-                        })
-                        .collect();
-                    col_factors[k] = col.iter().map(|&v| safe_rsqrt(v)).collect();
-                    row_copies[k] = row.to_vec();
-                    col_copies[k] = col.to_vec();
-                }
-                FactorStats::Factored(Box::new(FactoredStats {
-                    shape: shape.to_vec(),
-                    dims,
-                    rows: row_copies,
-                    cols: col_copies,
-                    row_factors,
-                    col_factors,
-                }))
+            for (v, &s) in col.iter_mut().zip(&col_mean) {
+                *v = flush(beta * *v + (1.0 - beta) * s);
             }
+            let across = mean_over(row, &row_shape, d1);
+            out.row_factors[k] = row
+                .iter()
+                .enumerate()
+                .map(|(r, &v)| safe_rsqrt(v / (across[reduced_index(r, &row_shape, d1)] + 1e-9)))
+                .collect();
+            out.col_factors[k] = col.iter().map(|&v| safe_rsqrt(v)).collect();
+            out.rows[k] = row.to_vec();
+            out.cols[k] = col.to_vec();
         }
+        out
     }
 
-    /// Features 10–27 of element `i` (gradient `g`, momenta `m`).
-    #[inline]
-    fn features(&self, i: usize, g: f32, m: [f32; 3], out: &mut [f32; TENSOR_FEATURES]) {
-        match self {
-            FactorStats::Full(full) => {
-                for k in 0..3 {
-                    let v = full[k][i];
-                    out[10 + k] = g * safe_rsqrt(v + 1e-9);
-                    out[13 + k] = v;
-                    out[16 + k] = v;
-                    out[19 + k] = 1.0 / (v + 1e-8).sqrt();
-                    out[22 + k] = 1.0 / (v + 1e-8).sqrt();
-                    out[25 + k] = m[k] / (v + 1e-6).sqrt();
-                }
-            }
-            FactorStats::Factored(stats) => {
-                let FactoredStats {
-                    shape,
-                    dims: (d0, d1),
-                    rows,
-                    cols,
-                    row_factors,
-                    col_factors,
-                } = &**stats;
-                let r = reduced_index(i, shape, *d0);
-                let c = reduced_index(i, shape, *d1);
-                for k in 0..3 {
-                    let scale = row_factors[k][r] * col_factors[k][c];
-                    let (row, col) = (rows[k][r], cols[k][c]);
-                    out[10 + k] = g * scale;
-                    out[13 + k] = row;
-                    out[16 + k] = col;
-                    out[19 + k] = 1.0 / (row + 1e-8).sqrt();
-                    out[22 + k] = 1.0 / (col + 1e-8).sqrt();
-                    out[25 + k] = m[k] * scale;
-                }
-            }
+    /// The normalization of features 13–24 (the statistics and their reciprocal roots), from
+    /// the reduced arrays: each entry stands for the same number of elements, so the mean over
+    /// the tensor is the mean over the array. The other entries are 1.
+    fn norms(&self) -> [f32; TENSOR_FEATURES] {
+        let mut norm = [1.0f32; TENSOR_FEATURES];
+        let mean = |values: &[f32], f: fn(f32) -> f32| {
+            values.iter().map(|&v| (f(v) as f64).powi(2)).sum::<f64>() / values.len() as f64
+        };
+        let plain: fn(f32) -> f32 = |v| v;
+        let root: fn(f32) -> f32 = |v| 1.0 / (v + 1e-8).sqrt();
+        for k in 0..3 {
+            norm[13 + k] = normalizer(mean(&self.rows[k], plain));
+            norm[16 + k] = normalizer(mean(&self.cols[k], plain));
+            norm[19 + k] = normalizer(mean(&self.rows[k], root));
+            norm[22 + k] = normalizer(mean(&self.cols[k], root));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_vectorized_mlp_matches_the_portable_one() {
-        // Random weights and features (seeded); odd length covers the unpaired last element.
-        let weights = LoptWeights::init(11);
-        let bias: Vec<f32> = (0..HIDDEN).map(|o| 0.1 * (o as f32).sin()).collect();
-        let draws = tempering_core::split_mix::standard_normal(37 * TENSOR_FEATURES, 3, 0);
-        let feats: Vec<[f32; TENSOR_FEATURES]> = draws
-            .chunks(TENSOR_FEATURES)
-            .map(|c| c.try_into().unwrap())
-            .collect();
-        let mut fast = vec![[0.0f32; 2]; feats.len()];
-        let mut portable = vec![[0.0f32; 2]; feats.len()];
-        mlp_block(&weights, &bias, &feats, &mut fast);
-        mlp_block_portable(&weights, &bias, &feats, &mut portable);
-        for (f, p) in fast.iter().zip(&portable) {
-            for k in 0..2 {
-                // Fused multiply-adds round once instead of twice: ~1e-6 on outputs of ~1.
-                assert!(
-                    (f[k] - p[k]).abs() <= 1e-5 * (1.0 + p[k].abs()),
-                    "{f:?} vs {p:?}"
-                );
-            }
-        }
-        assert!(
-            portable.iter().any(|o| o[0].abs() > 0.01),
-            "a non-trivial output"
-        );
+        norm
     }
 }

@@ -27,8 +27,13 @@
 //! # let _ = optimizer;
 //! ```
 
+mod element_layout;
+mod features;
 pub mod host_update;
+mod mlp_kernel;
 pub mod pretrained;
+#[cfg(test)]
+mod straightforward;
 #[cfg(test)]
 mod tests;
 pub mod weights;
@@ -46,6 +51,17 @@ use crate::host_step::StepPath;
 use host_update::{Accumulators, Factored, UpdateScales, factored_dims, reduced_shape, update};
 pub use pretrained::{mulo_optimizer, mulo_optimizer_for_roles, splo_optimizer};
 pub use weights::{LoptWeights, WeightsError};
+
+/// Multiply-adds the reference MLP spends per parameter element: `39·32 + 32·32 + 32·2`.
+pub const REFERENCE_MACS_PER_ELEMENT: usize =
+    weights::INPUTS * weights::HIDDEN + weights::HIDDEN * weights::HIDDEN + weights::HIDDEN * 2;
+
+/// Multiply-adds the step's MLP runs per element of a parameter of rank ≥ 2: the step features
+/// and the row and column features are folded out of the per-element product (see
+/// `mlp_kernel.rs`), leaving 16 inputs: `16·32 + 32·32 + 32·2`.
+pub const FACTORED_MACS_PER_ELEMENT: usize = features::FACTORED_ROWS.len() * weights::HIDDEN
+    + weights::HIDDEN * weights::HIDDEN
+    + weights::HIDDEN * 2;
 
 /// Configuration of a [`LearnedOptimizer`].
 #[derive(Config, Debug)]

@@ -73,6 +73,11 @@ struct Args {
     /// Continue from the checkpoint in OUT.
     #[arg(long)]
     resume: bool,
+    /// Instead of training: time N outer steps with everything on one thread, then the same N
+    /// with the widths' estimators, their pairs and each pair's two signs in parallel, and print
+    /// both (the meta-losses must agree exactly). Writes nothing.
+    #[arg(long, value_name = "N")]
+    time_parallel: Option<usize>,
     /// The flags every training example shares.
     #[command(flatten)]
     common: CommonArgs<MetaTrainLopt>,
@@ -119,6 +124,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_min_horizon(args.min_horizon)
         .with_max_horizon(args.max_horizon)
         .with_seed(args.common.seed);
+    if let Some(steps) = args.time_parallel {
+        return time_parallel(config, tasks, steps, args.common.seed);
+    }
     let outcome = MetaTrainer::new(config, tasks)
         .output_dir(&args.common.out)
         .resume(args.resume)
@@ -152,5 +160,42 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         outcome.seconds,
         path.display()
     );
+    Ok(())
+}
+
+/// `--time-parallel`: the same `steps` outer steps serial, then parallel, from the same seed.
+fn time_parallel(
+    config: MetaTrainConfig,
+    tasks: Vec<MlpTask>,
+    steps: usize,
+    seed: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if steps == 0 {
+        return Err("--time-parallel needs at least 1 outer step".into());
+    }
+    let mut runs = Vec::new();
+    for parallel in [false, true] {
+        let outcome = MetaTrainer::new(
+            config
+                .clone()
+                .with_outer_steps(steps)
+                .with_parallel(parallel),
+            tasks.clone(),
+        )
+        .progress(false)
+        .run(LoptWeights::init(seed))?;
+        let per_step = outcome.seconds / steps as f64;
+        println!(
+            "{}: {per_step:.2} s per outer step ({steps} steps, {} threads available)",
+            if parallel { "parallel" } else { "serial" },
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        runs.push((per_step, outcome.meta_losses));
+    }
+    println!("speedup: {:.2}×", runs[0].0 / runs[1].0);
+    if runs[0].1 != runs[1].1 {
+        return Err("the serial and parallel meta-losses differ".into());
+    }
+    println!("meta-losses identical");
     Ok(())
 }

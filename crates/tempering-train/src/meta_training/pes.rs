@@ -37,6 +37,10 @@ pub struct PesSettings {
     pub min_horizon: usize,
     /// See `min_horizon`.
     pub max_horizon: usize,
+    /// Run the pairs, and the two signs of each pair, in parallel (rayon); `false` runs them one
+    /// after another. The estimate is the same bit for bit either way (each sign's problem is
+    /// its own and the sums are taken in pair order): the switch exists to measure the speedup.
+    pub parallel: bool,
 }
 
 struct Pair<S> {
@@ -112,26 +116,28 @@ impl<U: Unroll> PesEstimator<U> {
         let fresh: Vec<(u64, usize)> = (0..self.pairs.len())
             .map(|_| (self.rng.next_u64(), draw_horizon(&mut self.rng, &settings)))
             .collect();
-        let results: Vec<(Vec<f32>, f64, usize)> = self
-            .pairs
-            .par_iter_mut()
-            .zip(fresh)
-            .enumerate()
-            .map(|(index, (pair, (next_seed, next_horizon)))| {
-                let epsilon: Vec<f32> = standard_normal(theta.len(), noise_seed, index as u64)
-                    .into_iter()
-                    .map(|z| z * settings.sigma)
-                    .collect();
-                truncation(
-                    unroll,
-                    &settings,
-                    pair,
-                    theta,
-                    &epsilon,
-                    (next_seed, next_horizon),
-                )
-            })
-            .collect();
+        let run = |index: usize, pair: &mut Pair<U::State>, next: (u64, usize)| {
+            let epsilon: Vec<f32> = standard_normal(theta.len(), noise_seed, index as u64)
+                .into_iter()
+                .map(|z| z * settings.sigma)
+                .collect();
+            truncation(unroll, &settings, pair, theta, &epsilon, next)
+        };
+        let results: Vec<(Vec<f32>, f64, usize)> = if settings.parallel {
+            self.pairs
+                .par_iter_mut()
+                .zip(fresh)
+                .enumerate()
+                .map(|(index, (pair, next))| run(index, pair, next))
+                .collect()
+        } else {
+            self.pairs
+                .iter_mut()
+                .zip(fresh)
+                .enumerate()
+                .map(|(index, (pair, next))| run(index, pair, next))
+                .collect()
+        };
         let scale = 1.0 / results.len() as f32;
         let mut gradient = vec![0.0f32; theta.len()];
         let (mut loss, mut resets) = (0.0, 0);
@@ -155,6 +161,19 @@ impl<U: Unroll> PesEstimator<U> {
     }
 }
 
+/// `a()` and `b()`, at once (rayon's `join`) when `parallel`, else one after the other.
+fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
 fn draw_horizon(rng: &mut SplitMix64, settings: &PesSettings) -> usize {
     let (lo, hi) = (settings.min_horizon as f64, settings.max_horizon as f64);
     (lo * (hi / lo).powf(rng.unit())).round().clamp(lo, hi) as usize
@@ -171,8 +190,11 @@ fn truncation<U: Unroll>(
 ) -> (Vec<f32>, f64, usize) {
     let plus_theta: Vec<f32> = theta.iter().zip(epsilon).map(|(t, e)| t + e).collect();
     let minus_theta: Vec<f32> = theta.iter().zip(epsilon).map(|(t, e)| t - e).collect();
-    unroll.begin(&plus_theta, &mut pair.plus);
-    unroll.begin(&minus_theta, &mut pair.minus);
+    both(
+        settings.parallel,
+        || unroll.begin(&plus_theta, &mut pair.plus),
+        || unroll.begin(&minus_theta, &mut pair.minus),
+    );
     let (mut pre, mut post) = ((0.0f64, 0usize), (0.0f64, 0usize));
     let mut total = 0.0;
     let mut reset = false;
@@ -184,12 +206,19 @@ fn truncation<U: Unroll>(
             pair.t = 0;
             pair.plus = unroll.start(pair.seed);
             pair.minus = unroll.start(pair.seed);
-            unroll.begin(&plus_theta, &mut pair.plus);
-            unroll.begin(&minus_theta, &mut pair.minus);
+            both(
+                settings.parallel,
+                || unroll.begin(&plus_theta, &mut pair.plus),
+                || unroll.begin(&minus_theta, &mut pair.minus),
+            );
             reset = true;
         }
-        let plus = unroll.step(&mut pair.plus, pair.seed, pair.t);
-        let minus = unroll.step(&mut pair.minus, pair.seed, pair.t);
+        let (seed, t) = (pair.seed, pair.t);
+        let (plus, minus) = both(
+            settings.parallel,
+            || unroll.step(&mut pair.plus, seed, t),
+            || unroll.step(&mut pair.minus, seed, t),
+        );
         total += plus + minus;
         let part = if reset { &mut post } else { &mut pre };
         part.0 += plus - minus;

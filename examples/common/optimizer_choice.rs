@@ -8,8 +8,9 @@
 use burn::module::ParamGroup;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, LionConfig, ModuleOptimizer, Optimizer};
-use tempering_core::mup::MupTensorRole;
+use tempering_core::mup::{MupGroups, MupTensorRole};
 use tempering_optim::learned::{mulo_optimizer_for_roles, splo_optimizer};
+use tempering_optim::mup_module_optimizer;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
     GramsConfig, PAdamConfig,
@@ -55,7 +56,16 @@ pub enum OptimizerChoice {
     /// SP-LO, the shipped learned optimizer meta-trained in standard parametrization; the
     /// learning rate multiplies the learned step (1.0 as meta-trained).
     Splo,
+    /// AdamW under muP (Yang et al. 2022, Tensor Programs V): each tensor's learning rate
+    /// scaled by its muP role relative to base width 64 (hidden weights `64 / fan_in`), at the
+    /// rate tuned on the narrow MLP by `mup_lr_sweep` (2⁻⁶, the best at width 64), to see
+    /// whether it transfers to other networks untuned.
+    MupAdamw,
 }
+
+/// The base width of `mup-adamw`: the narrowest MLP of `mup_lr_sweep`, where its learning rate
+/// was tuned.
+pub const MUP_BASE_WIDTH: usize = 64;
 
 impl OptimizerChoice {
     /// The learning rate used when none is given: the official default (PAdam 0.1), the
@@ -66,6 +76,7 @@ impl OptimizerChoice {
             Self::Padam => 0.1,
             Self::Lion | Self::CLion => 1e-4,
             Self::Mulo | Self::Splo => 1.0,
+            Self::MupAdamw => 1.0 / 64.0,
             _ => 1e-3,
         }
     }
@@ -75,6 +86,11 @@ impl OptimizerChoice {
         clap::ValueEnum::to_possible_value(&self)
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
+    }
+
+    /// Whether the rule needs the network's muP roles (μLO, muP AdamW).
+    pub fn needs_mup_roles(self) -> bool {
+        matches!(self, Self::Mulo | Self::MupAdamw)
     }
 
     /// Whether the rule decays weights (AdamW, AdamW-AMSGrad, C-AdamW).
@@ -141,6 +157,21 @@ impl OptimizerChoice {
                 }
             },
             Self::Splo => splo_optimizer(),
+            Self::MupAdamw => match roles {
+                // The AdamW of `mup_lr_sweep`, where the rate was tuned.
+                Some(roles) => mup_module_optimizer(
+                    &MupGroups::adam(roles, MUP_BASE_WIDTH),
+                    AdamWConfig::new().build(),
+                    clipping.clone(),
+                ),
+                None => {
+                    return Err(
+                        "--optimizer mup-adamw scales each tensor's learning rate by its muP \
+                                role, and this network declares none; try adamw"
+                            .into(),
+                    );
+                }
+            },
         };
         Ok(match &clipping {
             Some(clip) => optimizer.with_grad_clipping(clip.init()),
@@ -219,5 +250,54 @@ mod tests {
         assert!(OptimizerChoice::Splo.init(1.0, None, Some(1.0)).is_ok());
         assert_eq!(OptimizerChoice::AdamwAmsgrad.name(), "adamw-amsgrad");
         assert_eq!(OptimizerChoice::Mulo.default_lr(), 1.0);
+        let Err(e) = OptimizerChoice::MupAdamw.init(1.0 / 64.0, None, None) else {
+            panic!("muP AdamW without roles was built");
+        };
+        assert!(
+            e.contains("--optimizer mup-adamw") && e.contains("adamw"),
+            "{e}"
+        );
+        assert_eq!(OptimizerChoice::MupAdamw.name(), "mup-adamw");
+    }
+
+    /// muP AdamW scales a hidden weight's rate by `64 / fan_in` and leaves an input weight's:
+    /// two weights with the same gradient, the hidden one (fan-in 256) moves a quarter as far.
+    #[test]
+    fn mup_adamw_scales_hidden_weights_by_the_base_width() {
+        use tempering_core::mup::MupRole;
+        #[derive(burn::module::Module, Debug)]
+        struct Two {
+            input: Linear,
+            hidden: Linear,
+        }
+        let device = burn::tensor::Device::default().autodiff();
+        let two = Two {
+            input: LinearConfig::new(256, 2).with_bias(false).init(&device),
+            hidden: LinearConfig::new(256, 2).with_bias(false).init(&device),
+        };
+        let roles = [
+            (two.input.weight.id, MupRole::Input),
+            (two.hidden.weight.id, MupRole::Hidden),
+        ]
+        .map(|(id, role)| MupTensorRole {
+            id,
+            role,
+            fan_in: 256,
+        });
+        let mut optimizer = OptimizerChoice::MupAdamw
+            .init(1.0 / 64.0, Some(&roles), None)
+            .unwrap();
+        let x = burn::tensor::Tensor::<2>::ones([1, 256], &device);
+        let loss = two.input.forward(x.clone()).sum() + two.hidden.forward(x).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &two);
+        let before = |l: &Linear| l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let (input0, hidden0) = (before(&two.input), before(&two.hidden));
+        let stepped = optimizer.step(1.0 / 64.0, two, grads);
+        let moved = |l: &Linear, b: &[f32]| {
+            let a = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+            a.iter().zip(b).map(|(a, b)| (a - b).abs()).sum::<f32>()
+        };
+        let ratio = moved(&stepped.hidden, &hidden0) / moved(&stepped.input, &input0);
+        assert!((ratio - 0.25).abs() < 0.01, "hidden ÷ input step {ratio}");
     }
 }

@@ -102,12 +102,12 @@ impl LocalLearningArgs {
         if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(format!("--lr must be a positive number, got {lr}"));
         }
-        if self.optimizer == OptimizerChoice::Mulo {
-            return Err(
-                "--optimizer mulo scales each tensor's step by its muP role, and the \
-                        local-learning networks declare none; try splo"
-                    .into(),
-            );
+        if self.optimizer.needs_mup_roles() {
+            return Err(format!(
+                "--optimizer {} scales each tensor's step by its muP role, and the \
+                        local-learning networks declare none; try splo or adamw",
+                self.optimizer.name()
+            ));
         }
         LocalResNetConfig::new()
             .with_widths(self.cnn_widths.clone())

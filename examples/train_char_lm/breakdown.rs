@@ -295,7 +295,10 @@ pub fn step_breakdown(args: &CharLmArgs, reps: usize) -> Result<StepBreakdown, B
     }
     optim_times.sort_by(f64::total_cmp);
     rows.push(BreakdownRow {
-        part: "AdamW step with gradient clipping (whole model)".into(),
+        part: format!(
+            "optimizer step ({}) with gradient clipping (whole model)",
+            args.optimizer.name()
+        ),
         ms_per_call: optim_times[optim_times.len() / 2],
         calls_per_step: 1,
     });

@@ -2,6 +2,7 @@
 //! (command, expected output, measured table, time) and, where tests run it too, its body as a
 //! module of this library (`mod.rs`); [`common`] holds what several examples share.
 
+pub mod char_lm_width_sweep;
 pub mod common;
 pub mod compare_optimizers;
 pub mod compress_and_finetune;

@@ -9,6 +9,7 @@ pub mod backend_choice;
 pub mod classifier_training;
 pub mod common_args;
 pub mod fashion_classifier;
+pub mod lopt_lm_task;
 pub mod lopt_tasks;
 pub mod masked_training;
 pub mod median;

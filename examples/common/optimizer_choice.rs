@@ -9,7 +9,7 @@ use burn::module::ParamGroup;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, LionConfig, ModuleOptimizer, Optimizer};
 use tempering_core::mup::{MupGroups, MupTensorRole};
-use tempering_optim::learned::{mulo_optimizer_for_roles, splo_optimizer};
+use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights};
 use tempering_optim::mup_module_optimizer;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
@@ -146,17 +146,8 @@ impl OptimizerChoice {
                 let adam = || AdamConfig::new().with_epsilon(1e-8).build();
                 without_decay(rule(decay).init(adam()), rule(0.0).build(adam()), &clipping)
             }
-            Self::Mulo => match roles {
-                Some(roles) => mulo_optimizer_for_roles(roles, clipping.clone()),
-                None => {
-                    return Err(
-                        "--optimizer mulo scales each tensor's step by its muP role, \
-                                and this network declares none; try splo"
-                            .into(),
-                    );
-                }
-            },
-            Self::Splo => splo_optimizer(),
+            Self::Mulo => return self.init_learned(LoptWeights::mulo(), roles, clip),
+            Self::Splo => return self.init_learned(LoptWeights::splo(), roles, clip),
             Self::MupAdamw => match roles {
                 // The AdamW of `mup_lr_sweep`, where the rate was tuned.
                 Some(roles) => mup_module_optimizer(
@@ -172,6 +163,45 @@ impl OptimizerChoice {
                     );
                 }
             },
+        };
+        Ok(match &clipping {
+            Some(clip) => optimizer.with_grad_clipping(clip.init()),
+            None => optimizer,
+        })
+    }
+}
+
+impl OptimizerChoice {
+    /// μLO or SP-LO with meta-trained `weights` (`meta_train_lopt`'s file, or the shipped ones)
+    /// for a model with muP `roles`, every tensor's gradient clipped to norm `clip` when given.
+    /// μLO needs the roles; the other choices are refused by name.
+    pub fn init_learned(
+        self,
+        weights: LoptWeights,
+        roles: Option<&[MupTensorRole]>,
+        clip: Option<f32>,
+    ) -> Result<ModuleOptimizer, String> {
+        let clipping = clip.map(GradientClippingConfig::Norm);
+        let optimizer = match (self, roles) {
+            (Self::Mulo, Some(roles)) => mup_module_optimizer(
+                &MupGroups::by(roles, MupTensorRole::step_scale),
+                LearnedOptimizerConfig::mu().build(weights),
+                clipping.clone(),
+            ),
+            (Self::Mulo, None) => {
+                return Err(
+                    "--optimizer mulo scales each tensor's step by its muP role, and \
+                            this network declares none; try splo"
+                        .into(),
+                );
+            }
+            (Self::Splo, _) => LearnedOptimizerConfig::new().build(weights).into(),
+            _ => {
+                return Err(format!(
+                    "learned-optimizer weights apply to --optimizer mulo and splo, not {}",
+                    self.name()
+                ));
+            }
         };
         Ok(match &clipping {
             Some(clip) => optimizer.with_grad_clipping(clip.init()),

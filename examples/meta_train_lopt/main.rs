@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use tempering_core::mup::Parametrization;
+use tempering_examples::common::lopt_lm_task::{CharLmTask, MetaTask, TrainingText};
 use tempering_examples::common::lopt_tasks::{MlpTask, PooledImages};
 use tempering_optim::learned::LoptWeights;
 use tempering_train::meta_training::{MetaTrainConfig, MetaTrainer};
@@ -21,6 +22,15 @@ enum Which {
     Mup,
     /// SP-LO: standard-parametrization networks.
     Sp,
+}
+
+/// A kind of inner task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TaskKind {
+    /// 3-layer ReLU MLPs on Fashion-MNIST pooled to 7×7, one per `--widths`.
+    Mlp,
+    /// A small character-level transformer on the Shakespeare plays.
+    CharLm,
 }
 
 /// meta_train_lopt's defaults of the common flags.
@@ -43,9 +53,16 @@ struct Args {
     /// μLO (muP) or its SP twin.
     #[arg(long, value_enum, default_value = "mup")]
     parametrization: Which,
+    /// The inner tasks: `mlp` (one MLP per `--widths`), `char-lm` (one small char LM of
+    /// `--lm-width` on the Shakespeare plays), or both (`mlp,char-lm`); one PES estimator each.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "mlp")]
+    tasks: Vec<TaskKind>,
     /// Widths of the meta-training MLPs (one PES estimator each).
     #[arg(long, value_delimiter = ',', default_value = "32,64")]
     widths: Vec<usize>,
+    /// Width of the char LM task (2 layers, heads of width 16, context 32, 8 windows a step).
+    #[arg(long, default_value_t = 32)]
+    lm_width: usize,
     /// Hidden layers of the MLPs.
     #[arg(long, default_value_t = 3)]
     hidden_layers: usize,
@@ -104,19 +121,35 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Which::Mup => (Parametrization::Mup, "mulo"),
         Which::Sp => (Parametrization::Standard, "splo"),
     };
+    if args.tasks.is_empty() || args.lm_width == 0 || !args.lm_width.is_multiple_of(16) {
+        return Err("--tasks needs a task and --lm-width a positive multiple of 16".into());
+    }
     let (device, images) = PooledImages::from_common(&args.common)?;
-    let tasks: Vec<MlpTask> = args
-        .widths
-        .iter()
-        .map(|&width| MlpTask {
-            data: images.clone(),
+    let mut tasks: Vec<MetaTask> = Vec::new();
+    if args.tasks.contains(&TaskKind::Mlp) {
+        tasks.extend(args.widths.iter().map(|&width| {
+            MetaTask::Mlp(MlpTask {
+                data: images.clone(),
+                device: device.clone(),
+                width,
+                hidden_layers: args.hidden_layers,
+                batch: args.batch,
+                parametrization,
+            })
+        }));
+    }
+    if args.tasks.contains(&TaskKind::CharLm) {
+        tasks.push(MetaTask::CharLm(CharLmTask {
+            text: TrainingText::shakespeare()?,
             device: device.clone(),
-            width,
-            hidden_layers: args.hidden_layers,
-            batch: args.batch,
+            d_model: args.lm_width,
+            layers: 2,
+            heads: args.lm_width / 16,
+            context: 32,
+            batch: 8,
             parametrization,
-        })
-        .collect();
+        }));
+    }
     let config = MetaTrainConfig::new()
         .with_outer_steps(args.outer_steps)
         .with_pairs(args.pairs)
@@ -137,10 +170,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| args.common.out.join(format!("{name}.json")));
     let command: Vec<String> = std::env::args().collect();
     let provenance = format!(
-        "{}; {} outer steps, {} widths {:?}, {} pairs, truncation {}; {:.0} s on this run",
+        "{}; {} outer steps, tasks {:?}, MLP widths {:?}, {} pairs, truncation {}; {:.0} s on \
+         this run",
         command.join(" "),
         outcome.meta_losses.len(),
-        args.widths.len(),
+        args.tasks,
         args.widths,
         args.pairs,
         args.truncation,
@@ -166,7 +200,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// `--time-parallel`: the same `steps` outer steps serial, then parallel, from the same seed.
 fn time_parallel(
     config: MetaTrainConfig,
-    tasks: Vec<MlpTask>,
+    tasks: Vec<MetaTask>,
     steps: usize,
     seed: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {

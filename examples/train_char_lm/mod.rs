@@ -31,6 +31,7 @@ use tempering_core::split_mix::SplitMix64;
 use tempering_data::{CharTokenizer, TextCorpus};
 use tempering_models::transformer::{Positions, Projection, Sampling};
 use tempering_models::{TransformerLm, TransformerLmConfig};
+use tempering_optim::learned::LoptWeights;
 use tempering_train::{Panel, Series, plot_panels};
 
 use crate::common::common_args::{CommonArgs, ExampleDefaults};
@@ -94,6 +95,10 @@ pub struct CharLmArgs {
     /// decay on biases and norms.
     #[arg(long, value_enum, default_value = "adamw")]
     pub optimizer: OptimizerChoice,
+    /// Meta-trained weights for `--optimizer mulo` or `splo` (a `meta_train_lopt` weights
+    /// file) instead of the shipped ones.
+    #[arg(long)]
+    pub lopt_weights: Option<PathBuf>,
     /// Peak learning rate [default: 1e-3, or the optimizer's own: Lion 1e-4, PAdam 0.1, the
     /// learned optimizers 1.0].
     #[arg(long)]
@@ -154,6 +159,17 @@ impl CharLmArgs {
     /// Rejects values that cannot train or sample, naming the flag.
     pub fn validate(&self) -> Result<(), String> {
         self.common.validate()?;
+        if self.lopt_weights.is_some()
+            && !matches!(
+                self.optimizer,
+                OptimizerChoice::Mulo | OptimizerChoice::Splo
+            )
+        {
+            return Err(format!(
+                "--lopt-weights applies to --optimizer mulo and splo, not {}",
+                self.optimizer.name()
+            ));
+        }
         let positive = [
             ("--steps", self.steps),
             ("--batch-size", self.batch_size),
@@ -307,6 +323,14 @@ pub(crate) fn chosen_optimizer(
     args: &CharLmArgs,
     model: &TransformerLm,
 ) -> Result<ModuleOptimizer, Box<dyn Error>> {
+    if let Some(path) = &args.lopt_weights {
+        let weights = LoptWeights::load(path)?;
+        return Ok(args.optimizer.init_learned(
+            weights,
+            Some(&model.mup_roles()),
+            args.clip_norm(),
+        )?);
+    }
     if args.optimizer == OptimizerChoice::Adamw {
         return optimizer(args);
     }
@@ -666,6 +690,17 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.contains("--min-lr 0.001 exceeds --lr 0.0001"), "{e}");
+    }
+
+    #[test]
+    fn learned_weights_are_refused_for_other_optimizers() {
+        let e = parse(&["--lopt-weights", "w.json"]).validate().unwrap_err();
+        assert!(e.contains("--lopt-weights") && e.contains("adamw"), "{e}");
+        assert!(
+            parse(&["--lopt-weights", "w.json", "--optimizer", "splo"])
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -164,10 +164,7 @@ impl OptimizerChoice {
                 }
             },
         };
-        Ok(match &clipping {
-            Some(clip) => optimizer.with_grad_clipping(clip.init()),
-            None => optimizer,
-        })
+        Ok(clipped(optimizer, &clipping))
     }
 }
 
@@ -203,10 +200,18 @@ impl OptimizerChoice {
                 ));
             }
         };
-        Ok(match &clipping {
-            Some(clip) => optimizer.with_grad_clipping(clip.init()),
-            None => optimizer,
-        })
+        Ok(clipped(optimizer, &clipping))
+    }
+}
+
+/// `optimizer` with its default group's gradients clipped as `clipping` says.
+fn clipped(
+    optimizer: ModuleOptimizer,
+    clipping: &Option<GradientClippingConfig>,
+) -> ModuleOptimizer {
+    match clipping {
+        Some(clip) => optimizer.with_grad_clipping(clip.init()),
+        None => optimizer,
     }
 }
 

@@ -52,9 +52,15 @@ pub trait ElementFeatures: Sync {
 }
 
 /// Features 0–9, shared by both kinds: gradient, parameter, momenta, second moment, momenta
-/// over its root, its reciprocal root. Returns `1/√(v + 1e-6)` per element in `out[9·BLOCK..]`.
+/// over its root, its reciprocal root (`1/√(v + 1e-6)`). Returns the segment's gradient and
+/// momenta, which the other features read.
 #[inline(always)]
-fn common(state: &ElementState<'_>, segment: Segment, p: &[f32], out: &mut [f32]) {
+fn common<'a>(
+    state: &ElementState<'a>,
+    segment: Segment,
+    p: &[f32],
+    out: &mut [f32],
+) -> (&'a [f32], [&'a [f32]; 3]) {
     let (s, len) = (segment.start, segment.len);
     assert!(len <= BLOCK && p.len() == len && out.len() >= 10 * BLOCK);
     let g = &state.g[s..s + len];
@@ -73,6 +79,7 @@ fn common(state: &ElementState<'_>, segment: Segment, p: &[f32], out: &mut [f32]
         head[5 * BLOCK + e] = flush(v[e]);
         root[e] = flush(r);
     }
+    (g, m)
 }
 
 /// Zeros in every feature row of `out` past the segment's elements.
@@ -101,10 +108,8 @@ impl<const RS: usize, const CS: usize> ElementFeatures for FactoredFeatures<'_, 
 
     #[inline(always)]
     fn fill(&self, state: &ElementState<'_>, segment: Segment, p: &[f32], out: &mut [f32]) {
-        common(state, segment, p, out);
-        let (s, len) = (segment.start, segment.len);
-        let g = &state.g[s..s + len];
-        let m = state.momenta.map(|m| &m[s..s + len]);
+        let (g, m) = common(state, segment, p, out);
+        let len = segment.len;
         let out = &mut out[..16 * BLOCK];
         let (_, rest) = out.split_at_mut(10 * BLOCK);
         let (grad_scaled, mom_scaled) = rest.split_at_mut(3 * BLOCK);
@@ -147,10 +152,8 @@ impl ElementFeatures for FullFeatures<'_> {
 
     #[inline(always)]
     fn fill(&self, state: &ElementState<'_>, segment: Segment, p: &[f32], out: &mut [f32]) {
-        common(state, segment, p, out);
+        let (g, m) = common(state, segment, p, out);
         let (s, len) = (segment.start, segment.len);
-        let g = &state.g[s..s + len];
-        let m = state.momenta.map(|m| &m[s..s + len]);
         let out = &mut out[..TENSOR_FEATURES * BLOCK];
         for k in 0..3 {
             let v = &self.full[k][s..s + len];

@@ -184,42 +184,12 @@ pub fn update(
         Factored::Factored { dims, rows, cols } => {
             let layout = FactoredLayout::new(&shape, dims);
             let stats = FactoredStats::update(rows, cols, &layout, &shape, g, factor_decays);
-            let row_factors = [0, 1, 2].map(|k| stats.row_factors[k].as_slice());
-            let col_factors = [0, 1, 2].map(|k| stats.col_factors[k].as_slice());
             let strides = (layout.row_stride(), layout.col_stride());
             let segments = Segments::Factored(layout);
-            let norm = stats.norms();
             match strides {
-                (0, 1) => step.run_factored::<0, 1>(
-                    &FactoredFeatures {
-                        row_factors,
-                        col_factors,
-                    },
-                    &segments,
-                    norm,
-                    &stats,
-                    p,
-                ),
-                (1, 0) => step.run_factored::<1, 0>(
-                    &FactoredFeatures {
-                        row_factors,
-                        col_factors,
-                    },
-                    &segments,
-                    norm,
-                    &stats,
-                    p,
-                ),
-                _ => step.run_factored::<1, 1>(
-                    &FactoredFeatures {
-                        row_factors,
-                        col_factors,
-                    },
-                    &segments,
-                    norm,
-                    &stats,
-                    p,
-                ),
+                (0, 1) => step.run_factored::<0, 1>(&segments, &stats, p),
+                (1, 0) => step.run_factored::<1, 0>(&segments, &stats, p),
+                _ => step.run_factored::<1, 1>(&segments, &stats, p),
             }
         }
     }
@@ -259,13 +229,15 @@ impl Step<'_> {
     /// starting vectors, the rest per element.
     fn run_factored<const RS: usize, const CS: usize>(
         &self,
-        features: &FactoredFeatures<'_, RS, CS>,
         segments: &Segments,
-        norm: [f32; TENSOR_FEATURES],
         stats: &FactoredStats,
         p: &mut [f32],
     ) {
-        let norm = self.normalization(features, segments, norm, p);
+        let features = &FactoredFeatures::<RS, CS> {
+            row_factors: [0, 1, 2].map(|k| stats.row_factors[k].as_slice()),
+            col_factors: [0, 1, 2].map(|k| stats.col_factors[k].as_slice()),
+        };
+        let norm = self.normalization(features, segments, stats.norms(), p);
         let rows = [0, 1, 2].map(|k| stats.rows[k].as_slice());
         let cols = [0, 1, 2].map(|k| stats.cols[k].as_slice());
         let start =
@@ -390,7 +362,7 @@ fn normalizer(mean: f64) -> f32 {
 }
 
 /// Mean of `values` (of `shape`) over `axis`, as an array of [`reduced_shape`].
-fn mean_over(values: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
+pub(super) fn mean_over(values: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
     let inner: usize = shape[axis + 1..].iter().product();
     let len = shape[axis];
     let mut sums = vec![0.0f64; values.len() / len.max(1)];

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::host_update::{Accumulators, Factored, UpdateScales, reduced_shape};
+use super::host_update::{Accumulators, Factored, UpdateScales, mean_over, reduced_shape};
 use super::weights::{HIDDEN, LoptWeights, TENSOR_FEATURES, TIMESCALES};
 
 /// Elements per parallel chunk of the feature and MLP passes.
@@ -17,17 +17,6 @@ fn reduced_index(i: usize, shape: &[usize], axis: usize) -> usize {
     let inner: usize = shape[axis + 1..].iter().product();
     let len = shape[axis];
     (i / (len * inner)) * inner + i % inner
-}
-
-/// Mean of `values` (of `shape`) over `axis`, as an array of [`reduced_shape`].
-fn mean_over(values: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
-    let inner: usize = shape[axis + 1..].iter().product();
-    let len = shape[axis];
-    let mut sums = vec![0.0f64; values.len() / len.max(1)];
-    for (i, &v) in values.iter().enumerate() {
-        sums[(i / (len * inner)) * inner + i % inner] += v as f64;
-    }
-    sums.into_iter().map(|s| (s / len as f64) as f32).collect()
 }
 
 /// `1/√max(x, 1e-9)`: the reference's `safe_rsqrt`.

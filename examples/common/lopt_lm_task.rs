@@ -8,12 +8,11 @@ use std::sync::{Arc, Mutex};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tempering_core::mup::{MupGroups, MupModule, MupTensorRole, Parametrization};
+use tempering_core::mup::{MupModule, Parametrization};
 use tempering_core::split_mix;
 use tempering_data::{CharTokenizer, TextCorpus};
 use tempering_models::{MupMlp, TransformerLm, TransformerLmConfig};
-use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights};
-use tempering_optim::mup_module_optimizer;
+use tempering_optim::learned::{LoptWeights, learned_module_optimizer};
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
 use super::lopt_tasks::MlpTask;
@@ -159,14 +158,7 @@ impl InnerTask for MetaTask {
             (_, Some(lm)) => lm.mup_roles(),
             _ => unreachable!("a task's model is built by its own init"),
         };
-        match self.parametrization() {
-            Parametrization::Mup => mup_module_optimizer(
-                &MupGroups::by(&roles, MupTensorRole::step_scale),
-                LearnedOptimizerConfig::mu().build(weights),
-                None,
-            ),
-            Parametrization::Standard => LearnedOptimizerConfig::new().build(weights).into(),
-        }
+        learned_module_optimizer(weights, self.parametrization(), &roles, None)
     }
 
     fn classes(&self) -> usize {

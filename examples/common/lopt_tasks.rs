@@ -10,12 +10,14 @@ use burn::data::dataset::Dataset;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tempering_core::mup::{MupGroups, MupModule, MupTensorRole, Parametrization};
+use tempering_core::mup::{MupGroups, MupModule, Parametrization};
 use tempering_core::split_mix;
 use tempering_data::fashion_mnist::{PIXEL_MEAN, PIXEL_STD};
 use tempering_data::{FashionMnist, FashionMnistDataset};
 use tempering_models::{MupMlp, MupMlpConfig};
-use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights, WeightsError};
+use tempering_optim::learned::{
+    LearnedOptimizerConfig, LoptWeights, WeightsError, learned_module_optimizer,
+};
 use tempering_optim::mup_module_optimizer;
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
@@ -166,15 +168,7 @@ impl InnerTask for MlpTask {
     }
 
     fn optimizer(&self, weights: LoptWeights, model: &MupMlp) -> ModuleOptimizer {
-        let optimizer = self.lopt_config().build(weights);
-        match self.parametrization {
-            Parametrization::Mup => mup_module_optimizer(
-                &MupGroups::by(&model.mup_roles(), MupTensorRole::step_scale),
-                optimizer,
-                None,
-            ),
-            Parametrization::Standard => optimizer.into(),
-        }
+        learned_module_optimizer(weights, self.parametrization, &model.mup_roles(), None)
     }
 
     fn classes(&self) -> usize {

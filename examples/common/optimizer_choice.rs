@@ -8,8 +8,8 @@
 use burn::module::ParamGroup;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, LionConfig, ModuleOptimizer, Optimizer};
-use tempering_core::mup::{MupGroups, MupTensorRole};
-use tempering_optim::learned::{LearnedOptimizerConfig, LoptWeights};
+use tempering_core::mup::{MupGroups, MupTensorRole, Parametrization};
+use tempering_optim::learned::{LoptWeights, learned_module_optimizer};
 use tempering_optim::mup_module_optimizer;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
@@ -179,28 +179,29 @@ impl OptimizerChoice {
         clip: Option<f32>,
     ) -> Result<ModuleOptimizer, String> {
         let clipping = clip.map(GradientClippingConfig::Norm);
-        let optimizer = match (self, roles) {
-            (Self::Mulo, Some(roles)) => mup_module_optimizer(
-                &MupGroups::by(roles, MupTensorRole::step_scale),
-                LearnedOptimizerConfig::mu().build(weights),
-                clipping.clone(),
+        match (self, roles) {
+            (Self::Mulo, Some(roles)) => Ok(learned_module_optimizer(
+                weights,
+                Parametrization::Mup,
+                roles,
+                clipping,
+            )),
+            (Self::Mulo, None) => Err(
+                "--optimizer mulo scales each tensor's step by its muP role, and this network \
+                 declares none; try splo"
+                    .into(),
             ),
-            (Self::Mulo, None) => {
-                return Err(
-                    "--optimizer mulo scales each tensor's step by its muP role, and \
-                            this network declares none; try splo"
-                        .into(),
-                );
-            }
-            (Self::Splo, _) => LearnedOptimizerConfig::new().build(weights).into(),
-            _ => {
-                return Err(format!(
-                    "learned-optimizer weights apply to --optimizer mulo and splo, not {}",
-                    self.name()
-                ));
-            }
-        };
-        Ok(clipped(optimizer, &clipping))
+            (Self::Splo, _) => Ok(learned_module_optimizer(
+                weights,
+                Parametrization::Standard,
+                &[],
+                clipping,
+            )),
+            _ => Err(format!(
+                "learned-optimizer weights apply to --optimizer mulo and splo, not {}",
+                self.name()
+            )),
+        }
     }
 }
 

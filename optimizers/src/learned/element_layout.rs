@@ -59,39 +59,49 @@ impl FactoredLayout {
         usize::from(self.d1 != self.shape.len() - 1)
     }
 
+    /// The segment starting at element `start`: at most `max` elements, none at or past `end`
+    /// and none beyond the run of the last axis that `start` is in (`start < end`).
+    #[inline]
+    pub fn segment_at(&self, start: usize, end: usize, max: usize) -> Segment {
+        let run = self.shape[self.shape.len() - 1].max(1);
+        let run_end = (start / run + 1) * run;
+        Segment {
+            start,
+            len: end.min(run_end).min(start.saturating_add(max)) - start,
+            row: reduced_index(start, &self.shape, self.d0),
+            col: reduced_index(start, &self.shape, self.d1),
+        }
+    }
+
     /// Segments of at most `max` elements covering `start..end`, none crossing a run of the last
     /// axis.
-    pub fn segments(&self, start: usize, end: usize, max: usize) -> impl Iterator<Item = Segment> {
-        let run = self.shape[self.shape.len() - 1].max(1);
-        let layout = self.clone();
+    pub fn segments(
+        &self,
+        start: usize,
+        end: usize,
+        max: usize,
+    ) -> impl Iterator<Item = Segment> + '_ {
         let mut i = start;
         std::iter::from_fn(move || {
-            if i >= end {
-                return None;
-            }
-            let run_end = (i / run + 1) * run;
-            let len = end.min(run_end).min(i.saturating_add(max)) - i;
-            let segment = Segment {
-                start: i,
-                len,
-                row: reduced_index(i, &layout.shape, layout.d0),
-                col: reduced_index(i, &layout.shape, layout.d1),
-            };
-            i += len;
-            Some(segment)
+            (i < end).then(|| {
+                let segment = self.segment_at(i, end, max);
+                i += segment.len;
+                segment
+            })
         })
     }
 }
 
-/// Segments of at most `max` elements covering `start..end` of a tensor with elementwise
-/// statistics (rank below 2): the row and column indices are unused.
-pub fn plain_segments(start: usize, end: usize, max: usize) -> impl Iterator<Item = Segment> {
-    (start..end).step_by(max.max(1)).map(move |i| Segment {
-        start: i,
-        len: max.min(end - i),
+/// The segment starting at element `start` of a tensor with elementwise statistics: at most
+/// `max` elements, none at or past `end` (`start < end`).
+#[inline]
+pub fn plain_segment_at(start: usize, end: usize, max: usize) -> Segment {
+    Segment {
+        start,
+        len: max.min(end - start),
         row: 0,
         col: 0,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -135,7 +145,7 @@ mod tests {
             }
             assert_eq!(covered, n);
         }
-        let plain: Vec<_> = plain_segments(2, 9, 4).map(|s| (s.start, s.len)).collect();
-        assert_eq!(plain, [(2, 4), (6, 3)]);
+        let plain = [plain_segment_at(2, 9, 4), plain_segment_at(6, 9, 4)];
+        assert_eq!(plain.map(|s| (s.start, s.len)), [(2, 4), (6, 3)]);
     }
 }

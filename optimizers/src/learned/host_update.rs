@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::element_layout::{FactoredLayout, Segment, plain_segments, reduced_index};
+use super::element_layout::{FactoredLayout, Segment, plain_segment_at, reduced_index};
 use super::features::{
     BLOCK, ElementFeatures, ElementState, FactoredFeatures, FullFeatures, add_squares, flush,
     safe_rsqrt,
@@ -208,10 +208,9 @@ impl Segments {
     #[inline(always)]
     fn at(&self, i: usize, end: usize) -> Segment {
         match self {
-            Segments::Plain => plain_segments(i, end, BLOCK).next(),
-            Segments::Factored(layout) => layout.segments(i, end, BLOCK).next(),
+            Segments::Plain => plain_segment_at(i, end, BLOCK),
+            Segments::Factored(layout) => layout.segment_at(i, end, BLOCK),
         }
-        .expect("i < end")
     }
 }
 

@@ -9,9 +9,9 @@
 //! (39 → 32 → 32 → 2) over every element in one batched pass. Its outputs, direction `d` and
 //! magnitude `m`, give the update `p ← p − lr · d · exp(0.001·m) · step_mult`.
 //!
-//! Under μLO the step of each tensor is scaled by its muP role (hidden weights 1/fan_in): build
-//! the `ModuleOptimizer` with [`mup_module_optimizer`](crate::lr_scaled::mup_module_optimizer)
-//! and `MupGroups::by(&roles, MupTensorRole::step_scale)`, and step with learning rate 1.
+//! Under μLO the step of each tensor is scaled by its muP role (hidden weights 1/fan_in):
+//! [`learned_module_optimizer`] builds the `ModuleOptimizer` with those scales from any
+//! weights; step it with learning rate 1.
 //!
 //! A non-finite gradient skips the step and leaves parameter and state untouched (counted in
 //! [`SkipCounter`]). The step runs on host memory (zero-copy on Flex, one copy each way on other
@@ -29,6 +29,7 @@
 
 mod element_layout;
 mod features;
+mod for_model;
 pub mod host_update;
 mod mlp_kernel;
 pub mod pretrained;
@@ -48,6 +49,7 @@ use crate::RecordState;
 use crate::config_error::{Check, OptimConfigError};
 use crate::finite_guard::{SkipCounter, finite_or_skip};
 use crate::host_step::StepPath;
+pub use for_model::learned_module_optimizer;
 use host_update::{Accumulators, Factored, UpdateScales, factored_dims, reduced_shape, update};
 pub use pretrained::{mulo_optimizer, mulo_optimizer_for_roles, splo_optimizer};
 pub use weights::{LoptWeights, WeightsError};

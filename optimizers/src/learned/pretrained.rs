@@ -22,23 +22,22 @@
 
 use burn::optim::ModuleOptimizer;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use tempering_core::mup::{MupGroups, MupModule, MupTensorRole};
+use tempering_core::mup::{MupModule, MupTensorRole, Parametrization};
 
-use super::{LearnedOptimizerConfig, LoptWeights};
-use crate::lr_scaled::mup_module_optimizer;
+use super::{LoptWeights, learned_module_optimizer};
 
 const MULO_JSON: &str = include_str!("../../weights/mulo.json");
 const SPLO_JSON: &str = include_str!("../../weights/splo.json");
 
 impl LoptWeights {
-    /// μLO's shipped weights (use them with [`LearnedOptimizerConfig::mu`] and muP step scales,
+    /// μLO's shipped weights (use them with [`LearnedOptimizerConfig::mu`](super::LearnedOptimizerConfig::mu) and muP step scales,
     /// or through [`mulo_optimizer`]).
     pub fn mulo() -> Self {
         Self::from_json(MULO_JSON, "optimizers/weights/mulo.json")
             .expect("the shipped μLO weights are checked by the tests")
     }
 
-    /// SP-LO's shipped weights (use them with [`LearnedOptimizerConfig::new`] on a
+    /// SP-LO's shipped weights (use them with [`LearnedOptimizerConfig::new`](super::LearnedOptimizerConfig::new) on a
     /// standard-parametrization network, or through [`splo_optimizer`]).
     pub fn splo() -> Self {
         Self::from_json(SPLO_JSON, "optimizers/weights/splo.json")
@@ -73,9 +72,10 @@ pub fn mulo_optimizer_for_roles(
     roles: &[MupTensorRole],
     grad_clipping: Option<GradientClippingConfig>,
 ) -> ModuleOptimizer {
-    mup_module_optimizer(
-        &MupGroups::by(roles, MupTensorRole::step_scale),
-        LearnedOptimizerConfig::mu().build(LoptWeights::mulo()),
+    learned_module_optimizer(
+        LoptWeights::mulo(),
+        Parametrization::Mup,
+        roles,
         grad_clipping,
     )
 }
@@ -83,7 +83,5 @@ pub fn mulo_optimizer_for_roles(
 /// SP-LO: the shipped standard-parametrization weights, `step_mult` 0.001, one scale for every
 /// tensor. Step it with learning rate 1.0.
 pub fn splo_optimizer() -> ModuleOptimizer {
-    LearnedOptimizerConfig::new()
-        .build(LoptWeights::splo())
-        .into()
+    learned_module_optimizer(LoptWeights::splo(), Parametrization::Standard, &[], None)
 }

@@ -1,35 +1,44 @@
-//! Time per optimizer step on 1M and 10M parameters, as a ratio to the memory bound.
+//! Time per optimizer step on 1M and 10M parameters, against the machine's memory bound and,
+//! with `--python`, against PyTorch's fused steps measured in the same run.
 //!
-//! `cargo run --release -p tempering-examples --bin bench_optimizers [-- --sizes 1000000,10000000]`
+//! `cargo run --release -p tempering-examples --bin bench_optimizers [-- --sizes 1000000,10000000
+//! --python PATH/TO/python]`
 //!
-//! For each size, in one run: every per-parameter optimizer of tempering-optim (fused host path
-//! and, for comparison, its tensor-operation path), burn-optim's `Lion` and `Adam` (tensor
-//! operations) as baselines, and single-pass loops over plain `Vec<f32>` that read and write the
-//! same arrays as each optimizer (the memory bound). Only the `step` call (or the bound's loop)
-//! is timed; the median of the timed steps is reported. The bound is measured again beside
-//! every optimizer (just before and just after its steps, the faster kept), so a ratio compares
-//! two measurements taken moments apart: on a shared machine the bound alone moved by 2–3×
-//! between runs.
+//! For each size, in `--rounds` alternating rounds: every per-parameter optimizer of
+//! tempering-optim (fused host path and, for comparison, its tensor-operation path) and
+//! burn-optim's `Lion` and `Adam` (tensor operations), each followed by its PyTorch counterpart
+//! (`bench_optimizers.py`: the same rule where PyTorch has it, else the fused step moving the
+//! same arrays); and two bounds per round:
+//! - the STREAM-style bound (`stream_bound.rs`): the fastest of a vectorized loop that reads and
+//!   writes exactly the step's arrays with one addition per element, on every thread count, with
+//!   regular and with streaming stores;
+//! - the old bound: a loop of optimizer-like arithmetic over the same arrays as the compiler
+//!   vectorizes it (what earlier versions printed).
 //!
-//! Both get their gradient the same way: before each timed step, a fresh, uniquely owned
-//! gradient is computed into new memory (as a backward pass writes it), outside the timing. The
-//! "hot bound" column is the same loop with the gradient left in place from the step before
-//! (every array already in cache), for comparison: it is faster than any optimizer can be, whose
-//! gradient is new memory each step. On a machine with a 300 MiB L3 the two bounds agreed at 1M
-//! parameters, while at 10M a gradient copied with `memcpy` (non-temporal stores, past the
-//! cache) made every step wait on DRAM and the hot bound was 2–3× too optimistic for C-Lion.
+//! Every side gets its gradient the same way: before each timed step, a fresh gradient is
+//! computed into new memory (as a backward pass writes it; `torch.randn` in PyTorch), outside
+//! the timing. Only the step (or the loop) is timed; each reports the median of its timed steps,
+//! and the tables the medians over the rounds (the ratio to PyTorch: the median of the rounds'
+//! ratios).
 
+mod stream_bound;
+mod torch_side;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, LionConfig, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use stream_bound::{StreamBound, stream_bound};
 use tempering_examples::common::median::median;
 use tempering_optim::host_step::par_chunks;
 use tempering_optim::{
     AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
     GramsConfig, PAdamConfig, StepPath,
 };
+use torch_side::{TorchRule, TorchSide};
 
 #[derive(Parser, Debug)]
 #[command(about = "Optimizer step time against the memory bound, on the default device")]
@@ -45,6 +54,14 @@ struct Args {
     /// Lion, the baseline, always runs.
     #[arg(long)]
     only: Option<String>,
+    /// Rounds; each measures the bounds, then every row, each followed by its PyTorch
+    /// counterpart the first time that counterpart comes up. Medians over the rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// A Python interpreter that can import torch: also time PyTorch's fused Adam, Adam +
+    /// AMSGrad and AdamW + AMSGrad, and cautious Lion with foreach operations, on all cores.
+    #[arg(long)]
+    python: Option<String>,
 }
 
 /// A gradient of `n` values in newly allocated memory, written by a computing loop (regular
@@ -75,11 +92,11 @@ fn time_optimizer<O: Optimizer>(optimizer: &O, n: usize, steps: usize) -> f64 {
     median(times)
 }
 
-/// The memory bound: one pass over the arrays of an optimizer step, writing `writes` of them
-/// (parameter and state) and reading one more (the gradient); on one thread, or split across
-/// rayon's threads the way the fused steps are. With `fresh`, each pass gets a new gradient
-/// from [`fresh_gradient`] (as the optimizers do); otherwise it reuses the last one, in cache.
-fn time_bound(n: usize, writes: usize, parallel: bool, fresh: bool, steps: usize) -> f64 {
+/// The old bound: one pass of optimizer-like arithmetic over the arrays of a step, writing
+/// `writes` of them (parameter and state) and reading one more (the gradient), as the compiler
+/// vectorizes it; on one thread, or split across rayon's threads the way the fused steps are.
+/// Each pass gets a new gradient from [`fresh_gradient`], as the optimizers do.
+fn time_bound(n: usize, writes: usize, parallel: bool, steps: usize) -> f64 {
     // Five arrays; the kernel touches the gradient and the `writes` it updates, no others.
     let mut arrays: [Vec<f32>; 5] = std::array::from_fn(|k| vec![k as f32 * 0.5 + 1.0; n]);
     let kernel = |_: usize, chunk: [&mut [f32]; 5]| {
@@ -110,9 +127,7 @@ fn time_bound(n: usize, writes: usize, parallel: bool, fresh: bool, steps: usize
     };
     let mut times = Vec::with_capacity(steps);
     for i in 0..steps + 2 {
-        if fresh {
-            arrays[0] = fresh_gradient(n);
-        }
+        arrays[0] = fresh_gradient(n);
         let start = Instant::now();
         let chunk = arrays.each_mut().map(|a| a.as_mut_slice());
         if parallel {
@@ -128,42 +143,59 @@ fn time_bound(n: usize, writes: usize, parallel: bool, fresh: bool, steps: usize
     median(times)
 }
 
+/// One optimizer measured.
 struct Row {
     name: &'static str,
     /// Arrays written (parameter and state); one more (the gradient) is read.
     writes: usize,
+    /// The PyTorch step it is compared with: the same rule, or the one moving the same arrays.
+    torch: Option<TorchRule>,
     time: Box<dyn Fn(usize, usize) -> f64>,
 }
 
-fn row<O: Optimizer>(name: &'static str, writes: usize, optimizer: O) -> Row {
+fn row<O: Optimizer>(
+    name: &'static str,
+    writes: usize,
+    torch: Option<TorchRule>,
+    optimizer: O,
+) -> Row {
     Row {
         name,
         writes,
+        torch,
         time: Box::new(move |n, steps| time_optimizer(&optimizer, n, steps)),
     }
 }
 
-fn main() {
-    let args = Args::parse();
-    tempering_examples::common::release_build::require_release_build("bench_optimizers");
+/// The rows, Burn's Lion (the baseline) first.
+fn rows() -> Vec<Row> {
+    use TorchRule::*;
     let ams = AmsGradConfig::new().build();
-    let rows = vec![
-        row("burn Lion (tensor ops)", 2, LionConfig::new().build()),
-        row("burn Adam (tensor ops)", 3, AdamConfig::new().build()),
+    vec![
+        row("burn Lion (tensor ops)", 2, None, LionConfig::new().build()),
+        row(
+            "burn Adam (tensor ops)",
+            3,
+            Some(Adam),
+            AdamConfig::new().build(),
+        ),
         row(
             "burn Adam+AMSGrad (tensor ops)",
             4,
+            Some(AdamAmsgrad),
             AdamConfig::new().with_amsgrad(true).build(),
         ),
-        row("AMSGrad torch", 4, ams.clone()),
+        row("AMSGrad torch", 4, Some(AdamAmsgrad), ams.clone()),
         row(
             "AMSGrad torch (tensor ops)",
             4,
+            Some(AdamAmsgrad),
             ams.clone().with_step_path(StepPath::TensorOps),
         ),
         row(
             "AMSGrad optax",
             4,
+            Some(AdamAmsgrad),
             AmsGradConfig::new()
                 .with_convention(AmsGradConvention::Optax)
                 .build(),
@@ -171,22 +203,25 @@ fn main() {
         row(
             "AdamW + AMSGrad",
             4,
+            Some(AdamwAmsgrad),
             AmsGradConfig::new()
                 .with_weight_decay(1e-2)
                 .with_decoupled_weight_decay(true)
                 .build(),
         ),
-        row("AdaBound", 3, AdaBoundConfig::new().build()),
+        row("AdaBound", 3, Some(Adam), AdaBoundConfig::new().build()),
         row(
             "AMSBound",
             4,
+            Some(AdamAmsgrad),
             AdaBoundConfig::new().with_amsbound(true).build(),
         ),
-        row("PAdam", 4, PAdamConfig::new().build()),
-        row("Grams", 3, GramsConfig::new().build()),
+        row("PAdam", 4, Some(AdamAmsgrad), PAdamConfig::new().build()),
+        row("Grams", 3, Some(Adam), GramsConfig::new().build()),
         row(
             "C-Lion (fused)",
             2,
+            Some(CautiousLion),
             CautiousConfig::new()
                 .with_normalization(CautiousNormalization::CountPlusOne)
                 .try_build_lion(&LionConfig::new())
@@ -195,64 +230,183 @@ fn main() {
         row(
             "C-Lion (generic, burn Lion step)",
             2,
+            Some(CautiousLion),
             CautiousConfig::new()
                 .with_normalization(CautiousNormalization::CountPlusOne)
                 .build(LionConfig::new().build()),
         ),
-        row("C-AdamW + AMSGrad", 4, CautiousConfig::new().build(ams)),
-    ];
+        row(
+            "C-AdamW + AMSGrad",
+            4,
+            Some(AdamwAmsgrad),
+            CautiousConfig::new().build(ams),
+        ),
+    ]
+}
+
+/// What one round measured for one row.
+struct Measured {
+    ms: f64,
+    torch_ms: Option<f64>,
+}
+
+fn main() {
+    let args = Args::parse();
+    tempering_examples::common::release_build::require_release_build("bench_optimizers");
+    if args.rounds == 0 {
+        eprintln!("bench_optimizers: --rounds must be at least 1");
+        std::process::exit(2);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pools: Vec<ThreadPool> = (1..=cores)
+        .map(|t| {
+            ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .expect("a thread pool")
+        })
+        .collect();
+    let mut torch = args.python.as_deref().and_then(|python| {
+        TorchSide::start(python, cores)
+            .map_err(|e| eprintln!("PyTorch not measured: {e}"))
+            .ok()
+    });
+    let rows = rows();
+    let selected: Vec<&Row> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            *i == 0
+                || args
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| r.name.to_lowercase().contains(&only.to_lowercase()))
+        })
+        .map(|(_, r)| r)
+        .collect();
     println!(
-        "device: {:?}; median of the timed steps; ratio = time / memory bound with the same \
-         arrays, measured beside each row",
+        "device: {:?}; {cores} cores; {}; medians over {} alternating rounds",
         Device::default(),
-    );
-    let selected = |name: &str| {
-        args.only
+        torch
             .as_ref()
-            .is_none_or(|only| name.to_lowercase().contains(&only.to_lowercase()))
-    };
+            .map_or("PyTorch not measured (--python)", |t| t.label.as_str()),
+        args.rounds
+    );
     for &n in &args.sizes {
         let steps = args
             .steps
             .unwrap_or((200_000_000 / n.max(1)).clamp(15, 1000));
-        // Burn's Lion is the first row, so every later row has its time to compare with.
-        let mut lion = f64::NAN;
-        println!("\n{n} parameters, {steps} timed steps");
-        println!(
-            "{:<32} {:>10} {:>10} {:>9} {:>12} {:>15}",
-            "optimizer", "ms/step", "bound ms", "÷ bound", "burn Lion ÷", "hot bound ms"
-        );
-        for r in rows
-            .iter()
-            .filter(|r| r.name == rows[0].name || selected(r.name))
-        {
-            let before = bound(n, r.writes, true, steps);
-            let t = (r.time)(n, steps);
-            if r.name == rows[0].name {
-                lion = t;
+        let mut stream: BTreeMap<usize, Vec<StreamBound>> = BTreeMap::new();
+        let mut old_bound: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        let mut measured: Vec<Vec<Measured>> = selected.iter().map(|_| Vec::new()).collect();
+        for round in 1..=args.rounds {
+            eprintln!("{n} parameters, round {round}/{}", args.rounds);
+            for writes in selected.iter().map(|r| r.writes).collect::<BTreeSet<_>>() {
+                stream
+                    .entry(writes)
+                    .or_default()
+                    .push(stream_bound(n, writes, steps, &pools));
+                old_bound
+                    .entry(writes)
+                    .or_default()
+                    .push(bound(n, writes, steps));
             }
-            let bound = before.min(bound(n, r.writes, true, steps));
-            let hot = bound_hot(n, r.writes, steps);
+            // PyTorch's step is timed right after the first row compared with it, each round.
+            let mut torch_round: HashMap<TorchRule, Option<f64>> = HashMap::new();
+            for (r, row) in selected.iter().enumerate() {
+                let ms = (row.time)(n, steps);
+                let torch_ms = match (row.torch, torch.as_mut()) {
+                    (Some(rule), Some(side)) => *torch_round.entry(rule).or_insert_with(|| {
+                        side.time(rule, n, steps)
+                            .map_err(|e| eprintln!("PyTorch {}: {e}", rule.label()))
+                            .ok()
+                    }),
+                    _ => None,
+                };
+                measured[r].push(Measured { ms, torch_ms });
+            }
+        }
+        println!("\n{n} parameters, {steps} timed steps per row and round");
+        print_stream_table(&stream);
+        print_rows(&selected, &measured, &stream, &old_bound);
+    }
+}
+
+/// Every variant of the STREAM-style loop: threads × stores, medians over the rounds.
+fn print_stream_table(stream: &BTreeMap<usize, Vec<StreamBound>>) {
+    println!(
+        "STREAM-style loop (ms per pass): {:>8} {:>10} {:>10} {:>10}",
+        "written", "threads", "stores", "ms"
+    );
+    for (writes, rounds) in stream {
+        for (k, &(threads, stores, _)) in rounds[0].variants.iter().enumerate() {
+            let ms = median(rounds.iter().map(|b| b.variants[k].2).collect());
             println!(
-                "{:<32} {:>10.2} {:>10.2} {:>9.2} {:>12.1} {:>15.2}",
-                r.name,
-                t,
-                bound,
-                t / bound,
-                lion / t,
-                hot
+                "{:>32} {writes:>8} {threads:>10} {:>10} {ms:>10.2}",
+                "",
+                stores.name()
             );
         }
     }
 }
 
-/// The memory bound for `writes` written arrays: the faster of one thread and all threads (the
-/// fused steps use all), with a fresh gradient each pass or (`fresh` false) a hot one.
-fn bound(n: usize, writes: usize, fresh: bool, steps: usize) -> f64 {
-    time_bound(n, writes, false, fresh, steps).min(time_bound(n, writes, true, fresh, steps))
+/// The main table: each row against the STREAM bound, the old bound, PyTorch and Burn's Lion.
+fn print_rows(
+    rows: &[&Row],
+    measured: &[Vec<Measured>],
+    stream: &BTreeMap<usize, Vec<StreamBound>>,
+    old_bound: &BTreeMap<usize, Vec<f64>>,
+) {
+    println!(
+        "{:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>20} {:>8} {:>8} {:>7}",
+        "optimizer",
+        "ms/step",
+        "STREAM",
+        "÷ STREAM",
+        "old bnd",
+        "÷ old",
+        "PyTorch counterpart",
+        "its ms",
+        "÷ torch",
+        "Lion ÷"
+    );
+    let lion = median(measured[0].iter().map(|m| m.ms).collect());
+    for (row, rounds) in rows.iter().zip(measured) {
+        let ms = median(rounds.iter().map(|m| m.ms).collect());
+        let bound = median(
+            stream[&row.writes]
+                .iter()
+                .map(StreamBound::best_ms)
+                .collect(),
+        );
+        let old = median(old_bound[&row.writes].clone());
+        let torch_ms: Vec<f64> = rounds.iter().filter_map(|m| m.torch_ms).collect();
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .filter_map(|m| m.torch_ms.map(|t| m.ms / t))
+            .collect();
+        let (torch_col, ratio_col) = if ratios.is_empty() {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (
+                format!("{:.2}", median(torch_ms)),
+                format!("{:.2}", median(ratios)),
+            )
+        };
+        println!(
+            "{:<32} {ms:>8.2} {bound:>8.2} {:>8.2} {old:>8.2} {:>8.2} {:>20} {torch_col:>8} \
+             {ratio_col:>8} {:>7.1}",
+            row.name,
+            ms / bound,
+            ms / old,
+            row.torch.map_or("-", TorchRule::label),
+            lion / ms
+        );
+    }
 }
 
-/// [`bound`] with every array hot in cache.
-fn bound_hot(n: usize, writes: usize, steps: usize) -> f64 {
-    bound(n, writes, false, steps)
+/// The old bound for `writes` written arrays: the optimizer-like loop above, the faster of one
+/// thread and all threads, with a fresh gradient each pass.
+fn bound(n: usize, writes: usize, steps: usize) -> f64 {
+    time_bound(n, writes, false, steps).min(time_bound(n, writes, true, steps))
 }

@@ -10,6 +10,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor};
 
 use crate::ImageClassifier;
+use crate::activation::GeluApproximation;
 use crate::transformer::block::{BlockSettings, BlockWidths, TransformerBlock};
 use crate::transformer::gpt_init;
 use crate::transformer::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
@@ -152,6 +153,7 @@ impl VitClassifierConfig {
             output_init_std: gpt_init::residual_std(self.init_std, self.n_layers),
             causal: false,
             rotary_context: None,
+            gelu: GeluApproximation::Exact,
         };
         let normal = gpt_init::normal(self.init_std);
         VitClassifier {

@@ -6,6 +6,7 @@
 //! other backend (GPUs fuse it there).
 
 use crate::host_op::*;
+use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation;
@@ -99,20 +100,58 @@ impl<B: GeluBackend, C: CheckpointStrategy> GeluBackend for Autodiff<B, C> {
     }
 }
 
-/// Applies the exact GELU, `x · Φ(x)`, elementwise: the same function as `burn::nn::Gelu`
-/// (within 2e-7·(1 + |x|), the erf approximation's error), several times faster on Flex.
-#[derive(Module, Debug, Default)]
-pub struct Gelu;
+/// Which GELU a layer computes.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum GeluApproximation {
+    /// The exact `x · Φ(x)` (Hendrycks & Gimpel 2016), with the fused host kernel on Flex.
+    Exact,
+    /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715·x³)))`, the approximation GPT-2 was trained
+    /// with (Hugging Face's `gelu_new`, PyTorch's `gelu(approximate="tanh")`); Burn's
+    /// `gelu_approximate` on every backend.
+    Tanh,
+}
+
+/// Applies GELU elementwise: by default the exact `x · Φ(x)`, the same function as
+/// `burn::nn::Gelu` (within 2e-7·(1 + |x|), the erf approximation's error), several times
+/// faster on Flex; or GPT-2's tanh approximation ([`Gelu::tanh`]).
+#[derive(Module, Debug)]
+pub struct Gelu {
+    #[module(skip)]
+    approximation: GeluApproximation,
+}
+
+impl Default for Gelu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Gelu {
-    /// The layer (it has no parameters).
+    /// The exact GELU (it has no parameters).
     pub fn new() -> Self {
-        Self
+        Self::with(GeluApproximation::Exact)
+    }
+
+    /// GPT-2's tanh approximation.
+    pub fn tanh() -> Self {
+        Self::with(GeluApproximation::Tanh)
+    }
+
+    /// The GELU `approximation` says.
+    pub fn with(approximation: GeluApproximation) -> Self {
+        Self { approximation }
+    }
+
+    /// Which GELU this layer computes.
+    pub fn approximation(&self) -> GeluApproximation {
+        self.approximation
     }
 
     /// Applies GELU to `x` of any shape.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        if host_kernel_applies(&x) {
+        if self.approximation == GeluApproximation::Tanh {
+            activation::gelu_approximate(x)
+        } else if host_kernel_applies(&x) {
             Tensor::from_dispatch(<Dispatch as GeluBackend>::gelu_exact(x.into_dispatch()))
         } else {
             activation::gelu(x)
@@ -204,5 +243,38 @@ mod tests {
         for (y, w) in y.iter().zip(want) {
             assert!((y - w).abs() < 1e-6, "{y} vs {w}");
         }
+    }
+
+    /// GPT-2's tanh approximation, against its formula in f64 and apart from the exact GELU
+    /// (they differ by about 1e-4 near |x| = 2, which is what a checkpoint trained with one
+    /// and run with the other would see).
+    #[test]
+    fn the_tanh_approximation_is_gpt2s_formula() {
+        let device = Device::default();
+        let xs = [-4.0f32, -2.0, -0.5, 0.0, 0.7, 2.0, 5.0];
+        let x = Tensor::<1>::from_floats(xs, &device);
+        let tanh: Vec<f32> = Gelu::tanh()
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let exact: Vec<f32> = Gelu::new()
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mut largest_gap = 0.0f32;
+        for ((&x, &t), &e) in xs.iter().zip(&tanh).zip(&exact) {
+            let x = f64::from(x);
+            let inner = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+            let want = 0.5 * x * (1.0 + inner.tanh());
+            assert!((f64::from(t) - want).abs() < 1e-6, "{t} vs {want} at {x}");
+            largest_gap = largest_gap.max((t - e).abs());
+        }
+        assert!(
+            largest_gap > 5e-5,
+            "tanh and exact GELU agree to {largest_gap}"
+        );
+        assert_eq!(Gelu::tanh().approximation(), GeluApproximation::Tanh);
     }
 }

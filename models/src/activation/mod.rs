@@ -5,7 +5,7 @@ mod gelu_kernel;
 pub mod softmax;
 pub(crate) mod softmax_kernel;
 
-pub use gelu::{Gelu, GeluBackend};
+pub use gelu::{Gelu, GeluApproximation, GeluBackend};
 #[cfg(feature = "flex")]
 pub use softmax::SoftmaxBackend;
 pub use softmax::attention_softmax;

@@ -10,6 +10,7 @@ use super::causal_attention::{CausalSelfAttention, CausalSelfAttentionConfig};
 use super::feed_forward::{FeedForward, FeedForwardConfig};
 use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 use super::projection::Projection;
+use crate::activation::GeluApproximation;
 
 /// The widths of one block: what structured pruning changes.
 #[derive(Config, Debug, PartialEq)]
@@ -83,6 +84,8 @@ pub(crate) struct BlockSettings {
     pub causal: bool,
     /// Rotary positions for inputs of up to this many tokens.
     pub rotary_context: Option<usize>,
+    /// The feed-forward's GELU.
+    pub gelu: GeluApproximation,
 }
 
 impl TransformerBlock {
@@ -102,6 +105,7 @@ impl TransformerBlock {
                 .with_dropout(s.dropout)
                 .with_init_std(s.init_std)
                 .with_output_init_std(s.output_init_std)
+                .with_gelu(s.gelu)
                 .init(device),
         }
     }

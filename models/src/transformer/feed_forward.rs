@@ -1,4 +1,5 @@
-//! The position-wise feed-forward of a transformer block: `Linear → GELU → Linear → Dropout`.
+//! The position-wise feed-forward of a transformer block: `Linear → GELU → Linear → Dropout`
+//! (the exact GELU, or GPT-2's tanh approximation).
 
 use burn::config::Config;
 use burn::module::Module;
@@ -9,7 +10,7 @@ use tempering_core::compression::LinearObserver;
 use super::gpt_init;
 use super::projection::Projection;
 use super::token_linear::token_linear;
-use crate::activation::Gelu;
+use crate::activation::{Gelu, GeluApproximation};
 
 /// Configuration of a [`FeedForward`].
 #[derive(Config, Debug)]
@@ -27,6 +28,9 @@ pub struct FeedForwardConfig {
     /// Standard deviation of the contraction's weights (GPT-2 divides by √(2·layers)).
     #[config(default = 0.02)]
     pub output_init_std: f64,
+    /// The exact GELU or GPT-2's tanh approximation.
+    #[config(default = "GeluApproximation::Exact")]
+    pub gelu: GeluApproximation,
 }
 
 impl FeedForwardConfig {
@@ -42,7 +46,7 @@ impl FeedForwardConfig {
         FeedForward {
             expand: gpt_init::linear(self.d_model, self.d_ff, self.init_std, device),
             contract: gpt_init::linear(self.d_ff, self.d_model, self.output_init_std, device),
-            activation: Gelu::new(),
+            activation: Gelu::with(self.gelu),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }

@@ -12,6 +12,7 @@ use super::block::{BlockSettings, BlockWidths, TransformerBlock};
 use super::gpt_init;
 use super::host_layer_norm::{NORM_EPSILON, apply_layer_norm, layer_norm};
 use super::projection::Projection;
+use crate::activation::GeluApproximation;
 
 /// How a [`TransformerLm`] knows where each token is.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -65,6 +66,10 @@ pub struct TransformerLmConfig {
     /// Learned position embeddings or rotary encoding.
     #[config(default = "Positions::Learned")]
     pub positions: Positions,
+    /// The feed-forward's GELU: exact, or GPT-2's tanh approximation (a Hugging Face GPT-2
+    /// checkpoint's `gelu_new`).
+    #[config(default = "GeluApproximation::Exact")]
+    pub gelu: GeluApproximation,
 }
 
 impl TransformerLmConfig {
@@ -172,6 +177,7 @@ impl TransformerLmConfig {
             output_init_std: gpt_init::residual_std(self.init_std, self.n_layers),
             causal: true,
             rotary_context: (self.positions == Positions::Rotary).then_some(self.context),
+            gelu: self.gelu,
         };
         TransformerLm {
             token_embedding: EmbeddingConfig::new(self.vocab_size, self.d_model)

@@ -18,6 +18,7 @@ pub mod factorized_lm;
 pub mod feed_forward;
 pub mod gpt_init;
 mod held_out_loss;
+pub mod hf_gpt2;
 pub mod host_attention;
 pub mod host_layer_norm;
 pub mod host_linear;

@@ -1,0 +1,118 @@
+//! A Hugging Face GPT-2 `config.json` (the fields of `transformers.GPT2Config` that decide the
+//! architecture) and the [`TransformerLmConfig`] it corresponds to.
+
+use serde::Deserialize;
+
+use super::Gpt2Error;
+use crate::activation::GeluApproximation;
+use crate::transformer::host_layer_norm::NORM_EPSILON;
+use crate::transformer::{Positions, TransformerLmConfig};
+
+/// The architecture fields of a Hugging Face GPT-2 `config.json`, with `transformers`' defaults
+/// for the optional ones (Radford et al. 2019, "Language Models are Unsupervised Multitask
+/// Learners"; `transformers/models/gpt2/configuration_gpt2.py`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct HfGpt2Config {
+    /// `"gpt2"`.
+    pub model_type: String,
+    /// Token ids.
+    pub vocab_size: usize,
+    /// Longest input (learned positions).
+    pub n_positions: usize,
+    /// Width of the residual stream.
+    pub n_embd: usize,
+    /// Blocks.
+    pub n_layer: usize,
+    /// Heads per block.
+    pub n_head: usize,
+    /// Feed-forward channels (`None`: 4 · `n_embd`).
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    /// `gelu_new` (GPT-2's tanh approximation), `gelu_pytorch_tanh` (the same) or `gelu`.
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    /// The layer norms' ε.
+    #[serde(default = "default_epsilon")]
+    pub layer_norm_epsilon: f64,
+    /// Whether the output head is the token embedding.
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
+    /// Whether attention scores are divided by √d_head.
+    #[serde(default = "default_true")]
+    pub scale_attn_weights: bool,
+    /// Whether block `i`'s scores are also divided by `i + 1`.
+    #[serde(default)]
+    pub scale_attn_by_inverse_layer_idx: bool,
+}
+
+fn default_activation() -> String {
+    "gelu_new".into()
+}
+
+fn default_epsilon() -> f64 {
+    1e-5
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl HfGpt2Config {
+    /// Parses `config.json`'s text (`file` names it in errors).
+    pub fn from_json(text: &str, file: &str) -> Result<Self, Gpt2Error> {
+        serde_json::from_str(text).map_err(|e| Gpt2Error::Config {
+            file: file.into(),
+            problem: e.to_string(),
+        })
+    }
+
+    /// The `TransformerLm` this config describes, or why tempering's transformer cannot be it.
+    pub fn lm_config(&self, file: &str) -> Result<TransformerLmConfig, Gpt2Error> {
+        let unsupported = |problem: String| Gpt2Error::Config {
+            file: file.into(),
+            problem,
+        };
+        if self.model_type != "gpt2" {
+            return Err(unsupported(format!(
+                "model_type is {:?}, not \"gpt2\"",
+                self.model_type
+            )));
+        }
+        let gelu = match self.activation_function.as_str() {
+            "gelu_new" | "gelu_pytorch_tanh" => GeluApproximation::Tanh,
+            "gelu" => GeluApproximation::Exact,
+            other => {
+                return Err(unsupported(format!(
+                    "activation_function {other:?} (supported: gelu_new, gelu_pytorch_tanh, gelu)"
+                )));
+            }
+        };
+        if self.layer_norm_epsilon != NORM_EPSILON {
+            return Err(unsupported(format!(
+                "layer_norm_epsilon {} (tempering's layer norms use {NORM_EPSILON})",
+                self.layer_norm_epsilon
+            )));
+        }
+        if !self.tie_word_embeddings {
+            return Err(unsupported(
+                "tie_word_embeddings is false (GPT-2 ties its head)".into(),
+            ));
+        }
+        if !self.scale_attn_weights || self.scale_attn_by_inverse_layer_idx {
+            return Err(unsupported(
+                "attention scores scaled other than by 1/√d_head".into(),
+            ));
+        }
+        let config = TransformerLmConfig::new(self.vocab_size)
+            .with_context(self.n_positions)
+            .with_d_model(self.n_embd)
+            .with_n_layers(self.n_layer)
+            .with_n_heads(self.n_head)
+            .with_d_ff(self.n_inner)
+            .with_tie_embeddings(true)
+            .with_positions(Positions::Learned)
+            .with_gelu(gelu);
+        config.check().map_err(unsupported)?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,64 @@
+//! Hugging Face GPT-2 checkpoints as [`TransformerLm`](super::TransformerLm)s: a directory that
+//! `transformers` wrote with `save_pretrained` (`config.json`, `model.safetensors`) loads into
+//! tempering's transformer by name mapping.
+//!
+//! GPT-2 (Radford et al. 2019) is the transformer tempering builds with learned positions,
+//! pre-norm blocks, a tied head and GELU's tanh approximation (`gelu_new`). Two of its layouts
+//! differ from tempering's names: the query, key and value projections are one fused `c_attn`
+//! (`[d, 3d]`, split here into three `[d, d]`), and its `Conv1D` layers store weights
+//! `[in, out]`, as Burn's `Linear` does, so no weight is transposed.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use tempering_models::transformer::hf_gpt2::load_hf_gpt2;
+//! let (model, config) = load_hf_gpt2("path/to/gpt2".as_ref(), &Device::default())?;
+//! println!("{} blocks of width {}", config.n_layer, config.n_embd);
+//! # let _ = model;
+//! # Ok::<(), tempering_models::transformer::hf_gpt2::Gpt2Error>(())
+//! ```
+
+mod config;
+mod import;
+mod names;
+
+pub use config::HfGpt2Config;
+pub use import::load_hf_gpt2;
+
+/// Why a Hugging Face GPT-2 directory cannot be loaded; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Gpt2Error {
+    /// A file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// `config.json` is unreadable or describes a model tempering's transformer is not.
+    #[error("{file}: {problem}")]
+    Config {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// `model.safetensors` is not a readable safetensors file.
+    #[error("{file}: not a readable safetensors file: {problem}")]
+    Checkpoint {
+        /// The file.
+        file: String,
+        /// What the reader said.
+        problem: String,
+    },
+    /// A tensor is missing, unexpected, of the wrong shape or of the wrong type.
+    #[error("{file}: tensor {name}: {problem}")]
+    Tensor {
+        /// The file.
+        file: String,
+        /// The tensor's name in the file (or the name expected there).
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+}

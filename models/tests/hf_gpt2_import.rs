@@ -1,0 +1,199 @@
+//! A Hugging Face GPT-2 checkpoint loads into `TransformerLm` and gives `transformers`' logits;
+//! renamed, reshaped and missing tensors and unsupported configs are refused by name.
+//!
+//! The checkpoint in `tests/data/tiny_gpt2` is a randomly initialised 2-layer GPT-2 (width 64,
+//! 2 heads, 512 tokens, biases and norms drawn at random too) that `transformers` 5.25 saved,
+//! with the logits it computed for a fixed sentence; `make_tiny_gpt2.py` there regenerates it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use tempering_models::transformer::hf_gpt2::{Gpt2Error, load_hf_gpt2};
+
+fn tiny_gpt2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_gpt2")
+}
+
+/// `(tokens, logits [T, vocab])` as `transformers` computed them.
+fn expected() -> (Vec<i64>, Vec<f32>, usize) {
+    let bytes = std::fs::read(tiny_gpt2().join("expected_logits.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let tokens: Vec<i64> = file
+        .tensor("tokens")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let logits = file.tensor("logits").unwrap();
+    let vocab = logits.shape()[1];
+    let values = logits
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (tokens, values, vocab)
+}
+
+#[test]
+fn the_tiny_gpt2_gives_the_logits_transformers_gave() {
+    let device = Device::default();
+    let (model, config) = load_hf_gpt2(&tiny_gpt2(), &device).unwrap();
+    assert_eq!((config.n_layer, config.n_embd, config.n_head), (2, 64, 2));
+    let (tokens, want, vocab) = expected();
+    let t = tokens.len();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(tokens, [1, t]), &device);
+    let got: Vec<f32> = model
+        .forward(input)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got.len(), t * vocab);
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    // The tolerance, on logits up to ~6 in size.
+    assert!(
+        worst < 1e-4,
+        "largest logit difference {worst} (logits up to {scale})"
+    );
+    assert!(scale > 1.0, "the test data should have logits of some size");
+}
+
+/// The tiny checkpoint's tensors, by name, as `(dtype, shape, bytes)`.
+fn stored_tensors() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(tiny_gpt2().join("model.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            (
+                name,
+                view.dtype(),
+                view.shape().to_vec(),
+                view.data().to_vec(),
+            )
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+}
+
+/// A copy of the tiny GPT-2's directory whose checkpoint holds `tensors` and whose config is
+/// `config` (the original's when `None`).
+fn variant(
+    tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)],
+    config: Option<String>,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(tiny_gpt2().join("config.json")).unwrap();
+    std::fs::write(dir.path().join("config.json"), config.unwrap_or(original)).unwrap();
+    let views: HashMap<String, TensorView<'_>> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.path().join("model.safetensors")).unwrap();
+    dir
+}
+
+fn load_error(dir: &Path) -> Gpt2Error {
+    match load_hf_gpt2(dir, &Device::default()) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_renamed_tensor_is_refused_by_its_name() {
+    let mut tensors = stored_tensors();
+    let at = tensors
+        .iter()
+        .position(|t| t.0 == "transformer.h.1.mlp.c_fc.weight")
+        .unwrap();
+    tensors[at].0 = "transformer.h.1.mlp.fc_in.weight".into();
+    let dir = variant(&tensors, None);
+    let message = load_error(dir.path()).to_string();
+    assert!(
+        message.contains("transformer.h.1.mlp.fc_in.weight")
+            && message.contains("model.safetensors"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_reshaped_tensor_is_refused_with_both_shapes() {
+    let mut tensors = stored_tensors();
+    let at = tensors
+        .iter()
+        .position(|t| t.0 == "transformer.h.0.attn.c_proj.weight")
+        .unwrap();
+    tensors[at].2 = vec![32, 128];
+    let dir = variant(&tensors, None);
+    let message = load_error(dir.path()).to_string();
+    assert!(
+        message.contains("transformer.h.0.attn.c_proj.weight")
+            && message.contains("[32, 128]")
+            && message.contains("[64, 64]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let tensors: Vec<_> = stored_tensors()
+        .into_iter()
+        .filter(|t| t.0 != "transformer.ln_f.bias")
+        .collect();
+    let dir = variant(&tensors, None);
+    let message = load_error(dir.path()).to_string();
+    assert!(
+        message.contains("ln_f.bias") && message.contains("missing"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unsupported_config_is_refused_by_its_field() {
+    let original = std::fs::read_to_string(tiny_gpt2().join("config.json")).unwrap();
+    for (from, to, field) in [
+        ("\"gelu_new\"", "\"relu\"", "activation_function"),
+        (
+            "\"layer_norm_epsilon\": 1e-05",
+            "\"layer_norm_epsilon\": 1e-06",
+            "layer_norm_epsilon",
+        ),
+        (
+            "\"model_type\": \"gpt2\"",
+            "\"model_type\": \"gptj\"",
+            "model_type",
+        ),
+    ] {
+        assert!(original.contains(from), "{from} not in the config");
+        let dir = variant(&stored_tensors(), Some(original.replace(from, to)));
+        let message = load_error(dir.path()).to_string();
+        assert!(
+            message.contains(field) && message.contains("config.json"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn garbage_instead_of_a_checkpoint_is_an_error_naming_the_file() {
+    let dir = variant(&stored_tensors(), None);
+    std::fs::write(dir.path().join("model.safetensors"), b"not a checkpoint").unwrap();
+    let message = load_error(dir.path()).to_string();
+    assert!(message.contains("model.safetensors"), "{message}");
+}

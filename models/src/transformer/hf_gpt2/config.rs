@@ -43,6 +43,10 @@ pub struct HfGpt2Config {
     /// Whether block `i`'s scores are also divided by `i + 1`.
     #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
+    /// The whole file as read, every field kept, so that an exported checkpoint carries the
+    /// same config.
+    #[serde(skip)]
+    pub json: serde_json::Value,
 }
 
 fn default_activation() -> String {
@@ -60,10 +64,14 @@ fn default_true() -> bool {
 impl HfGpt2Config {
     /// Parses `config.json`'s text (`file` names it in errors).
     pub fn from_json(text: &str, file: &str) -> Result<Self, Gpt2Error> {
-        serde_json::from_str(text).map_err(|e| Gpt2Error::Config {
+        let error = |e: serde_json::Error| Gpt2Error::Config {
             file: file.into(),
             problem: e.to_string(),
-        })
+        };
+        let json: serde_json::Value = serde_json::from_str(text).map_err(error)?;
+        let mut config: Self = serde_json::from_value(json.clone()).map_err(error)?;
+        config.json = json;
+        Ok(config)
     }
 
     /// The `TransformerLm` this config describes, or why tempering's transformer cannot be it.

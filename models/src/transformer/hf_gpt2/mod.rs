@@ -1,6 +1,7 @@
 //! Hugging Face GPT-2 checkpoints as [`TransformerLm`](super::TransformerLm)s: a directory that
 //! `transformers` wrote with `save_pretrained` (`config.json`, `model.safetensors`) loads into
-//! tempering's transformer by name mapping.
+//! tempering's transformer by name mapping ([`load_hf_gpt2`]), and a model (pruned, say) is
+//! written back in the same form ([`save_hf_gpt2`]).
 //!
 //! GPT-2 (Radford et al. 2019) is the transformer tempering builds with learned positions,
 //! pre-norm blocks, a tied head and GELU's tanh approximation (`gelu_new`). Two of its layouts
@@ -18,10 +19,12 @@
 //! ```
 
 mod config;
+mod export;
 mod import;
 mod names;
 
 pub use config::HfGpt2Config;
+pub use export::{COMPANION_FILES, save_hf_gpt2};
 pub use import::load_hf_gpt2;
 
 /// Why a Hugging Face GPT-2 directory cannot be loaded; every variant names the file.

@@ -12,7 +12,8 @@ files (up to the versions of torch, transformers and tokenizers; the ones used a
 
     python3 models/tests/data/tiny_gpt2/make_tiny_gpt2.py     # needs torch, transformers, tokenizers
 
-No network is needed: nothing is downloaded.
+No network is needed: nothing is downloaded. `check_export.py` (beside this script) loads a
+directory tempering exported back into `transformers` and compares the logits.
 """
 
 import gzip

@@ -1,5 +1,6 @@
-//! A Hugging Face GPT-2 checkpoint loads into `TransformerLm` and gives `transformers`' logits;
-//! renamed, reshaped and missing tensors and unsupported configs are refused by name.
+//! A Hugging Face GPT-2 checkpoint loads into `TransformerLm` and gives `transformers`' logits,
+//! and exports back with bit-identical tensors; renamed, reshaped and missing tensors and
+//! unsupported configs are refused by name.
 //!
 //! The checkpoint in `tests/data/tiny_gpt2` is a randomly initialised 2-layer GPT-2 (width 64,
 //! 2 heads, 512 tokens, biases and norms drawn at random too) that `transformers` 5.25 saved,
@@ -11,7 +12,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use tempering_models::transformer::hf_gpt2::{Gpt2Error, load_hf_gpt2};
+use tempering_models::transformer::hf_gpt2::{
+    COMPANION_FILES, Gpt2Error, load_hf_gpt2, save_hf_gpt2,
+};
 
 fn tiny_gpt2() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_gpt2")
@@ -196,4 +199,61 @@ fn garbage_instead_of_a_checkpoint_is_an_error_naming_the_file() {
     std::fs::write(dir.path().join("model.safetensors"), b"not a checkpoint").unwrap();
     let message = load_error(dir.path()).to_string();
     assert!(message.contains("model.safetensors"), "{message}");
+}
+
+#[test]
+fn an_export_round_trips_with_bit_identical_tensors_and_files() {
+    let device = Device::default();
+    let (model, config) = load_hf_gpt2(&tiny_gpt2(), &device).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let exported = out.path().join("exported");
+    save_hf_gpt2(&model, &config, Some(&tiny_gpt2()), &exported).unwrap();
+    let mut written = {
+        let bytes = std::fs::read(exported.join("model.safetensors")).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let mut tensors: Vec<_> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, v)| (name, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+            .collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors
+    };
+    let original = stored_tensors();
+    assert_eq!(written.len(), original.len());
+    for (w, o) in written.iter_mut().zip(&original) {
+        assert_eq!((&w.0, w.1, &w.2), (&o.0, o.1, &o.2));
+        assert!(w.3 == o.3, "{}: the bytes differ", w.0);
+    }
+    let json = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
+    };
+    assert_eq!(json(&exported), json(&tiny_gpt2()));
+    for name in COMPANION_FILES {
+        let from = tiny_gpt2().join(name);
+        if from.exists() {
+            assert_eq!(
+                std::fs::read(exported.join(name)).unwrap(),
+                std::fs::read(from).unwrap(),
+                "{name}"
+            );
+        }
+    }
+    // Only the finished directory is left behind.
+    let entries: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+}
+
+#[test]
+fn an_export_refuses_a_directory_that_holds_files() {
+    let device = Device::default();
+    let (model, config) = load_hf_gpt2(&tiny_gpt2(), &device).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("keep.txt"), "mine").unwrap();
+    let error = save_hf_gpt2(&model, &config, None, out.path()).unwrap_err();
+    assert!(error.to_string().contains("not empty"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
 }

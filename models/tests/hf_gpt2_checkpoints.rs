@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use tempering_models::transformer::hf_gpt2::{
-    COMPANION_FILES, Gpt2Error, load_hf_gpt2, save_hf_gpt2,
+    COMPANION_FILES, Gpt2Error, Gpt2Tokenizer, load_hf_gpt2, save_hf_gpt2,
 };
 
 fn tiny_gpt2() -> PathBuf {
@@ -255,5 +255,34 @@ fn an_export_refuses_a_directory_that_holds_files() {
     assert_eq!(
         std::fs::read_to_string(out.path().join("keep.txt")).unwrap(),
         "mine"
+    );
+}
+
+/// The tokenizer gives the ids Hugging Face `tokenizers` gave for every recorded string
+/// (`tokenizer_cases.json`: contractions, space runs, digits, accents, four-byte characters,
+/// the special token, the empty string), and decodes them back to the string.
+#[test]
+fn the_tokenizer_matches_hugging_faces_on_the_recorded_strings() {
+    let tokenizer = Gpt2Tokenizer::from_dir(&tiny_gpt2()).unwrap();
+    assert_eq!(tokenizer.vocab_size(), 512);
+    let text = std::fs::read_to_string(tiny_gpt2().join("tokenizer_cases.json")).unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tokenizer.encode(text).unwrap(), want, "{text:?}");
+        assert_eq!(tokenizer.decode(&want).unwrap(), text);
+    }
+    let (tokens, _, _) = expected();
+    let sentence = tokenizer.decode(&tokens.iter().map(|&t| t as u32).collect::<Vec<_>>());
+    assert_eq!(
+        sentence.unwrap(),
+        "To be, or not to be, that is the question:"
     );
 }

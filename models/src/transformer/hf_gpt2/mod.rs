@@ -22,10 +22,12 @@ mod config;
 mod export;
 mod import;
 mod names;
+mod tokenizer;
 
 pub use config::HfGpt2Config;
 pub use export::{COMPANION_FILES, save_hf_gpt2};
 pub use import::load_hf_gpt2;
+pub use tokenizer::{END_OF_TEXT, Gpt2Tokenizer};
 
 /// Why a Hugging Face GPT-2 directory cannot be loaded; every variant names the file.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@ tokenizer of 512 tokens trained on the first 200,000 characters of the Shakespea
 shipped in `datasets/data`, saved by `transformers` exactly as a real GPT-2 checkpoint is
 (`config.json`, `model.safetensors`, `tokenizer.json`, `vocab.json`, `merges.txt`), plus the
 logits the model gives for a fixed sentence (`expected_logits.safetensors`: `tokens` as int64
-`[T]`, `logits` as float32 `[T, vocab]`). Everything is seeded, so rerunning it reproduces the
+`[T]`, `logits` as float32 `[T, vocab]`) and the ids the tokenizer gives a few awkward
+strings (`tokenizer_cases.json`). Everything is seeded, so rerunning it reproduces the
 files (up to the versions of torch, transformers and tokenizers; the ones used are recorded in
 `versions.json`).
 
@@ -29,6 +30,21 @@ from tokenizers import ByteLevelBPETokenizer
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "..", "..", "..", "..", "datasets", "data", "shakespeare-plays.txt.gz")
 SENTENCE = "To be, or not to be, that is the question:"
+# Strings whose encodings `tokenizer_cases.json` records, for the Rust tokenizer's test:
+# contractions, runs of spaces and newlines, digits, punctuation, letters outside ASCII,
+# characters of four UTF-8 bytes, trailing spaces and the special token.
+TOKENIZER_CASES = [
+    SENTENCE,
+    "I'll say't, you've not; he'd, we're, I'm, 's",
+    "Two  spaces,   three,\n\nnewlines\tand a tab.  ",
+    "In 1623, 36 plays; 3.14159 and 1,000,000!",
+    "Café naïve façade — «quoted» … ‘fancy’",
+    "日本語のテキスト and emoji 🎭🗡️ mixed",
+    "Exit, pursued by a bear.<|endoftext|>THE END",
+    "   leading spaces and trailing ones   ",
+    "",
+    "!!!???...,,,;;;---",
+]
 VOCAB = 512
 SEED = 1234
 
@@ -82,6 +98,10 @@ def main():
         {"tokens": tokens, "logits": logits},
         os.path.join(HERE, "expected_logits.safetensors"),
     )
+    cases = [{"text": text, "ids": bpe.encode(text).ids} for text in TOKENIZER_CASES]
+    with open(os.path.join(HERE, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
+        lines = ",\n".join(" " + json.dumps(case, ensure_ascii=False) for case in cases)
+        f.write("[\n" + lines + "\n]\n")
     versions = {
         "torch": torch.__version__,
         "transformers": transformers.__version__,

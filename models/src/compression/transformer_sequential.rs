@@ -9,6 +9,7 @@ use tempering_core::compression::{
     FeedForwardActivation, FeedForwardPair, LinearObserver, SequentialBlocks, UnitKind, UnitLayer,
 };
 
+use crate::activation::GeluApproximation;
 use crate::transformer::{TransformerBlock, TransformerLm};
 use crate::vit::{VitClassifier, patchify};
 
@@ -22,13 +23,17 @@ fn observed_block(
     blocks[b].forward_observed(x, &mut named)
 }
 
-/// Block `b`'s feed-forward: `expand → GELU → contract` (dropout is the identity when pruning).
+/// Block `b`'s feed-forward: `expand → GELU → contract` (dropout is the identity when pruning),
+/// with the GELU the block computes.
 fn feed_forward_pair(blocks: &[TransformerBlock], b: usize) -> Vec<FeedForwardPair> {
     assert!(b < blocks.len(), "block {b} of {}", blocks.len());
     vec![FeedForwardPair {
         expand: format!("blocks.{b}.feed_forward.expand"),
         contract: format!("blocks.{b}.feed_forward.contract"),
-        activation: FeedForwardActivation::Gelu,
+        activation: match blocks[b].feed_forward.gelu() {
+            GeluApproximation::Exact => FeedForwardActivation::Gelu,
+            GeluApproximation::Tanh => FeedForwardActivation::GeluTanh,
+        },
     }]
 }
 

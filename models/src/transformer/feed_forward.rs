@@ -65,6 +65,11 @@ pub struct FeedForward<P = Linear> {
 }
 
 impl<P: Projection> FeedForward<P> {
+    /// The GELU between the two layers.
+    pub fn gelu(&self) -> GeluApproximation {
+        self.activation.approximation()
+    }
+
     /// `[batch, time, d_model]` → `[batch, time, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.forward_observed(x, None)

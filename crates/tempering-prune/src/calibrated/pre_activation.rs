@@ -12,7 +12,7 @@
 //!   `opt_sparsellm`, "optimize z") solves it: the candidates `max((γp + αm)/(γ + α), 0)` (the
 //!   minimiser on `z ≥ 0`) and `min(m, 0)` (on `z ≤ 0`); the first is kept when its objective
 //!   is lower or equal.
-//! - **GELU** (the project's transformers): the official code has no GELU branch (its OPT path
+//! - **GELU**, exact or GPT-2's tanh form (the project's transformers): the official code has no GELU branch (its OPT path
 //!   is ReLU's closed form, its LLaMA path a few gradient steps on SiLU). The same scalar
 //!   problem is solved numerically: Newton's method with a Gauss–Newton fallback where the
 //!   objective is not convex, and halving steps until the objective drops, from three starts
@@ -52,7 +52,7 @@ pub(super) fn update_pre_activations(
                 let (p, m) = (f64::from(p), f64::from(m));
                 *z = match activation {
                     FeedForwardActivation::Relu => relu_minimiser(p, m, alpha, gamma),
-                    FeedForwardActivation::Gelu => gelu_minimiser(p, m, alpha, gamma),
+                    smooth => gelu_minimiser(smooth, p, m, alpha, gamma),
                 } as f32;
             }
         });
@@ -83,13 +83,19 @@ fn relu_minimiser(p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
     }
 }
 
-/// The numeric minimiser for GELU (module docs).
-pub(super) fn gelu_minimiser(p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
+/// The numeric minimiser for GELU, exact or tanh (module docs).
+pub(super) fn gelu_minimiser(
+    gelu: FeedForwardActivation,
+    p: f64,
+    m: f64,
+    alpha: f64,
+    gamma: f64,
+) -> f64 {
     let starts = [m, (gamma * p + alpha * m) / (gamma + alpha), GELU_MINIMUM];
     let mut best = (f64::INFINITY, m);
     for start in starts {
-        let z = descend(start, p, m, alpha, gamma);
-        let value = objective(FeedForwardActivation::Gelu, z, p, m, alpha, gamma);
+        let z = descend(gelu, start, p, m, alpha, gamma);
+        let value = objective(gelu, z, p, m, alpha, gamma);
         if value < best.0 {
             best = (value, z);
         }
@@ -97,13 +103,11 @@ pub(super) fn gelu_minimiser(p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
     best.1
 }
 
-fn descend(mut z: f64, p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
-    let gelu = FeedForwardActivation::Gelu;
+fn descend(gelu: FeedForwardActivation, mut z: f64, p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
     let mut value = objective(gelu, z, p, m, alpha, gamma);
     for _ in 0..ITERATIONS {
         let (act, slope) = (gelu.apply(z), gelu.derivative(z));
-        let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
-        let curvature = density * (2.0 - z * z); // GELU''
+        let curvature = gelu.second_derivative(z);
         let gradient = 2.0 * gamma * (act - p) * slope + 2.0 * alpha * (z - m);
         let newton = 2.0 * gamma * (slope * slope + (act - p) * curvature) + 2.0 * alpha;
         let second = if newton > 0.0 {
@@ -142,8 +146,8 @@ mod tests {
 
     /// The lowest objective on a grid of spacing 1e-4 over [−8, 8], refined by a second grid
     /// of spacing 1e-8 around the best point: an independent brute-force answer.
-    fn grid_minimum(p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
-        let f = |z: f64| objective(FeedForwardActivation::Gelu, z, p, m, alpha, gamma);
+    fn grid_minimum(gelu: FeedForwardActivation, p: f64, m: f64, alpha: f64, gamma: f64) -> f64 {
+        let f = |z: f64| objective(gelu, z, p, m, alpha, gamma);
         let coarse = (0..=160_000)
             .map(|k| -8.0 + k as f64 * 1e-4)
             .min_by(|a, b| f(*a).total_cmp(&f(*b)))
@@ -155,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn gelu_reaches_the_brute_force_minimum() {
+    fn both_gelus_reach_the_brute_force_minimum() {
         // Cases around GELU's two branches: p below GELU's minimum (≈ −0.17), between it and
         // 0 (two preimages), positive; m on either side; α/γ from 0.1 to 10.
         for &(p, m) in &[
@@ -169,13 +173,16 @@ mod tests {
             (1.2, -3.0),
         ] {
             for (alpha, gamma) in [(0.1, 0.1), (0.1, 1.0), (1.0, 0.1)] {
-                let z = gelu_minimiser(p, m, alpha, gamma);
-                let ours = objective(FeedForwardActivation::Gelu, z, p, m, alpha, gamma);
-                let grid = grid_minimum(p, m, alpha, gamma);
-                assert!(
-                    ours <= grid + 1e-12,
-                    "p {p}, m {m}, α {alpha}, γ {gamma}: z {z} gives {ours}, the grid {grid}"
-                );
+                for gelu in [FeedForwardActivation::Gelu, FeedForwardActivation::GeluTanh] {
+                    let z = gelu_minimiser(gelu, p, m, alpha, gamma);
+                    let ours = objective(gelu, z, p, m, alpha, gamma);
+                    let grid = grid_minimum(gelu, p, m, alpha, gamma);
+                    assert!(
+                        ours <= grid + 1e-12,
+                        "{gelu:?} p {p}, m {m}, α {alpha}, γ {gamma}: z {z} gives {ours}, \
+                         the grid {grid}"
+                    );
+                }
             }
         }
     }

@@ -297,6 +297,7 @@ fn apply(act: FeedForwardActivation, z: Tensor<2>) -> Tensor<2> {
     match act {
         FeedForwardActivation::Relu => activation::relu(z),
         FeedForwardActivation::Gelu => activation::gelu(z),
+        FeedForwardActivation::GeluTanh => activation::gelu_approximate(z),
     }
 }
 

@@ -279,10 +279,21 @@ fn the_tokenizer_matches_hugging_faces_on_the_recorded_strings() {
         assert_eq!(tokenizer.encode(text).unwrap(), want, "{text:?}");
         assert_eq!(tokenizer.decode(&want).unwrap(), text);
     }
-    let (tokens, _, _) = expected();
+    let (tokens, want, vocab) = expected();
     let sentence = tokenizer.decode(&tokens.iter().map(|&t| t as u32).collect::<Vec<_>>());
     assert_eq!(
         sentence.unwrap(),
         "To be, or not to be, that is the question:"
     );
+    // The tokenizer's own ids (u32) feed the model as the recorded ones did.
+    let device = Device::default();
+    let (model, _) = load_hf_gpt2(&tiny_gpt2(), &device).unwrap();
+    let ids = tokenizer
+        .encode("To be, or not to be, that is the question:")
+        .unwrap();
+    let n = ids.len();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
+    let logits: Vec<f32> = model.forward(input).into_data().try_to_vec().unwrap();
+    assert_eq!(logits.len(), n * vocab);
+    assert!(logits.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4));
 }

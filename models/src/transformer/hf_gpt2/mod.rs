@@ -10,11 +10,18 @@
 //! `[in, out]`, as Burn's `Linear` does, so no weight is transposed.
 //!
 //! ```no_run
-//! use burn::tensor::Device;
-//! use tempering_models::transformer::hf_gpt2::load_hf_gpt2;
-//! let (model, config) = load_hf_gpt2("path/to/gpt2".as_ref(), &Device::default())?;
-//! println!("{} blocks of width {}", config.n_layer, config.n_embd);
-//! # let _ = model;
+//! use burn::tensor::{Device, Int, Tensor, TensorData};
+//! use tempering_models::transformer::hf_gpt2::{Gpt2Tokenizer, load_hf_gpt2, save_hf_gpt2};
+//!
+//! let dir = std::path::Path::new("gpt2");
+//! let (model, config) = load_hf_gpt2(dir, &Device::default())?;
+//! let tokenizer = Gpt2Tokenizer::from_dir(dir)?;
+//! let ids = tokenizer.encode("To be, or not to be").unwrap();
+//! let n = ids.len();
+//! let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &Device::default());
+//! let logits = model.forward(tokens); // [1, n, vocab]
+//! save_hf_gpt2(&model, &config, Some(dir), "gpt2-copy".as_ref())?; // a new directory
+//! # let _ = logits;
 //! # Ok::<(), tempering_models::transformer::hf_gpt2::Gpt2Error>(())
 //! ```
 

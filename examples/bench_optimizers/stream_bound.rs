@@ -127,88 +127,125 @@ fn has_streaming_stores() -> bool {
 
 /// `written[0] ← gradient + written[last]`, `written[k] ← written[k − 1]`, line by line.
 fn rotate(gradient: &[Line], written: &mut [&mut [Line]], stores: Stores) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { rotate_avx512(gradient, written, stores) };
+    let n = gradient.len();
+    assert!(written.iter().all(|w| w.len() == n), "arrays of one length");
+    let g = gradient.as_ptr();
+    let count = written.len();
+    let mut ptrs = written.iter_mut().map(|w| w.as_mut_ptr());
+    let mut next = || ptrs.next().expect("as many pointers as arrays");
+    // SAFETY: every pointer is the start of a distinct live slice of `n` lines.
+    unsafe {
+        match count {
+            1 => rotate_fixed::<1>(g, [next()], n, stores),
+            2 => rotate_fixed::<2>(g, [next(), next()], n, stores),
+            3 => rotate_fixed::<3>(g, [next(), next(), next()], n, stores),
+            4 => rotate_fixed::<4>(g, [next(), next(), next(), next()], n, stores),
+            w => panic!("{w} written arrays"),
         }
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU has AVX.
-            return unsafe { rotate_avx(gradient, written, stores) };
-        }
-    }
-    assert_eq!(stores, Stores::Regular, "streaming stores need AVX");
-    let last = written.len() - 1;
-    for i in 0..gradient.len() {
-        let wrap = written[last][i];
-        for k in (1..written.len()).rev() {
-            written[k][i] = written[k - 1][i];
-        }
-        written[0][i] = Line(std::array::from_fn(|j| gradient[i].0[j] + wrap.0[j]));
     }
 }
 
-/// [`rotate`] with 512-bit loads and stores.
+/// [`rotate`] for `W` arrays, on the widest instructions the CPU has.
+///
+/// # Safety
+/// `g` and every `a[k]` point to `n` lines of distinct live allocations.
+unsafe fn rotate_fixed<const W: usize>(
+    g: *const Line,
+    a: [*mut Line; W],
+    n: usize,
+    stores: Stores,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the pointers as the caller promises.
+            return unsafe {
+                match stores {
+                    Stores::Regular => rotate_avx512::<W, false>(g, a, n),
+                    Stores::Streaming => rotate_avx512::<W, true>(g, a, n),
+                }
+            };
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX; the pointers as the caller promises.
+            return unsafe {
+                match stores {
+                    Stores::Regular => rotate_avx::<W, false>(g, a, n),
+                    Stores::Streaming => rotate_avx::<W, true>(g, a, n),
+                }
+            };
+        }
+    }
+    assert_eq!(stores, Stores::Regular, "streaming stores need AVX");
+    for i in 0..n {
+        // SAFETY: `i < n`, within every allocation.
+        unsafe {
+            let loaded: [Line; W] = std::array::from_fn(|k| *a[k].add(i));
+            let gi = *g.add(i);
+            for k in (1..W).rev() {
+                *a[k].add(i) = loaded[k - 1];
+            }
+            *a[0].add(i) = Line(std::array::from_fn(|j| gi.0[j] + loaded[W - 1].0[j]));
+        }
+    }
+}
+
+/// [`rotate_fixed`] with 512-bit loads and stores, streaming when `NT`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn rotate_avx512(gradient: &[Line], written: &mut [&mut [Line]], stores: Stores) {
+unsafe fn rotate_avx512<const W: usize, const NT: bool>(
+    g: *const Line,
+    a: [*mut Line; W],
+    n: usize,
+) {
     use std::arch::x86_64::*;
-    let last = written.len() - 1;
-    let store = |dst: *mut Line, v: __m512| {
-        // SAFETY: `dst` is an element of a live `&mut [Line]`, 64-byte aligned.
+    for i in 0..n {
+        // SAFETY: `i < n`; lines are 64-byte aligned.
         unsafe {
-            match stores {
-                Stores::Regular => _mm512_store_ps(dst.cast(), v),
-                Stores::Streaming => _mm512_stream_ps(dst.cast(), v),
+            let store = |dst: *mut Line, v: __m512| {
+                if NT {
+                    _mm512_stream_ps(dst.cast(), v)
+                } else {
+                    _mm512_store_ps(dst.cast(), v)
+                }
+            };
+            // Every load before any store: a store to one array followed by a load from
+            // another at the same offset modulo 4 KiB (the arrays are page-aligned alike)
+            // would wait on a false store-forwarding match.
+            let loaded: [__m512; W] = std::array::from_fn(|k| _mm512_load_ps(a[k].add(i).cast()));
+            let gi = _mm512_load_ps(g.add(i).cast());
+            for k in (1..W).rev() {
+                store(a[k].add(i), loaded[k - 1]);
             }
-        }
-    };
-    for i in 0..gradient.len() {
-        // SAFETY: every index is below the common length, and lines are 64-byte aligned.
-        unsafe {
-            let wrap = _mm512_load_ps(written[last][i].0.as_ptr());
-            for k in (1..written.len()).rev() {
-                let v = _mm512_load_ps(written[k - 1][i].0.as_ptr());
-                store(&mut written[k][i], v);
-            }
-            let g = _mm512_load_ps(gradient[i].0.as_ptr());
-            store(&mut written[0][i], _mm512_add_ps(g, wrap));
+            store(a[0].add(i), _mm512_add_ps(gi, loaded[W - 1]));
         }
     }
     _mm_sfence();
 }
 
-/// [`rotate`] with 256-bit loads and stores.
+/// [`rotate_fixed`] with 256-bit loads and stores, streaming when `NT`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn rotate_avx(gradient: &[Line], written: &mut [&mut [Line]], stores: Stores) {
+unsafe fn rotate_avx<const W: usize, const NT: bool>(g: *const Line, a: [*mut Line; W], n: usize) {
     use std::arch::x86_64::*;
-    let last = written.len() - 1;
-    let store = |dst: *mut f32, v: __m256| {
-        // SAFETY: `dst` points into a live `&mut [Line]`, 32-byte aligned.
-        unsafe {
-            match stores {
-                Stores::Regular => _mm256_store_ps(dst, v),
-                Stores::Streaming => _mm256_stream_ps(dst, v),
-            }
-        }
-    };
-    for i in 0..gradient.len() {
+    for i in 0..n {
         for half in [0, 8] {
-            // SAFETY: every index is below the common length; halves of a line are 32-byte
-            // aligned.
+            // SAFETY: `i < n`; halves of lines are 32-byte aligned.
             unsafe {
-                let wrap = _mm256_load_ps(written[last][i].0.as_ptr().add(half));
-                for k in (1..written.len()).rev() {
-                    let v = _mm256_load_ps(written[k - 1][i].0.as_ptr().add(half));
-                    store(written[k][i].0.as_mut_ptr().add(half), v);
+                let at = |p: *const Line| p.add(i).cast::<f32>().add(half);
+                let store = |dst: *mut f32, v: __m256| {
+                    if NT {
+                        _mm256_stream_ps(dst, v)
+                    } else {
+                        _mm256_store_ps(dst, v)
+                    }
+                };
+                let loaded: [__m256; W] = std::array::from_fn(|k| _mm256_load_ps(at(a[k])));
+                let gi = _mm256_load_ps(at(g));
+                for k in (1..W).rev() {
+                    store(at(a[k]).cast_mut(), loaded[k - 1]);
                 }
-                let g = _mm256_load_ps(gradient[i].0.as_ptr().add(half));
-                store(
-                    written[0][i].0.as_mut_ptr().add(half),
-                    _mm256_add_ps(g, wrap),
-                );
+                store(at(a[0]).cast_mut(), _mm256_add_ps(gi, loaded[W - 1]));
             }
         }
     }

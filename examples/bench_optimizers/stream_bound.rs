@@ -57,9 +57,12 @@ impl StreamBound {
     }
 }
 
-/// A gradient of `lines` cache lines in new memory, written by a computing loop.
+/// A gradient of `lines` cache lines in new memory, written by a computing loop on the current
+/// rayon pool (as a backward pass writes it, which also leaves the pool's threads awake).
 fn fresh_lines(lines: usize) -> Vec<Line> {
+    use rayon::prelude::*;
     (0..lines)
+        .into_par_iter()
         .map(|i| Line(std::array::from_fn(|j| ((i * 16 + j) % 1000) as f32 * 1e-3)))
         .collect()
 }
@@ -81,7 +84,7 @@ pub fn stream_bound(n: usize, writes: usize, steps: usize, pools: &[ThreadPool])
         for &stores in &store_kinds {
             let mut times = Vec::with_capacity(steps);
             for i in 0..steps + 2 {
-                let gradient = fresh_lines(lines);
+                let gradient = pool.install(|| fresh_lines(lines));
                 let start = Instant::now();
                 pool.install(|| pass(&gradient, &mut arrays, stores, pool.current_num_threads()));
                 if i >= 2 {

@@ -182,6 +182,13 @@ fn an_unsupported_config_is_refused_by_its_field() {
             "\"model_type\": \"gptj\"",
             "model_type",
         ),
+        // Sizes no file this small holds, and one whose shapes overflow when multiplied.
+        ("\"n_embd\": 64", "\"n_embd\": 4096", "parameters"),
+        (
+            "\"n_embd\": 64",
+            "\"n_embd\": 6148914691236517206",
+            "parameters",
+        ),
     ] {
         assert!(original.contains(from), "{from} not in the config");
         let dir = variant(&stored_tensors(), Some(original.replace(from, to)));

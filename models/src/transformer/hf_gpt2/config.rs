@@ -120,6 +120,12 @@ impl HfGpt2Config {
             .with_tie_embeddings(true)
             .with_positions(Positions::Learned)
             .with_gelu(gelu);
+        // Counted with checked arithmetic before `check`, which multiplies the sizes as given.
+        if config.parameter_count().is_none() {
+            return Err(unsupported(
+                "its sizes describe more than 2^64 parameters".into(),
+            ));
+        }
         config.check().map_err(unsupported)?;
         Ok(config)
     }

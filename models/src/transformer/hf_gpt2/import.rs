@@ -50,6 +50,22 @@ pub fn load_hf_gpt2(
 
     let weights_path = dir.join("model.safetensors");
     let file = weights_path.display().to_string();
+    // Before any size from the config is used: a hostile config cannot make the shapes below
+    // overflow, nor describe more parameters than the checkpoint's bytes hold.
+    let stored_bytes = std::fs::metadata(&weights_path).map_err(io(&file))?.len();
+    match lm_config.parameter_count() {
+        Some(count) if (count as u64).saturating_mul(4) <= stored_bytes => {}
+        count => {
+            return Err(Gpt2Error::Config {
+                file: config_file,
+                problem: format!(
+                    "it describes {} parameters, more than {file} ({stored_bytes} bytes) holds \
+                     in f32",
+                    count.map_or_else(|| "more than 2^64".into(), |n| n.to_string())
+                ),
+            });
+        }
+    }
     let bytes = std::fs::read(&weights_path).map_err(io(&file))?;
     let checkpoint = SafeTensors::deserialize(&bytes).map_err(|e| Gpt2Error::Checkpoint {
         file: file.clone(),

@@ -17,9 +17,9 @@
 //!
 //! Every side gets its gradient the same way: before each timed step, a fresh gradient is
 //! computed into new memory by the side's own threads (as a backward pass writes it; rayon's
-//! pool here, `torch.randn` in PyTorch), outside the timing. Only the step (or the loop) is timed; each reports the median of its timed steps,
-//! and the tables the medians over the rounds (the ratio to PyTorch: the median of the rounds'
-//! ratios).
+//! pool here, `torch.randn` in PyTorch), outside the timing. Only the step (or the loop) is
+//! timed; each reports the median of its timed steps, and the tables the medians over the rounds
+//! (the ratio to PyTorch: the median of the rounds' ratios).
 
 mod stream_bound;
 mod torch_side;

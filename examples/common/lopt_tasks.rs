@@ -15,9 +15,7 @@ use tempering_core::split_mix;
 use tempering_data::fashion_mnist::{PIXEL_MEAN, PIXEL_STD};
 use tempering_data::{FashionMnist, FashionMnistDataset};
 use tempering_models::{MupMlp, MupMlpConfig};
-use tempering_optim::learned::{
-    LearnedOptimizerConfig, LoptWeights, WeightsError, learned_module_optimizer,
-};
+use tempering_optim::learned::{LoptWeights, WeightsError, learned_module_optimizer};
 use tempering_optim::mup_module_optimizer;
 use tempering_train::meta_training::lopt_unroll::InnerTask;
 
@@ -133,14 +131,6 @@ pub struct MlpTask {
 }
 
 impl MlpTask {
-    /// The learned-optimizer settings of this parametrization.
-    pub fn lopt_config(&self) -> LearnedOptimizerConfig {
-        match self.parametrization {
-            Parametrization::Mup => LearnedOptimizerConfig::mu(),
-            Parametrization::Standard => LearnedOptimizerConfig::new(),
-        }
-    }
-
     /// The network's config.
     pub fn model_config(&self, seed: u64) -> MupMlpConfig {
         MupMlpConfig::new()

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+use tempering_core::compression::ShrinkUnits;
+use tempering_models::TransformerLm;
 use tempering_models::transformer::hf_gpt2::{
-    COMPANION_FILES, Gpt2Error, Gpt2Tokenizer, load_hf_gpt2, save_hf_gpt2,
+    COMPANION_FILES, Gpt2Error, Gpt2Tokenizer, load_hf_gpt2, save_hf_gpt2, widen_to_gpt2,
 };
 
 fn tiny_gpt2() -> PathBuf {
@@ -249,6 +251,68 @@ fn an_export_round_trips_with_bit_identical_tensors_and_files() {
     // Only the finished directory is left behind.
     let entries: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
     assert_eq!(entries.len(), 1);
+}
+
+/// The logits of the recorded sentence, `[T · vocab]`.
+fn sentence_logits(model: &TransformerLm) -> Vec<f32> {
+    let (tokens, _, _) = expected();
+    let t = tokens.len();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(tokens, [1, t]), &Device::default());
+    model
+        .forward(input)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn a_shrunk_model_widens_to_the_gpt2_format_and_computes_the_same() {
+    let device = Device::default();
+    let (model, config) = load_hf_gpt2(&tiny_gpt2(), &device).unwrap();
+    let lm_config = config.lm_config("config.json").unwrap();
+    // Groups: block 0 heads, block 0 channels, block 1 heads, block 1 channels (2 heads, 256
+    // channels each). Block 0 loses a head and half its channels, block 1 a quarter.
+    let keep = vec![
+        vec![1],
+        (0..256).step_by(2).collect(),
+        vec![0, 1],
+        (0..192).collect::<Vec<usize>>(),
+    ];
+    let (shrunk, _) = model.shrink_units(&lm_config, &keep).unwrap();
+    let (wide, wide_config, widening) = widen_to_gpt2(shrunk.clone(), &config).unwrap();
+    assert_eq!((widening.heads, widening.channels), (2, 192));
+    // Block 0: a head of query, key, value (3 · 64·32 weights + 3 · 32 biases) and output
+    // (32·64), and 64 channels (64·64 + 64 + 64·64); block 1: none.
+    let head = 3 * (64 * 32 + 32) + 32 * 64;
+    let channels = 64 * (64 + 1 + 64);
+    assert_eq!(widening.zero_parameters, head + channels);
+    assert_eq!(wide_config.n_inner, Some(192));
+    assert_eq!(wide_config.json["n_inner"], serde_json::json!(192));
+    let (narrow, widened) = (sentence_logits(&shrunk), sentence_logits(&wide));
+    let worst = narrow
+        .iter()
+        .zip(&widened)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "the zero units changed a logit by {worst}");
+
+    let out = tempfile::tempdir().unwrap();
+    let exported = out.path().join("shrunk");
+    save_hf_gpt2(&wide, &wide_config, Some(&tiny_gpt2()), &exported).unwrap();
+    let (reloaded, reloaded_config) = load_hf_gpt2(&exported, &device).unwrap();
+    assert_eq!(reloaded_config.n_inner, Some(192));
+    assert_eq!(sentence_logits(&reloaded), widened);
+    // The unshrunk model cannot be written under the shrunk config, nor a block with more
+    // heads than the config has.
+    assert!(save_hf_gpt2(&model_again(), &wide_config, None, &out.path().join("x")).is_err());
+    let mut three_heads = config.clone();
+    three_heads.n_head = 1;
+    let error = widen_to_gpt2(model_again(), &three_heads).unwrap_err();
+    assert!(error.to_string().contains("block 0 has 2 heads"), "{error}");
+}
+
+fn model_again() -> TransformerLm {
+    load_hf_gpt2(&tiny_gpt2(), &Device::default()).unwrap().0
 }
 
 #[test]

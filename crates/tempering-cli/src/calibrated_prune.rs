@@ -1,6 +1,7 @@
-//! `tempering prune --config run.json --method sparsegpt|sparsellm|wanda|ecoflap|layer-magnitude
-//! --calibration TEXT`: calibrated pruning of a character transformer language model
-//! (`train_char_lm`'s `run.json` + `model.bpk`), block by block through the blocks already
+//! `tempering prune MODEL --method sparsegpt|sparsellm|wanda|ecoflap|layer-magnitude
+//! --calibration TEXT`: calibrated pruning of a transformer language model (a character run,
+//! `train_char_lm`'s `model.bpk` with `--config run.json`, or a Hugging Face GPT-2 directory),
+//! block by block through the blocks already
 //! pruned, as the official SparseGPT and Wanda loops run it; and `--method proxsparse --nm 2:4`,
 //! 2:4 masks learned by training on the calibration text; and `--method mfac`, M-FAC's
 //! second-order pruning from gradients on the calibration text.
@@ -9,26 +10,23 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use tempering_core::atomic_write::finish_atomically;
-use tempering_data::{CharTokenizer, calibration_windows};
+use tempering_data::calibration_windows;
 use tempering_models::TransformerLm;
-use tempering_models::transformer::SavedCharLm;
 use tempering_models::transformer::block::BLOCK_LINEAR_WEIGHTS;
+use tempering_models::transformer::hf_gpt2::Gpt2Widening;
 use tempering_prune::calibrated::{
     ECOFLAP_FIRST_STAGE_BATCH, ECOFLAP_FIRST_STAGE_WINDOWS, LayerOutcome, LayerSparsity,
     ProxSparseReport, SequentialMethod, apply_two_of_four_masks, ecoflap_block_patterns,
     proxsparse_masks, prune_blocks_sequentially,
 };
-use tempering_prune::checkpoint::check_output;
 use tempering_prune::mfac::{MfacPruneConfig, MfacPruneReport, mfac_prune};
-use tempering_prune::module_load::{load_module, save_module};
 
 use crate::calibrated_method::CalibratedMethod;
+use crate::language_model_files::{LanguageModelFiles, ValidationLoss, print_widening};
 use crate::render::{percent, print_json, shape, table};
 
 /// Calibration sequences per forward pass.
@@ -43,7 +41,7 @@ const MFAC_BATCH: usize = 16;
 /// What the calibrated path needs from the command line.
 pub struct CalibratedRequest<'a> {
     pub checkpoint: &'a Path,
-    pub config: &'a Path,
+    pub config: Option<&'a Path>,
     pub calibration: Option<&'a Path>,
     pub calibration_tokens: Option<usize>,
     pub validation: Option<&'a Path>,
@@ -70,191 +68,19 @@ struct Report<'a> {
     proxsparse: Option<ProxSparseReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfac: Option<MfacPruneReport>,
-    dense_nats_per_char: Option<f64>,
-    pruned_nats_per_char: Option<f64>,
+    validation: Option<ValidationLoss>,
     seconds: f64,
     output: Option<PathBuf>,
-}
-
-/// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
-/// error: it must be UTF-8, in the model's alphabet, and hold at least `at_least` characters
-/// (one window of the model's context).
-pub(crate) fn text_tokens(
-    path: &Path,
-    flag: &str,
-    tokenizer: &CharTokenizer,
-    at_least: usize,
-) -> Result<Vec<u32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{flag} {}: not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    if text.is_empty() {
-        return Err(format!("{flag} {}: the file is empty", path.display()));
-    }
-    let tokens = tokenizer.encode(&text).map_err(|e| {
-        format!(
-            "{flag} {}: {e}; the model knows only the {} characters of its alphabet",
-            path.display(),
-            tokenizer.vocab_size()
-        )
-    })?;
-    if tokens.len() < at_least {
-        return Err(format!(
-            "{flag} {}: {} characters; one window of the model's context needs {at_least}",
-            path.display(),
-            tokens.len()
-        ));
-    }
-    Ok(tokens)
-}
-
-/// The config file of a character language model's run directory.
-pub(crate) const RUN_CONFIG: &str = "run.json";
-
-/// The two files of an output run directory `dir`: `model.bpk` and its config `config_file`
-/// (`run.json` for a language model, `model.json` for a classifier).
-pub(crate) fn outputs(dir: &Path, config_file: &str) -> (PathBuf, PathBuf) {
-    (dir.join("model.bpk"), dir.join(config_file))
-}
-
-/// Refuses a run directory `dir` (when given) whose files (`model.bpk`, `config_file`) would
-/// replace `checkpoint` or `config`, or existing files without `force`, before any work is
-/// done.
-pub(crate) fn check_run_outputs(
-    dir: Option<&Path>,
-    config_file: &str,
-    (checkpoint, config): (&Path, &Path),
-    force: bool,
-) -> Result<(), String> {
-    let Some(dir) = dir else {
-        return Ok(());
-    };
-    let (model_path, run_path) = outputs(dir, config_file);
-    for dest in [&model_path, &run_path] {
-        for input in [checkpoint, config] {
-            check_output(input, dest, force).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
-}
-
-/// What every run-directory command does before its own work: the `--validation` text's
-/// tokens (when given, one window of the context plus its target at the least), the output
-/// directory checked against the inputs, and the dense model of `saved` loaded from
-/// `checkpoint` on the default device.
-pub(crate) fn open_run(
-    saved: &SavedCharLm,
-    tokenizer: &CharTokenizer,
-    (checkpoint, config): (&Path, &Path),
-    validation: Option<&Path>,
-    (output, force): (Option<&Path>, bool),
-) -> Result<(Option<Vec<u32>>, TransformerLm), String> {
-    let context = saved.model.context;
-    let validation = validation
-        .map(|path| text_tokens(path, "--validation", tokenizer, context + 1))
-        .transpose()?;
-    check_run_outputs(output, RUN_CONFIG, (checkpoint, config), force)?;
-    let model =
-        load_module(saved.model.init(&Device::default()), checkpoint).map_err(|e| e.to_string())?;
-    Ok((validation, model))
-}
-
-/// Writes the run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
-/// `saved` as `run.json`, each atomically.
-pub(crate) fn write_run<M: Module>(
-    dir: &Path,
-    model: &M,
-    saved: &SavedCharLm,
-    checkpoint: &Path,
-    force: bool,
-) -> Result<(), String> {
-    write_run_files(dir, model, (RUN_CONFIG, saved), checkpoint, force)
-}
-
-/// Writes an output run directory `dir`: `model` as `model.bpk` (never over `checkpoint`) and
-/// `config` as `config_file`, each atomically.
-pub(crate) fn write_run_files<M: Module, C: Config>(
-    dir: &Path,
-    model: &M,
-    (config_file, config): (&str, &C),
-    checkpoint: &Path,
-    force: bool,
-) -> Result<(), String> {
-    let (model_path, config_path) = outputs(dir, config_file);
-    save_module(model, checkpoint, &model_path, force).map_err(|e| e.to_string())?;
-    finish_atomically(&config_path, |tmp| config.save(tmp))
-        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
-}
-
-/// The last line of a report: the run directory written (`model.bpk` and `config_file`), or
-/// that nothing was.
-pub(crate) fn print_written(output: Option<&Path>, config_file: &str) {
-    match output {
-        Some(dir) => {
-            let (model, config) = outputs(dir, config_file);
-            println!("wrote {} and {}", model.display(), config.display())
-        }
-        None => println!("dry run: nothing written"),
-    }
-}
-
-/// Refuses a config (`--config config`) that describes a `what` of `count` parameters (`None`:
-/// more than `usize` holds) which `checkpoint` cannot hold at two bytes per parameter at the
-/// least: what a reader of an untrusted config checks before building anything by its sizes.
-pub(crate) fn check_fits(
-    count: Option<usize>,
-    what: &str,
-    (checkpoint, config): (&Path, &Path),
-) -> Result<(), String> {
-    let checkpoint_bytes = std::fs::metadata(checkpoint)
-        .map_err(|e| format!("{}: {e}", checkpoint.display()))?
-        .len();
-    match count {
-        Some(n) if (n as u64).saturating_mul(2) <= checkpoint_bytes => Ok(()),
-        count => Err(format!(
-            "--config {}: it describes a {what} of {} parameters, more than {} ({} bytes) can \
-             hold",
-            config.display(),
-            count.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
-            checkpoint.display(),
-            checkpoint_bytes
-        )),
-    }
-}
-
-/// The run's config (`run.json`) of a dense model, checked against the checkpoint's size and
-/// for its own consistency before anything is built from it.
-pub(crate) fn load_run(checkpoint: &Path, config: &Path) -> Result<SavedCharLm, String> {
-    let saved =
-        SavedCharLm::load(config).map_err(|e| format!("--config {}: {e}", config.display()))?;
-    if !saved.factorized_layers().is_empty() {
-        return Err(format!(
-            "--config {}: {} of the model's layers are low-rank factors (written by `tempering \
-             compress`); this command takes the dense run it was compressed from",
-            config.display(),
-            saved.factorized_layers().len()
-        ));
-    }
-    // Before the config is checked or built (both allocate by its sizes).
-    check_fits(saved.model.parameter_count(), "model", (checkpoint, config))?;
-    saved
-        .check()
-        .map_err(|e| format!("--config {}: {e}", config.display()))?;
-    Ok(saved)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpt2_widening: Option<Gpt2Widening>,
 }
 
 pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let saved = load_run(request.checkpoint, request.config)?;
-    let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
-    let context = saved.model.context;
+    let files = LanguageModelFiles::open(request.checkpoint, request.config)?;
+    let context = files.context();
     let calibration = match request.calibration {
-        Some(path) => text_tokens(path, "--calibration", &tokenizer, context)?,
+        Some(path) => files.tokens(path, "--calibration", context)?,
         None if matches!(
             request.method,
             CalibratedMethod::Sequential(SequentialMethod::Magnitude)
@@ -279,13 +105,8 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     } else {
         calibration_tokens.div_ceil(context)
     };
-    let (validation, mut model) = open_run(
-        &saved,
-        &tokenizer,
-        (request.checkpoint, request.config),
-        request.validation,
-        (request.output, request.force),
-    )?;
+    let (validation, mut model) =
+        files.prepare(request.validation, (request.output, request.force))?;
     let device = Device::default();
     let evaluate = |model: &TransformerLm| {
         validation.as_ref().and_then(|tokens| {
@@ -303,16 +124,14 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let mut mfac = None;
     let (layers, block_sparsities, proxsparse, bar) = match &request.method {
         CalibratedMethod::Mfac(config) => {
-            let (pruned, report, bar) = prune_mfac(request, config, &calibration, &saved, &device)?;
+            let (pruned, report, bar) = prune_mfac(request, config, &calibration, &files, &device)?;
             model = pruned;
             mfac = Some(report);
             (block_linear_outcomes(&model), None, None, bar)
         }
         CalibratedMethod::ProxSparse(config) => {
             let autodiff = device.clone().autodiff();
-            let trainable: TransformerLm =
-                load_module(saved.model.init(&autodiff), request.checkpoint)
-                    .map_err(|e| e.to_string())?;
+            let trainable = files.load(&autodiff)?;
             let windows = calibration_windows(
                 &calibration,
                 context + 1,
@@ -349,12 +168,12 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     };
     bar.finish_and_clear();
     let pruned_loss = evaluate(&model);
-    let written = match request.output {
+    let (written, gpt2_widening) = match request.output {
         Some(dir) => {
-            write_run(dir, &model, &saved, request.checkpoint, request.force)?;
-            Some(dir.to_path_buf())
+            let widening = files.write(dir, &model, files.lm_config(), request.force)?;
+            (Some(dir.to_path_buf()), widening)
         }
-        None => None,
+        None => (None, None),
     };
     let report = Report {
         method: request.method.name(),
@@ -370,16 +189,16 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
         block_sparsities,
         proxsparse,
         mfac,
-        dense_nats_per_char: dense_loss,
-        pruned_nats_per_char: pruned_loss,
+        validation: ValidationLoss::new(files.unit(), dense_loss, pruned_loss),
         seconds: started.elapsed().as_secs_f64(),
         output: written,
+        gpt2_widening,
     };
     if request.json {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print_report(&report);
+    print_report(&report, &files);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -394,16 +213,15 @@ fn prune_mfac(
     request: &CalibratedRequest<'_>,
     config: &MfacPruneConfig,
     calibration: &[u32],
-    saved: &SavedCharLm,
+    files: &LanguageModelFiles,
     device: &Device,
 ) -> Result<(TransformerLm, MfacPruneReport, ProgressBar), String> {
     let autodiff = device.clone().autodiff();
-    let trainable: TransformerLm =
-        load_module(saved.model.init(&autodiff), request.checkpoint).map_err(|e| e.to_string())?;
+    let trainable = files.load(&autodiff)?;
     // Loaded parameters track no gradient until asked to.
     let trainable = trainable.set_require_grad(true);
     let count = mfac_gradients(config);
-    let context = saved.model.context;
+    let context = files.context();
     let windows = calibration_windows(
         calibration,
         context + 1,
@@ -552,7 +370,7 @@ fn sequential_prune(
     Ok((layers, block_sparsities, bar))
 }
 
-fn print_report(report: &Report<'_>) {
+fn print_report(report: &Report<'_>, files: &LanguageModelFiles) {
     let rows: Vec<Vec<String>> = report
         .layers
         .iter()
@@ -575,8 +393,8 @@ fn print_report(report: &Report<'_>) {
         None => percent(report.sparsity),
     };
     println!(
-        "\n{} at {pattern} over {} linear layers, calibrated on {} sequences ({} characters), \
-         in {:.1} s",
+        "\n{} at {pattern} over {} linear layers, calibrated on {} sequences ({} {}s), in \
+         {:.1} s",
         if report.ecoflap {
             "ecoflap (wanda)"
         } else {
@@ -585,6 +403,7 @@ fn print_report(report: &Report<'_>) {
         report.layers.len(),
         report.calibration_sequences,
         report.calibration_tokens,
+        files.unit(),
         report.seconds
     );
     if let Some(blocks) = &report.block_sparsities {
@@ -623,8 +442,9 @@ fn print_report(report: &Report<'_>) {
             );
         }
     }
-    if let (Some(dense), Some(pruned)) = (report.dense_nats_per_char, report.pruned_nats_per_char) {
-        println!("validation: {dense:.4} nats/char dense → {pruned:.4} nats/char pruned");
+    if let Some(validation) = &report.validation {
+        validation.print("pruned");
     }
-    print_written(report.output.as_deref(), RUN_CONFIG);
+    print_widening(report.gpt2_widening.as_ref());
+    files.print_written(report.output.as_deref());
 }

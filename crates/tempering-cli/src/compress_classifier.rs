@@ -25,8 +25,8 @@ use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 use tempering_prune::module_load::load_module;
 
-use crate::calibrated_prune::{check_fits, check_run_outputs, print_written, write_run_files};
 use crate::render::{low_rank_summary, low_rank_table, print_json};
+use crate::run_directory::{check_fits, check_run_outputs, print_written, write_run_files};
 
 /// The config file of a classifier's run directory.
 pub(crate) const CLASSIFIER_CONFIG: &str = "model.json";

@@ -11,14 +11,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::module::Module;
-use tempering_data::CharTokenizer;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::{Projection, SavedCharLm};
 use tempering_prune::low_rank::{LayerAllocation, LowRankConfig};
 use tempering_prune::low_rank_export::factorize_model;
 
-use crate::calibrated_prune::{RUN_CONFIG, load_run, open_run, print_written, write_run};
+use crate::language_model_files::{LanguageModelFiles, ValidationLoss};
 use crate::render::{low_rank_summary, low_rank_table, print_json};
+use crate::run_directory::write_run;
 
 /// Validation windows per forward pass.
 const BATCH: usize = 16;
@@ -43,44 +43,43 @@ struct Report<'a> {
     layers: &'a [LayerAllocation],
     model_parameters_before: usize,
     model_parameters_after: usize,
-    dense_nats_per_char: Option<f64>,
-    compressed_nats_per_char: Option<f64>,
+    validation: Option<ValidationLoss>,
     seconds: f64,
     output: Option<PathBuf>,
 }
 
 pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let saved = load_run(request.checkpoint, request.config)?;
-    let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
-    let context = saved.model.context;
-    let (validation, model) = open_run(
-        &saved,
-        &tokenizer,
-        (request.checkpoint, request.config),
-        request.validation,
-        (request.output, request.force),
-    )?;
+    let files = LanguageModelFiles::open(request.checkpoint, Some(request.config))?;
+    if let (LanguageModelFiles::Gpt2 { .. }, Some(dir)) = (&files, request.output) {
+        return Err(format!(
+            "-o {}: a GPT-2 checkpoint holds dense layers, so the factorized model has no \
+             GPT-2 form; leave out -o to see the ranks and, with --validation, the loss",
+            dir.display()
+        ));
+    }
+    let context = files.context();
+    let (validation, model) = files.prepare(request.validation, (request.output, request.force))?;
     let windows = request.validation_tokens.div_ceil(context);
     let dense_loss = validation
         .as_ref()
         .and_then(|tokens| held_out(&model, tokens, windows));
     let before = model.num_params();
     let (small, small_config, layers) =
-        factorize_model(model, &saved.model, &request.low_rank).map_err(|e| e.to_string())?;
+        factorize_model(model, files.lm_config(), &request.low_rank).map_err(|e| e.to_string())?;
     let compressed_loss = validation
         .as_ref()
         .and_then(|tokens| held_out(&small, tokens, windows));
-    let written = match request.output {
-        Some(dir) => {
+    let written = match (&files, request.output) {
+        (LanguageModelFiles::CharRun { saved, .. }, Some(dir)) => {
             let compressed = SavedCharLm {
                 factorized: Some(small_config.factorized),
-                ..saved
+                ..(**saved).clone()
             };
             write_run(dir, &small, &compressed, request.checkpoint, request.force)?;
             Some(dir.to_path_buf())
         }
-        None => None,
+        _ => None,
     };
     let report = Report {
         method: "low-rank",
@@ -89,8 +88,7 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
         layers: &layers,
         model_parameters_before: before,
         model_parameters_after: small.num_params(),
-        dense_nats_per_char: dense_loss,
-        compressed_nats_per_char: compressed_loss,
+        validation: ValidationLoss::new(files.unit(), dense_loss, compressed_loss),
         seconds: started.elapsed().as_secs_f64(),
         output: written,
     };
@@ -98,11 +96,11 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print_report(&report);
+    print_report(&report, &files);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Nats per character of `tokens` under `model`, over at most `windows` context windows.
+/// Nats per token of `tokens` under `model`, over at most `windows` context windows.
 fn held_out<P: Projection>(
     model: &TransformerLm<P>,
     tokens: &[u32],
@@ -111,7 +109,7 @@ fn held_out<P: Projection>(
     model.held_out_loss(tokens, BATCH, windows)
 }
 
-fn print_report(report: &Report<'_>) {
+fn print_report(report: &Report<'_>, files: &LanguageModelFiles) {
     print!("{}", low_rank_table(report.layers));
     let what = format!("the {} block linear layers", report.layers.len());
     println!(
@@ -120,11 +118,9 @@ fn print_report(report: &Report<'_>) {
         report.model_parameters_before,
         report.model_parameters_after,
     );
-    if let (Some(dense), Some(compressed)) =
-        (report.dense_nats_per_char, report.compressed_nats_per_char)
-    {
-        println!("validation: {dense:.4} nats/char dense, {compressed:.4} compressed");
+    if let Some(validation) = &report.validation {
+        validation.print("compressed");
     }
     println!("took {:.1} s", report.seconds);
-    print_written(report.output.as_deref(), RUN_CONFIG);
+    files.print_written(report.output.as_deref());
 }

@@ -1,6 +1,7 @@
 //! `tempering`: inspect, prune, compress and verify Burn checkpoints (burnpack `.bpk` and safetensors)
-//! by tensor name, without the model's code; and calibrated pruning (SparseGPT, Wanda) of the
-//! project's character language models, with their code.
+//! by tensor name, without the model's code; and calibrated pruning (SparseGPT, Wanda, …),
+//! shrinking and evaluation of transformer language models with their code: the project's
+//! character models and Hugging Face GPT-2 directories.
 //!
 //! ```text
 //! tempering inspect model.bpk
@@ -13,6 +14,8 @@
 //!     --calibration input.txt --method sparsegpt --sparsity 0.5 -o runs/char_lm_sparse
 //! tempering shrink runs/char_lm/model.bpk --config runs/char_lm/run.json \
 //!     --calibration input.txt --method tyr --ratio 0.25 -o runs/char_lm_small
+//! tempering prune gpt2/ --calibration train.txt --method sparsegpt --sparsity 0.5 -o gpt2-sparse
+//! tempering evaluate gpt2-sparse/ --text test.txt
 //! ```
 //!
 //! Outputs are written beside their destination under an unguessable temporary name and moved
@@ -28,11 +31,17 @@ mod compress_classifier;
 mod compress_command;
 #[cfg(feature = "language-models")]
 mod compress_run;
+#[cfg(feature = "language-models")]
+mod evaluate_command;
 mod inspect_command;
+#[cfg(feature = "language-models")]
+mod language_model_files;
 #[cfg(feature = "language-models")]
 mod model_config;
 mod prune_command;
 mod render;
+#[cfg(feature = "language-models")]
+mod run_directory;
 #[cfg(feature = "language-models")]
 mod shrink_command;
 mod verify_command;
@@ -64,6 +73,10 @@ enum Command {
     /// writing the smaller model and the config that builds it.
     #[cfg(feature = "language-models")]
     Shrink(Box<shrink_command::ShrinkArgs>),
+    /// A language model's nats per token and perplexity on a text file (a character run with
+    /// --config, or a Hugging Face GPT-2 directory).
+    #[cfg(feature = "language-models")]
+    Evaluate(evaluate_command::EvaluateArgs),
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written, so an interrupted
@@ -97,6 +110,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_command::run(&args),
         #[cfg(feature = "language-models")]
         Command::Shrink(args) => shrink_command::run(&args),
+        #[cfg(feature = "language-models")]
+        Command::Evaluate(args) => evaluate_command::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -16,10 +16,12 @@ use crate::render::{percent, print_json, shape, table};
 /// Arguments of `tempering prune`.
 #[derive(clap::Args, Debug)]
 pub struct PruneArgs {
-    /// The checkpoint to prune (.bpk or .safetensors); never modified.
+    /// The checkpoint to prune (.bpk or .safetensors), or a Hugging Face GPT-2 directory
+    /// (`config.json`, `model.safetensors`, `vocab.json`, `merges.txt`) for the calibrated
+    /// methods; never modified.
     checkpoint: PathBuf,
     /// Where to write the pruned checkpoint (same format); with --config, the directory of the
-    /// pruned run.
+    /// pruned run; from a GPT-2 directory, a new GPT-2 directory.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// How to choose the weights to remove.
@@ -74,18 +76,19 @@ pub struct PruneArgs {
     /// prunes the same layers without data.
     #[arg(long, value_name = "RUN_JSON")]
     config: Option<PathBuf>,
-    /// Calibration text for `sparsegpt`, `sparsellm`, `wanda` and `ecoflap` (UTF-8, in the model's
-    /// alphabet).
+    /// Calibration text for `sparsegpt`, `sparsellm`, `wanda` and `ecoflap` (UTF-8; for a
+    /// character model, in its alphabet).
     #[arg(long, value_name = "TEXT")]
     calibration: Option<PathBuf>,
-    /// Calibration characters, drawn as windows of the model's context at seeded random
+    /// Calibration tokens (characters of a character model), drawn as windows of the model's context at seeded random
     /// offsets (--seed) [default: 128 windows, the official SparseGPT and Wanda count].
     #[arg(long, value_name = "N")]
     calibration_tokens: Option<usize>,
-    /// Text to report the model's nats per character on, before and after pruning.
+    /// Text to report the model's nats per token (per character) and perplexity on, before and
+    /// after pruning.
     #[arg(long, value_name = "TEXT")]
     validation: Option<PathBuf>,
-    /// Characters of --validation evaluated, in consecutive windows of the model's context.
+    /// Tokens of --validation evaluated, in consecutive windows of the model's context.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     validation_tokens: usize,
     /// ProxSparse's λ: the strength of the proximal step after every optimizer step (its
@@ -235,6 +238,7 @@ fn config(args: &PruneArgs) -> Result<PruneConfig, String> {
 
 pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
     if args.config.is_some()
+        || args.checkpoint.is_dir()
         || matches!(
             args.method,
             MethodArg::Sparsegpt
@@ -414,10 +418,10 @@ pub fn run(args: &PruneArgs) -> Result<ExitCode, String> {
 /// The calibrated path: `--config run.json` with `sparsegpt`, `sparsellm`, `wanda`, `ecoflap`
 /// or `layer-magnitude`.
 fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
-    let Some(run_json) = &args.config else {
+    if args.config.is_none() && !args.checkpoint.is_dir() {
         return Err(format!(
-            "--method {}: needs the model's code; pass --config run.json (the run directory \
-             of train_char_lm)",
+            "--method {}: needs the model's code; pass a Hugging Face GPT-2 directory, or \
+             --config run.json (the run directory of train_char_lm)",
             match args.method {
                 MethodArg::Sparsegpt => "sparsegpt",
                 MethodArg::Sparsellm => "sparsellm",
@@ -437,7 +441,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
     ] {
         if given {
             return Err(format!(
-                "{flag}: not with --config (every linear layer of every block is pruned)"
+                "{flag}: not with a language model (every linear layer of every block is pruned)"
             ));
         }
     }
@@ -528,7 +532,7 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
         }
         other => {
             return Err(format!(
-                "--method {other:?}: not with --config; use sparsegpt, sparsellm, proxsparse, \
+                "--method {other:?}: not with a language model; use sparsegpt, sparsellm, proxsparse, \
                  wanda, ecoflap, mfac or layer-magnitude"
             ));
         }
@@ -581,20 +585,19 @@ fn calibrated(args: &PruneArgs) -> Result<ExitCode, String> {
         (None, false) => return Err("-o DIR is required (or --dry-run)".into()),
         (output, _) => output.as_deref(),
     };
-    calibrated_request(args, run_json, method, pattern, output)
+    calibrated_request(args, method, pattern, output)
 }
 
 #[cfg(feature = "language-models")]
 fn calibrated_request(
     args: &PruneArgs,
-    run_json: &Path,
     method: CalibratedMethod,
     pattern: tempering_prune::calibrated::LayerSparsity,
     output: Option<&Path>,
 ) -> Result<ExitCode, String> {
     crate::calibrated_prune::run(&crate::calibrated_prune::CalibratedRequest {
         checkpoint: &args.checkpoint,
-        config: run_json,
+        config: args.config.as_deref(),
         calibration: args.calibration.as_deref(),
         calibration_tokens: args.calibration_tokens,
         validation: args.validation.as_deref(),
@@ -611,13 +614,12 @@ fn calibrated_request(
 #[cfg(not(feature = "language-models"))]
 fn calibrated_request(
     _: &PruneArgs,
-    _: &Path,
     _: CalibratedMethod,
     _: tempering_prune::calibrated::LayerSparsity,
     _: Option<&Path>,
 ) -> Result<ExitCode, String> {
     Err(
-        "--config: this build of tempering has no model code; rebuild it with the \
+        "--config or a GPT-2 directory: this build of tempering has no model code; rebuild it with the \
          `language-models` feature (on by default)"
             .into(),
     )

@@ -1,8 +1,11 @@
-//! `tempering shrink`: structured pruning of a character transformer language model
-//! (`train_char_lm`'s `run.json` + `model.bpk`) into a physically smaller one: whole attention
-//! heads and feed-forward channels leave, with every weight coupled to them, and the output is
-//! a run directory (`model.bpk` and the `run.json` whose config builds the smaller model) that
-//! `train_char_lm --generate` loads.
+//! `tempering shrink`: structured pruning of a transformer language model (a character run,
+//! `train_char_lm`'s `model.bpk` with `--config run.json`, or a Hugging Face GPT-2 directory)
+//! into a physically smaller one: whole attention heads and feed-forward channels leave, with
+//! every weight coupled to them. The output is a run directory (`model.bpk` and the `run.json`
+//! whose config builds the smaller model) that `train_char_lm --generate` loads, or a GPT-2
+//! directory: its config has one width for every block, so blocks narrower than the widest
+//! are filled with zero units (removed heads always are: GPT-2 derives the head width from the
+//! head count).
 //!
 //! - `--method tyr`: Týr-the-Pruner (Li et al., NeurIPS 2025), a per-block distribution of the
 //!   removed units searched on calibration text, kept units refit by least squares;
@@ -16,17 +19,16 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use tempering_data::{CharTokenizer, calibration_windows};
+use tempering_data::calibration_windows;
 use tempering_models::TransformerLm;
 use tempering_prune::calibrated::tyr::{
     Propagation, TyrConfig, TyrProgress, TyrReport, TyrSearchConfig, tyr_prune,
 };
 use tempering_prune::structured::{GroupReport, StructuredConfig, shrink_structured};
 
-use crate::calibrated_prune::{
-    RUN_CONFIG, load_run, open_run, print_written, text_tokens, write_run,
-};
+use crate::language_model_files::{LanguageModelFiles, ValidationLoss, print_widening};
 use crate::render::{percent, print_json, table};
+use tempering_models::transformer::hf_gpt2::Gpt2Widening;
 
 /// Calibration sequences per forward pass.
 const BATCH: usize = 16;
@@ -34,31 +36,34 @@ const BATCH: usize = 16;
 /// Arguments of `tempering shrink`.
 #[derive(clap::Args, Debug)]
 pub struct ShrinkArgs {
-    /// The model's checkpoint (`model.bpk`); never modified.
+    /// The model's checkpoint (`model.bpk`), or a Hugging Face GPT-2 directory; never
+    /// modified.
     checkpoint: PathBuf,
-    /// The model's `run.json` (as `train_char_lm` writes it).
+    /// The model's `run.json` (as `train_char_lm` writes it); not with a GPT-2 directory.
     #[arg(long, value_name = "RUN_JSON")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// How to choose the units to remove.
     #[arg(long, value_enum)]
     method: ShrinkMethod,
     /// Fraction of the attention heads and of the feed-forward channels to remove, in [0, 1).
     #[arg(long)]
     ratio: f64,
-    /// The directory of the smaller run (`model.bpk` and `run.json`); without it, a dry run.
+    /// The directory of the smaller run (`model.bpk` and `run.json`), or of the smaller GPT-2;
+    /// without it, a dry run.
     #[arg(short, long, value_name = "DIR")]
     output: Option<PathBuf>,
-    /// Calibration text for `tyr` (UTF-8, in the model's alphabet).
+    /// Calibration text for `tyr` (UTF-8; for a character model, in its alphabet).
     #[arg(long, value_name = "TEXT")]
     calibration: Option<PathBuf>,
-    /// Calibration characters, drawn as windows of the model's context at seeded random
+    /// Calibration tokens (characters of a character model), drawn as windows of the model's context at seeded random
     /// offsets (--seed) [default: 256 windows].
     #[arg(long, value_name = "N")]
     calibration_tokens: Option<usize>,
-    /// Text to report the model's nats per character on, before and after.
+    /// Text to report the model's nats per token (per character) and perplexity on, before
+    /// and after.
     #[arg(long, value_name = "TEXT")]
     validation: Option<PathBuf>,
-    /// Characters of --validation evaluated, in consecutive windows of the model's context.
+    /// Tokens of --validation evaluated, in consecutive windows of the model's context.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     validation_tokens: usize,
     /// Týr: coarse-to-fine rounds, each with half the previous step between levels
@@ -113,10 +118,11 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     tyr: Option<TyrReport>,
     calibration_sequences: usize,
-    dense_nats_per_char: Option<f64>,
-    shrunk_nats_per_char: Option<f64>,
+    validation: Option<ValidationLoss>,
     seconds: f64,
     output: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpt2_widening: Option<Gpt2Widening>,
 }
 
 /// The Týr settings of the command line: the official local pruner, a search sized for a
@@ -140,11 +146,10 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
     if !(0.0..1.0).contains(&args.ratio) {
         return Err(format!("--ratio: {} is not in [0, 1)", args.ratio));
     }
-    let saved = load_run(&args.checkpoint, &args.config)?;
-    let tokenizer = CharTokenizer::from_chars(saved.alphabet.chars().collect());
-    let context = saved.model.context;
+    let files = LanguageModelFiles::open(&args.checkpoint, args.config.as_deref())?;
+    let context = files.context();
     let calibration = match (&args.calibration, args.method) {
-        (Some(path), _) => Some(text_tokens(path, "--calibration", &tokenizer, context)?),
+        (Some(path), _) => Some(files.tokens(path, "--calibration", context)?),
         (None, ShrinkMethod::L2) => None,
         (None, ShrinkMethod::Tyr) => {
             return Err(
@@ -159,10 +164,7 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         Some(n) => n.div_ceil(context),
         None => 256,
     };
-    let (validation, model) = open_run(
-        &saved,
-        &tokenizer,
-        (&args.checkpoint, &args.config),
+    let (validation, model) = files.prepare(
         args.validation.as_deref(),
         (args.output.as_deref(), args.force),
     )?;
@@ -193,7 +195,7 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
             );
             let (shrunk, config, report) = tyr_prune(
                 model,
-                &saved.model,
+                files.lm_config(),
                 &batches,
                 sequences,
                 &logits,
@@ -226,7 +228,7 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         }
         _ => {
             let (shrunk, config, report) =
-                shrink_structured(model, &saved.model, &StructuredConfig::new(args.ratio))
+                shrink_structured(model, files.lm_config(), &StructuredConfig::new(args.ratio))
                     .map_err(|e| e.to_string())?;
             let groups = report
                 .groups
@@ -243,14 +245,12 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         }
     };
     let shrunk_loss = evaluate(&shrunk);
-    let written = match &args.output {
+    let (written, gpt2_widening) = match &args.output {
         Some(dir) => {
-            let mut run = saved.clone();
-            run.model = config;
-            write_run(dir, &shrunk, &run, &args.checkpoint, args.force)?;
-            Some(dir.clone())
+            let widening = files.write(dir, &shrunk, &config, args.force)?;
+            (Some(dir.clone()), widening)
         }
-        None => None,
+        None => (None, None),
     };
     let report = Report {
         method: match args.method {
@@ -263,20 +263,20 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
         groups,
         tyr,
         calibration_sequences: calibration.as_ref().map_or(0, |_| sequences),
-        dense_nats_per_char: dense_loss,
-        shrunk_nats_per_char: shrunk_loss,
+        validation: ValidationLoss::new(files.unit(), dense_loss, shrunk_loss),
         seconds: started.elapsed().as_secs_f64(),
         output: written,
+        gpt2_widening,
     };
     if args.json {
         print_json(&report)?;
     } else {
-        print_report(&report);
+        print_report(&report, &files);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(report: &Report) {
+fn print_report(report: &Report, files: &LanguageModelFiles) {
     let rows: Vec<Vec<String>> = report
         .groups
         .iter()
@@ -319,8 +319,9 @@ fn print_report(report: &Report) {
             );
         }
     }
-    if let (Some(dense), Some(shrunk)) = (report.dense_nats_per_char, report.shrunk_nats_per_char) {
-        println!("validation: {dense:.4} nats/char dense → {shrunk:.4} nats/char shrunk");
+    if let Some(validation) = &report.validation {
+        validation.print("shrunk");
     }
-    print_written(report.output.as_deref(), RUN_CONFIG);
+    print_widening(report.gpt2_widening.as_ref());
+    files.print_written(report.output.as_deref());
 }

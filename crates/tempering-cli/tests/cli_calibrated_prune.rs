@@ -89,7 +89,13 @@ fn sparsegpt_two_of_four_writes_a_run_that_loads() {
     assert_eq!(report["layers"].as_array().unwrap().len(), 12);
     // 128 windows of the context of 8, the official count of calibration sequences.
     assert_eq!(report["calibration_tokens"], 1024);
-    assert!(report["pruned_nats_per_char"].as_f64().unwrap().is_finite());
+    assert!(
+        report["validation"]["compressed_nats"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    assert_eq!(report["validation"]["unit"], "char");
     assert_eq!(
         std::fs::read(&model).unwrap(),
         original,
@@ -296,7 +302,12 @@ fn mfac_prunes_every_block_linear_layer() {
         (zeros as f64 / total as f64 - 0.6).abs() < 1.0 / total as f64 + 1e-12,
         "{zeros} of {total}"
     );
-    assert!(report["pruned_nats_per_char"].as_f64().unwrap().is_finite());
+    assert!(
+        report["validation"]["compressed_nats"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
     let original = load_model(&run_json, &model);
     let pruned = load_model(&out_dir.join("run.json"), &out_dir.join("model.bpk"));
     // Embeddings, norms and the head are not pruned.
@@ -534,7 +545,7 @@ fn bad_inputs_are_named_and_nothing_is_written() {
             format!("--method random --sparsity 0.5 -o {o}"),
             &model,
             &run_json,
-            "not with --config",
+            "not with a language model",
         ),
         (
             format!("--method wanda --sparsity 0.5 --calibration {t} --include x -o {o}"),
@@ -744,7 +755,12 @@ fn tyr_shrink_writes_a_smaller_run_that_loads() {
         assert_eq!(report["method"], method);
         let after = report["parameters_after"].as_u64().unwrap();
         assert!(after < report["parameters_before"].as_u64().unwrap());
-        assert!(report["shrunk_nats_per_char"].as_f64().unwrap().is_finite());
+        assert!(
+            report["validation"]["compressed_nats"]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
         if method == "tyr" {
             assert_eq!(report["tyr"]["rounds"].as_array().unwrap().len(), 2);
         }

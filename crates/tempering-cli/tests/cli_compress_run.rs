@@ -97,11 +97,11 @@ fn the_factorized_run_rebuilds_from_its_config_and_scores_as_reported() {
             .unwrap();
         let windows = 65_536usize.div_ceil(saved.model.context);
         let nats = loaded.held_out_loss(&tokens, 16, windows).unwrap();
-        let reported = report["compressed_nats_per_char"].as_f64().unwrap();
+        let reported = report["validation"]["compressed_nats"].as_f64().unwrap();
         assert!((nats - reported).abs() < 1e-4, "{nats} against {reported}");
         assert_ne!(
             reported,
-            report["dense_nats_per_char"].as_f64().unwrap(),
+            report["validation"]["dense_nats"].as_f64().unwrap(),
             "factorizing changed nothing"
         );
     }

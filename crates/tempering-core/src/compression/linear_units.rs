@@ -68,6 +68,60 @@ pub fn keep_input_units(linear: Linear, keep: &[usize], width: usize) -> Linear 
     }
 }
 
+/// The layer widened to `d_out` outputs by zero columns (and zero bias entries) after its
+/// own: the inverse of [`keep_output_units`] up to the order of the units, where a format needs
+/// a width the layer no longer has. The added outputs are exactly zero for every input.
+///
+/// # Panics
+/// If the layer already has more than `d_out` outputs.
+pub fn pad_output_units(linear: Linear, d_out: usize) -> Linear {
+    let [d_in, has] = linear.weight.dims();
+    assert!(has <= d_out, "{has} outputs cannot be padded to {d_out}");
+    if has == d_out {
+        return linear;
+    }
+    let device = linear.weight.device();
+    let weight = Tensor::cat(
+        vec![
+            linear.weight.val(),
+            Tensor::zeros([d_in, d_out - has], &device),
+        ],
+        1,
+    );
+    Linear {
+        weight: Param::from_tensor(weight.detach()),
+        bias: linear.bias.map(|b| {
+            let padded = Tensor::cat(vec![b.val(), Tensor::zeros([d_out - has], &device)], 0);
+            Param::from_tensor(padded.detach())
+        }),
+    }
+}
+
+/// The layer widened to `d_in` inputs by zero rows after its own (the bias unchanged): inputs
+/// added this way never reach the output. The inverse of [`keep_input_units`] up to order.
+///
+/// # Panics
+/// If the layer already has more than `d_in` inputs.
+pub fn pad_input_units(linear: Linear, d_in: usize) -> Linear {
+    let [has, d_out] = linear.weight.dims();
+    assert!(has <= d_in, "{has} inputs cannot be padded to {d_in}");
+    if has == d_in {
+        return linear;
+    }
+    let device = linear.weight.device();
+    let weight = Tensor::cat(
+        vec![
+            linear.weight.val(),
+            Tensor::zeros([d_in - has, d_out], &device),
+        ],
+        0,
+    );
+    Linear {
+        weight: Param::from_tensor(weight.detach()),
+        bias: linear.bias,
+    }
+}
+
 /// Sums `more` into `scores` element by element (two coupled layers' shares of one unit).
 pub fn add_scores(scores: &mut [f64], more: Vec<f64>) {
     scores.iter_mut().zip(more).for_each(|(s, t)| *s += t);
@@ -102,6 +156,30 @@ mod tests {
             weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(Tensor::ones([4], &device))),
         }
+    }
+
+    #[test]
+    fn padding_adds_zero_units_that_change_no_output() {
+        let device = Device::default();
+        let wide = pad_output_units(layer(), 6);
+        assert_eq!(wide.weight.dims(), [2, 6]);
+        let values = host_values(wide.weight.val());
+        assert_eq!(values, [1., 2., 3., 4., 0., 0., 5., 6., 7., 8., 0., 0.]);
+        assert_eq!(
+            host_values(wide.bias.as_ref().unwrap().val()),
+            [1., 1., 1., 1., 0., 0.]
+        );
+        let deep = pad_input_units(layer(), 3);
+        assert_eq!(deep.weight.dims(), [3, 4]);
+        // An input through the added row is multiplied by zero: outputs equal the layer's on
+        // the first two inputs.
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0, 7.0], [1, 3]), &device);
+        let narrow = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0], [1, 2]), &device);
+        assert_eq!(
+            host_values(deep.forward(x)),
+            host_values(layer().forward(narrow))
+        );
+        assert_eq!(pad_output_units(layer(), 4).weight.dims(), [2, 4]);
     }
 
     #[test]

@@ -74,6 +74,22 @@ impl HfGpt2Config {
         Ok(config)
     }
 
+    /// This config with `channels` feed-forward channels per block: `n_inner` set, in the
+    /// kept JSON too (`null` there when it is GPT-2's default of 4 · `n_embd`).
+    pub fn with_feed_forward_width(&self, channels: usize) -> Self {
+        let mut config = self.clone();
+        let default = channels == 4 * self.n_embd && self.n_inner.is_none();
+        config.n_inner = (!default).then_some(channels);
+        if let Some(fields) = config.json.as_object_mut() {
+            let value = match config.n_inner {
+                Some(n) => serde_json::Value::from(n),
+                None => serde_json::Value::Null,
+            };
+            fields.insert("n_inner".into(), value);
+        }
+        config
+    }
+
     /// The `TransformerLm` this config describes, or why tempering's transformer cannot be it.
     pub fn lm_config(&self, file: &str) -> Result<TransformerLmConfig, Gpt2Error> {
         let unsupported = |problem: String| Gpt2Error::Config {

@@ -99,6 +99,7 @@ pub fn low_rank_table(layers: &[LayerAllocation]) -> String {
 /// The summary line of a factorized model's low-rank run: `low-rank (ALDS[, chunks searched
 /// per layer]) at budget B: {layers} T → K parameters (P kept), largest relative spectral error
 /// E`, where `layers` names the factorized layers (`the 24 block linear layers`).
+#[cfg(feature = "language-models")]
 pub fn low_rank_summary(
     layers: &[LayerAllocation],
     search: bool,

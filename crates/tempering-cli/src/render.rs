@@ -1,6 +1,6 @@
 //! Plain-text tables for the terminal.
 
-use tempering_prune::low_rank::{AllocationTotals, LayerAllocation};
+use tempering_prune::low_rank::LayerAllocation;
 
 /// Left-aligns the first column and right-aligns the others, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -106,7 +106,7 @@ pub fn low_rank_summary(
     budget: f64,
     what: &str,
 ) -> String {
-    let totals = AllocationTotals::of(layers);
+    let totals = tempering_prune::low_rank::AllocationTotals::of(layers);
     let (targeted, kept) = (totals.parameters_before, totals.parameters_after);
     format!(
         "low-rank (ALDS{}) at budget {}: {what} {targeted} → {kept} parameters ({} kept), \

@@ -15,7 +15,8 @@ use safetensors::{Dtype, SafeTensors};
 use tempering_core::compression::ShrinkUnits;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::hf_gpt2::{
-    COMPANION_FILES, Gpt2Error, Gpt2Tokenizer, load_hf_gpt2, save_hf_gpt2, widen_to_gpt2,
+    COMPANION_FILES, Gpt2Error, Gpt2Tokenizer, StoredDtype, load_hf_gpt2, save_hf_gpt2,
+    widen_to_gpt2,
 };
 
 fn tiny_gpt2() -> PathBuf {
@@ -313,6 +314,90 @@ fn a_shrunk_model_widens_to_the_gpt2_format_and_computes_the_same() {
 
 fn model_again() -> TransformerLm {
     load_hf_gpt2(&tiny_gpt2(), &Device::default()).unwrap().0
+}
+
+/// The tiny checkpoint's tensors converted to `dtype` (F16 or BF16) with the `half` crate.
+fn narrowed(dtype: Dtype) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    stored_tensors()
+        .into_iter()
+        .map(|(name, _, shape, bytes)| {
+            let narrow = bytes
+                .chunks_exact(4)
+                .flat_map(|b| {
+                    let v = f32::from_le_bytes(b.try_into().unwrap());
+                    match dtype {
+                        Dtype::F16 => half::f16::from_f32(v).to_le_bytes(),
+                        Dtype::BF16 => half::bf16::from_f32(v).to_le_bytes(),
+                        other => panic!("{other:?}"),
+                    }
+                })
+                .collect();
+            (name, dtype, shape, narrow)
+        })
+        .collect()
+}
+
+#[test]
+fn sixteen_bit_checkpoints_load_and_export_in_their_own_type() {
+    let device = Device::default();
+    let (_, want, _) = expected();
+    // Rounding every weight to 11 (F16) or 8 (BF16) significant bits moves this model's logits
+    // (up to ~6, its weights drawn 10 times GPT-2's scale) by at most 9.0e-3 and 6.7e-2
+    // (measured); a misread type would move them by far more than the bounds here.
+    for (dtype, tolerance, stored) in [
+        (Dtype::F16, 2e-2, StoredDtype::F16),
+        (Dtype::BF16, 2e-1, StoredDtype::Bf16),
+    ] {
+        let tensors = narrowed(dtype);
+        let dir = variant(&tensors, None);
+        let (model, config) = load_hf_gpt2(dir.path(), &device).unwrap();
+        assert_eq!(config.stored_dtype, stored);
+        let got = sentence_logits(&model);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < tolerance, "{dtype:?}: logits off by {worst}");
+        assert!(
+            worst > 0.0,
+            "{dtype:?}: the narrowed weights changed nothing"
+        );
+
+        let out = tempfile::tempdir().unwrap();
+        let exported = out.path().join("exported");
+        save_hf_gpt2(&model, &config, None, &exported).unwrap();
+        let bytes = std::fs::read(exported.join("model.safetensors")).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        for (name, dtype, shape, data) in &tensors {
+            let view = file.tensor(name).unwrap();
+            assert_eq!((view.dtype(), view.shape()), (*dtype, shape.as_slice()));
+            assert!(view.data() == data.as_slice(), "{name}: the bytes differ");
+        }
+    }
+
+    // One type per checkpoint, and only float types.
+    let mut mixed = stored_tensors();
+    let (bias, f16) = (
+        mixed
+            .iter()
+            .position(|t| t.0 == "transformer.h.1.ln_2.bias")
+            .unwrap(),
+        narrowed(Dtype::F16),
+    );
+    mixed[bias] = f16[bias].clone();
+    let message = load_error(variant(&mixed, None).path()).to_string();
+    assert!(
+        message.contains("transformer.h.1.ln_2.bias") && message.contains("one type"),
+        "{message}"
+    );
+    let mut integers = stored_tensors();
+    integers[bias].1 = Dtype::I32;
+    let message = load_error(variant(&integers, None).path()).to_string();
+    assert!(
+        message.contains("transformer.h.1.ln_2.bias") && message.contains("I32"),
+        "{message}"
+    );
 }
 
 #[test]

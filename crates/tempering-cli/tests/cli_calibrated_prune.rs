@@ -120,6 +120,26 @@ fn sparsegpt_two_of_four_writes_a_run_that_loads() {
             }
         }
     }
+
+    // `evaluate` scores the written run as the prune's report did, per character.
+    let out = tempering(&[
+        "evaluate",
+        s(&out_dir.join("model.bpk")),
+        "--config",
+        s(&out_dir.join("run.json")),
+        "--text",
+        s(&text_file),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let evaluated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(evaluated["unit"], "char");
+    let (ours, reported) = (
+        evaluated["nats_per_token"].as_f64().unwrap(),
+        report["validation"]["compressed_nats"].as_f64().unwrap(),
+    );
+    // Batches of 8 windows here, 16 in the prune: f32 sums in another order.
+    assert!((ours - reported).abs() < 1e-5, "{ours} against {reported}");
 }
 
 /// SparseLLM from the command line: every layer of both blocks at 50 %, the run written.

@@ -47,6 +47,86 @@ pub struct HfGpt2Config {
     /// same config.
     #[serde(skip)]
     pub json: serde_json::Value,
+    /// The floating-point type `model.safetensors` stores its tensors in, which an export
+    /// writes again (set by [`load_hf_gpt2`](super::load_hf_gpt2); `F32` for a config read
+    /// alone).
+    #[serde(skip)]
+    pub stored_dtype: StoredDtype,
+}
+
+/// The tensor types a GPT-2 checkpoint is read from and written in; tempering computes in
+/// `f32` whatever the file holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoredDtype {
+    /// 32-bit IEEE floats (what `save_pretrained` writes by default).
+    #[default]
+    F32,
+    /// 16-bit IEEE floats.
+    F16,
+    /// bfloat16.
+    Bf16,
+}
+
+impl StoredDtype {
+    /// The safetensors type, or `None` for a type GPT-2 checkpoints are not read in.
+    pub fn from_safetensors(dtype: safetensors::Dtype) -> Option<Self> {
+        match dtype {
+            safetensors::Dtype::F32 => Some(Self::F32),
+            safetensors::Dtype::F16 => Some(Self::F16),
+            safetensors::Dtype::BF16 => Some(Self::Bf16),
+            _ => None,
+        }
+    }
+
+    /// The safetensors type.
+    pub fn safetensors(self) -> safetensors::Dtype {
+        match self {
+            Self::F32 => safetensors::Dtype::F32,
+            Self::F16 => safetensors::Dtype::F16,
+            Self::Bf16 => safetensors::Dtype::BF16,
+        }
+    }
+
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 | Self::Bf16 => 2,
+        }
+    }
+
+    /// Little-endian values of this type as `f32` (exact: both 16-bit types widen exactly).
+    pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            Self::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Self::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Self::Bf16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        }
+    }
+
+    /// `values` in this type, little-endian (16-bit types round to nearest, ties to even).
+    pub fn encode(self, values: &[f32]) -> Vec<u8> {
+        match self {
+            Self::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Self::F16 => values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+            Self::Bf16 => values
+                .iter()
+                .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+                .collect(),
+        }
+    }
 }
 
 fn default_activation() -> String {

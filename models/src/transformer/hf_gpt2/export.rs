@@ -7,7 +7,6 @@ use std::path::Path;
 
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
-use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
 use super::{Gpt2Error, HfGpt2Config};
@@ -59,11 +58,15 @@ pub fn save_hf_gpt2(
         .tempdir_in(parent)
         .map_err(io(parent.display().to_string()))?;
 
-    let tensors = gpt2_tensor_bytes(model);
+    let dtype = config.stored_dtype;
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = gpt2_tensor_values(model)
+        .into_iter()
+        .map(|(name, shape, values)| (name, shape, dtype.encode(&values)))
+        .collect();
     let views: HashMap<String, TensorView<'_>> = tensors
         .iter()
         .map(|(name, shape, bytes)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+            let view = TensorView::new(dtype.safetensors(), shape.clone(), bytes)
                 .expect("the shape matches the bytes by construction");
             (format!("transformer.{name}"), view)
         })
@@ -127,20 +130,21 @@ fn check_shape(model: &TransformerLm, config: &HfGpt2Config) -> Result<(), Strin
     Ok(())
 }
 
-/// Every tensor of `model` under its GPT-2 name (without the prefix): shape and
-/// little-endian `f32` bytes.
-fn gpt2_tensor_bytes(model: &TransformerLm) -> Vec<(String, Vec<usize>, Vec<u8>)> {
-    fn entry<const D: usize>(name: String, tensor: Tensor<D>) -> (String, Vec<usize>, Vec<u8>) {
+/// A tensor's GPT-2 name (without the prefix), shape and values.
+type NamedValues = (String, Vec<usize>, Vec<f32>);
+
+/// Every tensor of `model` under its GPT-2 name.
+fn gpt2_tensor_values(model: &TransformerLm) -> Vec<NamedValues> {
+    fn entry<const D: usize>(name: String, tensor: Tensor<D>) -> NamedValues {
         let shape = tensor.dims().to_vec();
         let values = tensor
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
             .expect("f32 after conversion");
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        (name, shape, bytes)
+        (name, shape, values)
     }
-    fn norm(out: &mut Vec<(String, Vec<usize>, Vec<u8>)>, name: &str, n: &LayerNorm) {
+    fn norm(out: &mut Vec<NamedValues>, name: &str, n: &LayerNorm) {
         out.push(entry(format!("{name}.weight"), n.gamma.val()));
         let beta = n
             .beta
@@ -154,7 +158,7 @@ fn gpt2_tensor_bytes(model: &TransformerLm) -> Vec<(String, Vec<usize>, Vec<u8>)
             .as_ref()
             .map_or_else(|| Tensor::zeros([d_out], &l.weight.device()), |b| b.val())
     }
-    fn linear(out: &mut Vec<(String, Vec<usize>, Vec<u8>)>, name: &str, l: &Linear) {
+    fn linear(out: &mut Vec<NamedValues>, name: &str, l: &Linear) {
         out.push(entry(format!("{name}.weight"), l.weight.val()));
         out.push(entry(format!("{name}.bias"), bias(l)));
     }

@@ -6,10 +6,10 @@ use std::path::Path;
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 
 use super::names::{gpt2_tensors, is_saved_buffer};
-use super::{Gpt2Error, HfGpt2Config};
+use super::{Gpt2Error, HfGpt2Config, StoredDtype};
 use crate::transformer::TransformerLm;
 
 /// `config.json` larger than this is refused before parsing (GPT-2's is under 1 KiB).
@@ -22,7 +22,7 @@ const PREFIX: &str = "transformer.";
 /// the model, with the head tied to the token embedding, and its config.
 ///
 /// Every tensor is checked before anything is built: a missing, unexpected, misshapen or
-/// non-`f32` tensor is an error naming it (the first one in the checkpoint's order), and so is
+/// non-float tensor, or one of another type than the rest, is an error naming it (the first one in the checkpoint's order), and so is
 /// a config tempering's transformer cannot follow (another activation, untied head, other
 /// layer-norm ε).
 pub fn load_hf_gpt2(
@@ -54,13 +54,13 @@ pub fn load_hf_gpt2(
     // overflow, nor describe more parameters than the checkpoint's bytes hold.
     let stored_bytes = std::fs::metadata(&weights_path).map_err(io(&file))?.len();
     match lm_config.parameter_count() {
-        Some(count) if (count as u64).saturating_mul(4) <= stored_bytes => {}
+        Some(count) if (count as u64).saturating_mul(2) <= stored_bytes => {}
         count => {
             return Err(Gpt2Error::Config {
                 file: config_file,
                 problem: format!(
                     "it describes {} parameters, more than {file} ({stored_bytes} bytes) holds \
-                     in f32",
+                     at 2 bytes each",
                     count.map_or_else(|| "more than 2^64".into(), |n| n.to_string())
                 ),
             });
@@ -80,7 +80,11 @@ pub fn load_hf_gpt2(
         d_ff,
         config.n_layer,
     );
-    let mut values = read_tensors(&checkpoint, &expected, &file)?;
+    let (mut values, stored_dtype) = read_tensors(&checkpoint, &expected, &file)?;
+    let config = HfGpt2Config {
+        stored_dtype,
+        ..config
+    };
     let mut take = |name: &str| -> Tensor<1> {
         let data = values
             .remove(name)
@@ -153,13 +157,14 @@ fn set_norm(norm: &mut LayerNorm, gamma: Tensor<1>, beta: Tensor<1>) {
 }
 
 /// Every expected tensor's values, by its name without the prefix; an error for the
-/// first tensor of the checkpoint that is unexpected, misshapen or not `f32`, or the first
+/// first tensor of the checkpoint that is unexpected, misshapen, not F32, F16 or BF16, or of
+/// another type than the tensors before it, or the first
 /// expected one it lacks.
 fn read_tensors(
     checkpoint: &SafeTensors<'_>,
     expected: &[super::names::Gpt2Tensor],
     file: &str,
-) -> Result<HashMap<String, Vec<f32>>, Gpt2Error> {
+) -> Result<(HashMap<String, Vec<f32>>, StoredDtype), Gpt2Error> {
     let error = |name: &str, problem: String| Gpt2Error::Tensor {
         file: file.into(),
         name: name.into(),
@@ -172,6 +177,7 @@ fn read_tensors(
     let mut names: Vec<String> = checkpoint.names().into_iter().map(str::to_string).collect();
     names.sort();
     let mut values = HashMap::new();
+    let mut dtype: Option<StoredDtype> = None;
     for stored in &names {
         let name = stored.strip_prefix(PREFIX).unwrap_or(stored);
         if is_saved_buffer(name) {
@@ -208,17 +214,30 @@ fn read_tensors(
                 format!("shape {:?}, expected {shape:?}", view.shape()),
             ));
         }
-        if view.dtype() != Dtype::F32 {
+        let Some(this) = StoredDtype::from_safetensors(view.dtype()) else {
             return Err(error(
                 stored,
-                format!("type {:?}; only F32 checkpoints are read", view.dtype()),
+                format!(
+                    "type {:?}; GPT-2 checkpoints are read in F32, F16 or BF16",
+                    view.dtype()
+                ),
             ));
+        };
+        match dtype {
+            Some(first) if first != this => {
+                return Err(error(
+                    stored,
+                    format!(
+                        "type {:?}, the tensors before it {:?}: one type for the whole \
+                         checkpoint",
+                        this.safetensors(),
+                        first.safetensors()
+                    ),
+                ));
+            }
+            _ => dtype = Some(this),
         }
-        let data: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = this.decode(view.data());
         if values.insert(name.to_string(), data).is_some() {
             return Err(error(
                 stored,
@@ -229,5 +248,5 @@ fn read_tensors(
     if let Some(missing) = expected.iter().find(|t| !values.contains_key(&t.name)) {
         return Err(error(&missing.name, "missing from the checkpoint".into()));
     }
-    Ok(values)
+    Ok((values, dtype.unwrap_or_default()))
 }

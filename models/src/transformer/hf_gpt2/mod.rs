@@ -32,7 +32,7 @@ mod names;
 mod tokenizer;
 mod uniform_widths;
 
-pub use config::HfGpt2Config;
+pub use config::{HfGpt2Config, StoredDtype};
 pub use export::{COMPANION_FILES, save_hf_gpt2};
 pub use import::load_hf_gpt2;
 pub use tokenizer::{END_OF_TEXT, Gpt2Tokenizer};

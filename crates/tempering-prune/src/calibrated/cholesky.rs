@@ -1,9 +1,11 @@
 //! The factor SparseGPT works with: `U`, upper triangular with `UᵀU = H⁻¹` (torch's
 //! `cholesky` → `cholesky_inverse` → `cholesky(upper=True)` in the official code).
 
+use rayon::prelude::*;
+
 /// `Σ a_k·b_k` with four running sums, so the compiler can keep them in vector registers (a
 /// single running sum must add in order, one element at a time).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut sums = [0.0; 4];
     let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
     let tail: f64 = a4
@@ -22,6 +24,9 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// The lower Cholesky factor `L` of the symmetric matrix `a` (`n × n`, row-major), `a = LLᵀ`,
 /// or the first column whose pivot is not positive.
+///
+/// Column `j`'s entries below the diagonal are independent of each other, so large columns are
+/// computed on rayon's threads; every entry is the same arithmetic whichever thread does it.
 fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     let mut l = vec![0.0; n * n];
     for j in 0..n {
@@ -32,14 +37,23 @@ fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
         }
         let d = pivot.sqrt();
         l[j * n + j] = d;
-        for i in j + 1..n {
-            let (above, below) = l.split_at_mut(i * n);
-            let value = (a[i * n + j] - dot(&below[..j], &above[j * n..j * n + j])) / d;
-            below[j] = value;
+        let (above, below) = l.split_at_mut((j + 1) * n);
+        let row_j = &above[j * n..j * n + j];
+        let entry = |(offset, row): (usize, &mut [f64])| {
+            let i = j + 1 + offset;
+            row[j] = (a[i * n + j] - dot(&row[..j], row_j)) / d;
+        };
+        if (n - j - 1) * j >= PARALLEL_WORK {
+            below.par_chunks_mut(n).enumerate().for_each(entry);
+        } else {
+            below.chunks_mut(n).enumerate().for_each(entry);
         }
     }
     Ok(l)
 }
+
+/// Multiply-adds below which a loop stays on one thread (rayon's hand-off costs microseconds).
+const PARALLEL_WORK: usize = 1 << 15;
 
 /// `U` with `UᵀU = a⁻¹`, `a` symmetric positive definite; `Err(column)` where a pivot fails.
 ///
@@ -48,22 +62,26 @@ fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
 pub(super) fn upper_cholesky_of_inverse(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     let l = cholesky_lower(a, n)?;
     // t = (L⁻¹)ᵀ by forward substitution: L⁻¹[i][j] = −Σ_{j≤k<i} L[i][k]·L⁻¹[k][j] / L[i][i].
+    // Each row of t is its own substitution: the rows go to rayon's threads.
     let mut t = vec![0.0; n * n];
-    for j in 0..n {
-        let row = &mut t[j * n..(j + 1) * n];
+    t.par_chunks_mut(n).enumerate().for_each(|(j, row)| {
         row[j] = 1.0 / l[j * n + j];
         for i in j + 1..n {
             let value = -dot(&l[i * n + j..i * n + i], &row[j..i]) / l[i * n + i];
             row[i] = value;
         }
-    }
-    // a⁻¹[r][c] = Σ_{k ≥ max(r, c)} L⁻¹[k][r]·L⁻¹[k][c] = t[r]·t[c] over k ≥ c (for c ≥ r).
+    });
+    // a⁻¹[r][c] = Σ_{k ≥ max(r, c)} L⁻¹[k][r]·L⁻¹[k][c] = t[r]·t[c] over k ≥ c (for c ≥ r):
+    // the upper triangle by rows on rayon's threads, then mirrored.
     let mut a_inv = vec![0.0; n * n];
-    for r in 0..n {
+    a_inv.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
         for c in r..n {
-            let v = dot(&t[r * n + c..(r + 1) * n], &t[c * n + c..(c + 1) * n]);
-            a_inv[r * n + c] = v;
-            a_inv[c * n + r] = v;
+            row[c] = dot(&t[r * n + c..(r + 1) * n], &t[c * n + c..(c + 1) * n]);
+        }
+    });
+    for r in 0..n {
+        for c in r + 1..n {
+            a_inv[c * n + r] = a_inv[r * n + c];
         }
     }
     let lower = cholesky_lower(&a_inv, n)?;

@@ -98,7 +98,8 @@ def main():
         f"Validation: {dense['tokens']} tokens of `{valid}` in {dense['windows']} windows of "
         f"{dense['context']}.",
         "",
-        "| model | nats/token (tempering) | perplexity | nats/token (transformers, same files) | |difference| | seconds | |",
+        "| model | nats/token (tempering) | perplexity | nats/token (transformers) | difference "
+        "| seconds | parameters |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, ours, theirs, seconds, note in rows:

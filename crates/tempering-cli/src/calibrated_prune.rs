@@ -110,7 +110,8 @@ pub fn run(request: &CalibratedRequest<'_>) -> Result<ExitCode, String> {
     let device = Device::default();
     let evaluate = |model: &TransformerLm| {
         validation.as_ref().and_then(|tokens| {
-            model.held_out_loss(tokens, BATCH, request.validation_tokens.div_ceil(context))
+            let batch = files.loss_batch(BATCH);
+            model.held_out_loss(tokens, batch, request.validation_tokens.div_ceil(context))
         })
     };
     let dense_loss = evaluate(&model);

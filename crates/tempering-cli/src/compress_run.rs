@@ -63,13 +63,13 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
     let windows = request.validation_tokens.div_ceil(context);
     let dense_loss = validation
         .as_ref()
-        .and_then(|tokens| held_out(&model, tokens, windows));
+        .and_then(|tokens| held_out(&model, tokens, windows, files.loss_batch(BATCH)));
     let before = model.num_params();
     let (small, small_config, layers) =
         factorize_model(model, files.lm_config(), &request.low_rank).map_err(|e| e.to_string())?;
     let compressed_loss = validation
         .as_ref()
-        .and_then(|tokens| held_out(&small, tokens, windows));
+        .and_then(|tokens| held_out(&small, tokens, windows, files.loss_batch(BATCH)));
     let written = match (&files, request.output) {
         (LanguageModelFiles::CharRun { saved, .. }, Some(dir)) => {
             let compressed = SavedCharLm {
@@ -100,13 +100,15 @@ pub fn run(request: &CompressRequest<'_>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Nats per token of `tokens` under `model`, over at most `windows` context windows.
+/// Nats per token of `tokens` under `model`, over at most `windows` context windows, `batch`
+/// at a time.
 fn held_out<P: Projection>(
     model: &TransformerLm<P>,
     tokens: &[u32],
     windows: usize,
+    batch: usize,
 ) -> Option<f64> {
-    model.held_out_loss(tokens, BATCH, windows)
+    model.held_out_loss(tokens, batch, windows)
 }
 
 fn print_report(report: &Report<'_>, files: &LanguageModelFiles) {

@@ -30,9 +30,10 @@ pub struct EvaluateArgs {
     /// Tokens of the text evaluated at most, from its start [default: all of it].
     #[arg(long, value_name = "N")]
     tokens: Option<usize>,
-    /// Windows per forward pass.
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
+    /// Windows per forward pass [default: 8, fewer where their logits would pass 256 MiB:
+    /// one for GPT-2's 1,024 positions × 50,257 tokens].
+    #[arg(long)]
+    batch: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -55,7 +56,7 @@ struct Report {
 
 pub fn run(args: &EvaluateArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
-    if args.batch == 0 {
+    if args.batch == Some(0) {
         return Err("--batch: must be at least 1".into());
     }
     if args.tokens == Some(0) {
@@ -65,6 +66,7 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode, String> {
     let context = files.context();
     let tokens = files.tokens(&args.text, "--text", context + 1)?;
     let model = files.load(&Device::default())?;
+    let batch = args.batch.unwrap_or_else(|| files.loss_batch(8));
     let available = (tokens.len() - 1) / context;
     let windows = match args.tokens {
         Some(n) => n.div_ceil(context).min(available),
@@ -78,8 +80,8 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode, String> {
         .expect("a valid template"),
     );
     let mut total = 0.0;
-    for first in (0..windows).step_by(args.batch) {
-        let count = args.batch.min(windows - first);
+    for first in (0..windows).step_by(batch) {
+        let count = batch.min(windows - first);
         let span = &tokens[first * context..=(first + count) * context];
         let mean = model
             .held_out_loss(span, count, count)

@@ -22,6 +22,10 @@ use crate::run_directory::{
 /// `config.json` larger than this is not a GPT-2 config (the real one is under 1 KiB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
+/// The logits one loss evaluation may hold: GPT-2's 1,024 positions × 50,257 tokens are 206 MB
+/// per window in f32, so a batch of 16 would hold 3.3 GB.
+const LOGIT_BYTES: usize = 256 << 20;
+
 /// A language model on disk and its tokenizer.
 pub(crate) enum LanguageModelFiles {
     /// `train_char_lm`'s run: a burnpack checkpoint, the `run.json` that builds it, one token
@@ -144,6 +148,17 @@ impl LanguageModelFiles {
     /// Tokens in one window of the model's context.
     pub(crate) fn context(&self) -> usize {
         self.lm_config().context
+    }
+
+    /// Windows per forward pass when measuring a loss: at most `most`, and no more than keep
+    /// their logits within 256 MiB (one window at the least).
+    pub(crate) fn loss_batch(&self, most: usize) -> usize {
+        let config = self.lm_config();
+        let per_window = config
+            .context
+            .saturating_mul(config.vocab_size)
+            .saturating_mul(4);
+        (LOGIT_BYTES / per_window.max(1)).clamp(1, most.max(1))
     }
 
     /// What one token is, for reports: `char` or `token`.

@@ -171,7 +171,8 @@ pub fn run(args: &ShrinkArgs) -> Result<ExitCode, String> {
     let device = Device::default();
     let evaluate = |model: &TransformerLm| {
         validation.as_ref().and_then(|tokens| {
-            model.held_out_loss(tokens, BATCH, args.validation_tokens.div_ceil(context))
+            let batch = files.loss_batch(BATCH);
+            model.held_out_loss(tokens, batch, args.validation_tokens.div_ceil(context))
         })
     };
     let dense_loss = evaluate(&model);

@@ -16,7 +16,7 @@ use tempering_models::transformer::{SavedCharLm, TransformerLmConfig};
 use tempering_prune::module_load::load_module;
 
 use crate::run_directory::{
-    RUN_CONFIG, check_run_outputs, load_run, print_written, text_tokens, write_run,
+    RUN_CONFIG, check_run_outputs, load_run, print_written, read_text, text_tokens, write_run,
 };
 
 /// `config.json` larger than this is not a GPT-2 config (the real one is under 1 KiB).
@@ -193,14 +193,7 @@ impl LanguageModelFiles {
             }
             Self::Gpt2 { tokenizer, .. } => tokenizer,
         };
-        let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "{flag} {}: not UTF-8 text (byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = read_text(path, flag)?;
         let tokens = tokenizer
             .encode(&text)
             .map_err(|e| format!("{flag} {}: {e}", path.display()))?;

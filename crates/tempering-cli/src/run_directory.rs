@@ -13,6 +13,18 @@ use tempering_models::transformer::SavedCharLm;
 use tempering_prune::checkpoint::check_output;
 use tempering_prune::module_load::save_module;
 
+/// The UTF-8 text file `path` (given with `flag`), or an error naming it.
+pub(crate) fn read_text(path: &Path, flag: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{flag} {}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
 /// error: it must be UTF-8, in the model's alphabet, and hold at least `at_least` characters
 /// (one window of the model's context).
@@ -22,14 +34,7 @@ pub(crate) fn text_tokens(
     tokenizer: &CharTokenizer,
     at_least: usize,
 ) -> Result<Vec<u32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{flag} {}: not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = read_text(path, flag)?;
     if text.is_empty() {
         return Err(format!("{flag} {}: the file is empty", path.display()));
     }

@@ -52,22 +52,32 @@ fn block_sparsities(dir: &Path) -> Vec<f64> {
     let (model, _) = load_hf_gpt2(dir, &Device::default()).unwrap();
     let mut out = Vec::new();
     for block in &model.blocks {
-        let a = &block.attention;
-        let f = &block.feed_forward;
-        for layer in [
-            &a.query,
-            &a.key,
-            &a.value,
-            &a.output,
-            &f.expand,
-            &f.contract,
-        ] {
+        for (_, layer) in block.linears() {
             let values: Vec<f32> = layer.weight.val().into_data().iter::<f32>().collect();
             let zeros = values.iter().filter(|v| **v == 0.0).count();
             out.push(zeros as f64 / values.len() as f64);
         }
     }
     out
+}
+
+/// `tempering evaluate` scores the GPT-2 in `dir` on the evaluation text as a report said
+/// (`reported` nats per token).
+fn assert_scores_as_reported(dir: &Path, reported: f64) {
+    let evaluated = report(&[
+        "evaluate",
+        s(dir),
+        "--text",
+        s(&evaluation_text()),
+        "--json",
+    ])["nats_per_token"]
+        .as_f64()
+        .unwrap();
+    // The same windows, batched by 16 in the reports and by 8 here: f32 sums in another order.
+    assert!(
+        (reported - evaluated).abs() < 1e-5,
+        "{reported} against {evaluated}"
+    );
 }
 
 #[test]
@@ -153,20 +163,7 @@ fn sparsegpt_prunes_a_gpt2_directory_into_a_new_one() {
     let validation = &got["validation"];
     assert_eq!(validation["unit"], "token");
     let reported = validation["compressed_nats"].as_f64().unwrap();
-    let evaluated = report(&[
-        "evaluate",
-        s(&pruned),
-        "--text",
-        s(&evaluation_text()),
-        "--json",
-    ])["nats_per_token"]
-        .as_f64()
-        .unwrap();
-    // The same windows, batched by 16 in the report and by 8 here: f32 sums in another order.
-    assert!(
-        (reported - evaluated).abs() < 1e-5,
-        "{reported} against {evaluated}"
-    );
+    assert_scores_as_reported(&pruned, reported);
     assert_ne!(reported, validation["dense_nats"].as_f64().unwrap());
     for name in ["vocab.json", "merges.txt", "tokenizer.json", "config.json"] {
         assert!(pruned.join(name).is_file(), "{name} missing");
@@ -228,20 +225,7 @@ fn shrink_writes_a_smaller_gpt2_and_fills_uneven_blocks_with_zero_units() {
                 .len()
     );
     let reported = got["validation"]["compressed_nats"].as_f64().unwrap();
-    let evaluated = report(&[
-        "evaluate",
-        s(&uniform),
-        "--text",
-        s(&evaluation_text()),
-        "--json",
-    ])["nats_per_token"]
-        .as_f64()
-        .unwrap();
-    // The same windows, batched by 16 in the report and by 8 here: f32 sums in another order.
-    assert!(
-        (reported - evaluated).abs() < 1e-5,
-        "{reported} against {evaluated}"
-    );
+    assert_scores_as_reported(&uniform, reported);
 
     // Týr at 50 % distributes the removal unevenly; the written GPT-2 fills the narrower
     // blocks with zero units and still scores what the shrunk model scored.
@@ -270,19 +254,7 @@ fn shrink_writes_a_smaller_gpt2_and_fills_uneven_blocks_with_zero_units() {
         "--json",
     ]);
     let reported = got["validation"]["compressed_nats"].as_f64().unwrap();
-    let evaluated = report(&[
-        "evaluate",
-        s(&searched),
-        "--text",
-        s(&evaluation_text()),
-        "--json",
-    ])["nats_per_token"]
-        .as_f64()
-        .unwrap();
-    assert!(
-        (reported - evaluated).abs() < 1e-6,
-        "{reported} against {evaluated}"
-    );
+    assert_scores_as_reported(&searched, reported);
     let groups = got["groups"].as_array().unwrap();
     let kept = |i: usize| groups[i][2].as_u64().unwrap();
     let uneven = kept(0) != kept(2) || kept(1) != kept(3) || kept(0) < 2 || kept(2) < 2;

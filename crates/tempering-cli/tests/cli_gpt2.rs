@@ -281,6 +281,14 @@ fn bad_directories_texts_and_outputs_are_refused_by_name() {
     };
     let no_vocab = copy("vocab.json");
     let no_config = copy("config.json");
+    // A vocabulary file claiming 65 MiB (sparse: nothing is written), over the reader's cap.
+    let huge_vocab = copy("");
+    std::fs::File::options()
+        .write(true)
+        .open(huge_vocab.path().join("vocab.json"))
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
     let busy = tempfile::tempdir_in(out.path()).unwrap();
     std::fs::write(busy.path().join("keep.txt"), "mine").unwrap();
     let short = out.path().join("short.txt");
@@ -315,6 +323,13 @@ fn bad_directories_texts_and_outputs_are_refused_by_name() {
                 &["--calibration", s(&eval), "-o", s(&fresh)],
             ),
             "config.json",
+        ),
+        (
+            prune(
+                huge_vocab.path(),
+                &["--calibration", s(&eval), "-o", s(&fresh)],
+            ),
+            "more than a tokenizer file holds",
         ),
         (
             prune(&tiny, &["--calibration", s(&eval), "-o", s(busy.path())]),

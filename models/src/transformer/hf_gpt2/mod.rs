@@ -35,7 +35,7 @@ mod uniform_widths;
 pub use config::{HfGpt2Config, StoredDtype};
 pub use export::{COMPANION_FILES, save_hf_gpt2};
 pub use import::load_hf_gpt2;
-pub use tokenizer::{END_OF_TEXT, Gpt2Tokenizer};
+pub use tokenizer::{END_OF_TEXT, Gpt2Tokenizer, MAX_TOKENIZER_FILE_BYTES};
 pub use uniform_widths::{Gpt2Widening, widen_to_gpt2};
 
 /// Why a Hugging Face GPT-2 directory cannot be loaded; every variant names the file.

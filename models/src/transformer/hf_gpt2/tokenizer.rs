@@ -20,6 +20,9 @@ const PIECES: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N
 /// encoded as that one token.
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
+/// The largest `vocab.json` or `merges.txt` read: 64 MiB (GPT-2's are 1.0 MB and 456 KB).
+pub const MAX_TOKENIZER_FILE_BYTES: u64 = 64 << 20;
+
 /// GPT-2's tokenizer: vocabulary, merge ranks and the byte table.
 #[derive(Clone, Debug)]
 pub struct Gpt2Tokenizer {
@@ -49,14 +52,26 @@ fn byte_table() -> [char; 256] {
 }
 
 impl Gpt2Tokenizer {
-    /// Reads `vocab.json` and `merges.txt` from a checkpoint directory.
+    /// Reads `vocab.json` and `merges.txt` from a checkpoint directory; either larger than
+    /// [`MAX_TOKENIZER_FILE_BYTES`] is refused before it is read.
     pub fn from_dir(dir: &Path) -> Result<Self, Gpt2Error> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| Gpt2Error::Io {
+            let io = |source| Gpt2Error::Io {
                 file: path.display().to_string(),
                 source,
-            })
+            };
+            let size = std::fs::metadata(&path).map_err(io)?.len();
+            if size > MAX_TOKENIZER_FILE_BYTES {
+                return Err(Gpt2Error::Config {
+                    file: path.display().to_string(),
+                    problem: format!(
+                        "{size} bytes, more than a tokenizer file holds \
+                         ({MAX_TOKENIZER_FILE_BYTES})"
+                    ),
+                });
+            }
+            std::fs::read_to_string(&path).map_err(io)
         };
         Self::from_texts(&read("vocab.json")?, &read("merges.txt")?, dir)
     }

@@ -79,18 +79,12 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode, String> {
         )
         .expect("a valid template"),
     );
-    let mut total = 0.0;
-    for first in (0..windows).step_by(batch) {
-        let count = batch.min(windows - first);
-        let span = &tokens[first * context..=(first + count) * context];
-        let mean = model
-            .held_out_loss(span, count, count)
-            .expect("the span holds `count` whole windows");
-        total += mean * count as f64;
-        bar.set_position((first + count) as u64);
-    }
+    let nats = model
+        .held_out_loss_observed(&tokens, batch, windows, &mut |done| {
+            bar.set_position(done as u64)
+        })
+        .expect("the text holds at least one window");
     bar.finish_and_clear();
-    let nats = total / windows as f64;
     let report = Report {
         text: args.text.clone(),
         unit: files.unit(),

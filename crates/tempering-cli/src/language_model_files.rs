@@ -10,17 +10,15 @@ use burn::tensor::Device;
 use tempering_data::CharTokenizer;
 use tempering_models::TransformerLm;
 use tempering_models::transformer::hf_gpt2::{
-    Gpt2Tokenizer, Gpt2Widening, HfGpt2Config, load_hf_gpt2, save_hf_gpt2, widen_to_gpt2,
+    Gpt2Tokenizer, Gpt2Widening, HfGpt2Config, MAX_CONFIG_BYTES, check_export_dir, load_hf_gpt2,
+    read_hf_gpt2_config, save_hf_gpt2, widen_to_gpt2,
 };
 use tempering_models::transformer::{SavedCharLm, TransformerLmConfig};
 use tempering_prune::module_load::load_module;
 
 use crate::run_directory::{
-    RUN_CONFIG, check_run_outputs, load_run, print_written, read_text, text_tokens, write_run,
+    RUN_CONFIG, check_run_outputs, encoded_text, load_run, print_written, text_tokens, write_run,
 };
-
-/// `config.json` larger than this is not a GPT-2 config (the real one is under 1 KiB).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The logits one loss evaluation may hold: GPT-2's 1,024 positions × 50,257 tokens are 206 MB
 /// per window in f32, so a batch of 16 would hold 3.3 GB.
@@ -109,17 +107,7 @@ impl LanguageModelFiles {
     /// A Hugging Face GPT-2 directory's config and tokenizer (the weights load with
     /// [`load`](Self::load)).
     fn open_gpt2(dir: &Path) -> Result<Self, String> {
-        let config_path = dir.join("config.json");
-        let file = config_path.display().to_string();
-        let size = std::fs::metadata(&config_path)
-            .map_err(|e| format!("{file}: {e} (a Hugging Face GPT-2 directory holds one)"))?
-            .len();
-        if size > MAX_CONFIG_BYTES {
-            return Err(format!("{file}: {size} bytes, more than a config holds"));
-        }
-        let text = std::fs::read_to_string(&config_path).map_err(|e| format!("{file}: {e}"))?;
-        let config = HfGpt2Config::from_json(&text, &file).map_err(|e| e.to_string())?;
-        let lm = config.lm_config(&file).map_err(|e| e.to_string())?;
+        let (config, lm) = read_hf_gpt2_config(dir).map_err(|e| e.to_string())?;
         let tokenizer = Gpt2Tokenizer::from_dir(dir).map_err(|e| e.to_string())?;
         if tokenizer.vocab_size() > lm.vocab_size {
             return Err(format!(
@@ -169,16 +157,6 @@ impl LanguageModelFiles {
         }
     }
 
-    /// The files the model was read from, which no output may replace.
-    pub(crate) fn inputs(&self) -> (&Path, &Path) {
-        match self {
-            Self::CharRun {
-                checkpoint, config, ..
-            } => (checkpoint, config),
-            Self::Gpt2 { dir, .. } => (dir, dir),
-        }
-    }
-
     /// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
     /// error: at least `at_least` of them (one window of the model's context).
     pub(crate) fn tokens(
@@ -193,18 +171,9 @@ impl LanguageModelFiles {
             }
             Self::Gpt2 { tokenizer, .. } => tokenizer,
         };
-        let text = read_text(path, flag)?;
-        let tokens = tokenizer
-            .encode(&text)
-            .map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-        if tokens.len() < at_least {
-            return Err(format!(
-                "{flag} {}: {} tokens; one window of the model's context needs {at_least}",
-                path.display(),
-                tokens.len()
-            ));
-        }
-        Ok(tokens)
+        encoded_text(path, flag, (at_least, "tokens"), |text| {
+            tokenizer.encode(text)
+        })
     }
 
     /// The model on `device` (an autodiff device for the methods that train or take
@@ -243,25 +212,13 @@ impl LanguageModelFiles {
     pub(crate) fn check_output(&self, output: Option<&Path>, force: bool) -> Result<(), String> {
         match (self, output) {
             (_, None) => Ok(()),
-            (Self::CharRun { .. }, Some(dir)) => {
-                check_run_outputs(Some(dir), RUN_CONFIG, self.inputs(), force)
-            }
-            (Self::Gpt2 { .. }, Some(dir)) => {
-                if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-                    return Err(format!(
-                        "-o {}: the directory exists and is not empty; a GPT-2 checkpoint is \
-                         written into a new or empty directory",
-                        dir.display()
-                    ));
-                }
-                if dir.exists() && !dir.is_dir() {
-                    return Err(format!(
-                        "-o {}: exists and is not a directory",
-                        dir.display()
-                    ));
-                }
-                Ok(())
-            }
+            (
+                Self::CharRun {
+                    checkpoint, config, ..
+                },
+                Some(dir),
+            ) => check_run_outputs(Some(dir), RUN_CONFIG, (checkpoint, config), force),
+            (Self::Gpt2 { .. }, Some(dir)) => check_export_dir(dir).map_err(|e| format!("-o {e}")),
         }
     }
 

@@ -25,34 +25,46 @@ pub(crate) fn read_text(path: &Path, flag: &str) -> Result<String, String> {
     })
 }
 
-/// The tokens of the UTF-8 text file `path` (given with `flag`), naming the file in every
-/// error: it must be UTF-8, in the model's alphabet, and hold at least `at_least` characters
-/// (one window of the model's context).
+/// The tokens `encode` gives the UTF-8 text file `path` (given with `flag`), naming the file
+/// in every error: the file must not be empty, and must give at least `at_least` tokens (one
+/// window of the model's context), counted as `unit`s in the message.
+pub(crate) fn encoded_text(
+    path: &Path,
+    flag: &str,
+    (at_least, unit): (usize, &str),
+    encode: impl FnOnce(&str) -> Result<Vec<u32>, String>,
+) -> Result<Vec<u32>, String> {
+    let text = read_text(path, flag)?;
+    if text.is_empty() {
+        return Err(format!("{flag} {}: the file is empty", path.display()));
+    }
+    let tokens = encode(&text).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    if tokens.len() < at_least {
+        return Err(format!(
+            "{flag} {}: {} {unit}; one window of the model's context needs {at_least}",
+            path.display(),
+            tokens.len()
+        ));
+    }
+    Ok(tokens)
+}
+
+/// The tokens of the UTF-8 text file `path` (given with `flag`) for a character model: every
+/// character must be in the model's alphabet, and there must be at least `at_least` of them.
 pub(crate) fn text_tokens(
     path: &Path,
     flag: &str,
     tokenizer: &CharTokenizer,
     at_least: usize,
 ) -> Result<Vec<u32>, String> {
-    let text = read_text(path, flag)?;
-    if text.is_empty() {
-        return Err(format!("{flag} {}: the file is empty", path.display()));
-    }
-    let tokens = tokenizer.encode(&text).map_err(|e| {
-        format!(
-            "{flag} {}: {e}; the model knows only the {} characters of its alphabet",
-            path.display(),
-            tokenizer.vocab_size()
-        )
-    })?;
-    if tokens.len() < at_least {
-        return Err(format!(
-            "{flag} {}: {} characters; one window of the model's context needs {at_least}",
-            path.display(),
-            tokens.len()
-        ));
-    }
-    Ok(tokens)
+    encoded_text(path, flag, (at_least, "characters"), |text| {
+        tokenizer.encode(text).map_err(|e| {
+            format!(
+                "{e}; the model knows only the {} characters of its alphabet",
+                tokenizer.vocab_size()
+            )
+        })
+    })
 }
 
 /// The config file of a character language model's run directory.

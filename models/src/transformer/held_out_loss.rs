@@ -28,6 +28,18 @@ impl<P: Projection> TransformerLm<P> {
     /// the next), at most `max_windows` of them, `batch` windows per forward pass. `None` when
     /// the stream is shorter than one window.
     pub fn held_out_loss(&self, tokens: &[u32], batch: usize, max_windows: usize) -> Option<f64> {
+        self.held_out_loss_observed(tokens, batch, max_windows, &mut |_| {})
+    }
+
+    /// [`held_out_loss`](Self::held_out_loss), telling `progress` the windows done after each
+    /// forward pass (for a progress bar over a long text).
+    pub fn held_out_loss_observed(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        max_windows: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Option<f64> {
         let context = self.context();
         let windows = (tokens.len().saturating_sub(1) / context).min(max_windows);
         if windows == 0 {
@@ -46,6 +58,7 @@ impl<P: Projection> TransformerLm<P> {
             let batch_windows =
                 Tensor::<2, Int>::from_data(TensorData::new(ids, [count, context + 1]), &device);
             total += self.window_loss(batch_windows) * count as f64;
+            progress(first + count);
         }
         Some(total / windows as f64)
     }

@@ -37,16 +37,11 @@ pub fn save_hf_gpt2(
     dir: &Path,
 ) -> Result<(), Gpt2Error> {
     let shown = dir.display().to_string();
-    let refuse = |problem: String| Gpt2Error::Config {
+    check_export_dir(dir)?;
+    check_shape(model, config).map_err(|problem| Gpt2Error::Config {
         file: shown.clone(),
         problem,
-    };
-    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(refuse(
-            "the output directory exists and is not empty; choose a new one".into(),
-        ));
-    }
-    check_shape(model, config).map_err(refuse)?;
+    })?;
     let io = |file: String| move |source| Gpt2Error::Io { file, source };
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -97,6 +92,24 @@ pub fn save_hf_gpt2(
             source: e,
         }
     })
+}
+
+/// Refuses `dir` as the destination of [`save_hf_gpt2`] unless it is new or an empty
+/// directory: what a caller checks before the work whose result it will export.
+pub fn check_export_dir(dir: &Path) -> Result<(), Gpt2Error> {
+    let refuse = |problem: &str| Gpt2Error::Config {
+        file: dir.display().to_string(),
+        problem: problem.into(),
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(refuse("exists and is not a directory"));
+    }
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(refuse(
+            "the output directory exists and is not empty; choose a new one",
+        ));
+    }
+    Ok(())
 }
 
 /// Why `model` cannot be written as a GPT-2 of `config`, if it cannot.

@@ -10,13 +10,36 @@ use safetensors::SafeTensors;
 
 use super::names::{gpt2_tensors, is_saved_buffer};
 use super::{Gpt2Error, HfGpt2Config, StoredDtype};
-use crate::transformer::TransformerLm;
+use crate::transformer::{TransformerLm, TransformerLmConfig};
 
 /// `config.json` larger than this is refused before parsing (GPT-2's is under 1 KiB).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The prefix `GPT2LMHeadModel` puts before `GPT2Model`'s names.
 const PREFIX: &str = "transformer.";
+
+/// The `config.json` of the GPT-2 directory `dir` and the [`TransformerLmConfig`] it
+/// describes, or why tempering's transformer cannot be it; a file larger than a config can be
+/// is refused before it is read. No weight is read.
+pub fn read_hf_gpt2_config(dir: &Path) -> Result<(HfGpt2Config, TransformerLmConfig), Gpt2Error> {
+    let config_path = dir.join("config.json");
+    let file = config_path.display().to_string();
+    let io = |source| Gpt2Error::Io {
+        file: file.clone(),
+        source,
+    };
+    let size = std::fs::metadata(&config_path).map_err(io)?.len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(Gpt2Error::Config {
+            file,
+            problem: format!("{size} bytes, more than a config holds ({MAX_CONFIG_BYTES})"),
+        });
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(io)?;
+    let config = HfGpt2Config::from_json(&text, &file)?;
+    let lm_config = config.lm_config(&file)?;
+    Ok((config, lm_config))
+}
 
 /// Loads the GPT-2 that `transformers` saved in `dir` (`config.json` and `model.safetensors`):
 /// the model, with the head tied to the token embedding, and its config.
@@ -29,24 +52,12 @@ pub fn load_hf_gpt2(
     dir: &Path,
     device: &Device,
 ) -> Result<(TransformerLm, HfGpt2Config), Gpt2Error> {
-    let config_path = dir.join("config.json");
-    let config_file = config_path.display().to_string();
+    let (config, lm_config) = read_hf_gpt2_config(dir)?;
+    let config_file = dir.join("config.json").display().to_string();
     let io = |file: &str| {
         let file = file.to_string();
         move |source| Gpt2Error::Io { file, source }
     };
-    let size = std::fs::metadata(&config_path)
-        .map_err(io(&config_file))?
-        .len();
-    if size > MAX_CONFIG_BYTES {
-        return Err(Gpt2Error::Config {
-            file: config_file,
-            problem: format!("{size} bytes, more than a config holds ({MAX_CONFIG_BYTES})"),
-        });
-    }
-    let text = std::fs::read_to_string(&config_path).map_err(io(&config_file))?;
-    let config = HfGpt2Config::from_json(&text, &config_file)?;
-    let lm_config = config.lm_config(&config_file)?;
 
     let weights_path = dir.join("model.safetensors");
     let file = weights_path.display().to_string();

@@ -33,8 +33,8 @@ mod tokenizer;
 mod uniform_widths;
 
 pub use config::{HfGpt2Config, StoredDtype};
-pub use export::{COMPANION_FILES, save_hf_gpt2};
-pub use import::load_hf_gpt2;
+pub use export::{COMPANION_FILES, check_export_dir, save_hf_gpt2};
+pub use import::{MAX_CONFIG_BYTES, load_hf_gpt2, read_hf_gpt2_config};
 pub use tokenizer::{END_OF_TEXT, Gpt2Tokenizer, MAX_TOKENIZER_FILE_BYTES};
 pub use uniform_widths::{Gpt2Widening, widen_to_gpt2};
 

@@ -3,7 +3,9 @@
 //! Global MP prune of it (read, rank, mask, write) in the same run, on the same file system,
 //! and prints the times and their ratios, with a third baseline: a copy through user space in
 //! 16 MiB chunks, and the share of the prune spent reading and ranking (a dry run). Neither
-//! side syncs its output to disk (`cp` does not); `sync` runs before each measurement.
+//! side syncs its output to disk (`cp` does not); before each measurement the outputs of the
+//! others are removed and `sync` runs, so each starts from the same page cache. Every round
+//! is printed, then the best of each and the median of the rounds' prune / `cp` ratios.
 //!
 //!
 //! Memory, from one more prune in a fresh process: the heap it allocates at its peak (counted
@@ -90,8 +92,9 @@ struct Args {
     /// resident set (the parent runs this to measure memory in a fresh process).
     #[arg(long, hide = true, num_args = 2, value_names = ["INPUT", "OUTPUT"])]
     child_prune: Option<Vec<PathBuf>>,
-    /// Repetitions of each measurement (the minimum is reported). Page-cache writes on this
-    /// class of virtual machine stall at random (system time 4× its usual), hence five.
+    /// Rounds of the measurements (the minimum of each and the median ratio are reported).
+    /// Page-cache writes on virtual machines stall at random (system time 4× its usual),
+    /// hence five.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
 }
@@ -218,38 +221,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let copy = dir.join("bench-copy.bpk");
     let pruned = dir.join("bench-pruned.bpk");
     let config = PruneConfig::new(Method::GlobalMagnitude, args.sparsity);
-    let (mut cp_best, mut prune_best, mut user_best, mut dry_best) =
-        (f64::INFINITY, f64::INFINITY, f64::INFINITY, f64::INFINITY);
-    for _ in 0..args.repeats {
-        let _ = std::fs::remove_file(&copy);
-        // Start each measurement with no dirty pages waiting, so neither pays for the other's
-        // write-back.
+    // Each measurement starts from the same state: no output of an earlier one in the page
+    // cache and no dirty pages waiting (`sync`), so none pays for another's write-back or
+    // memory. On virtual machines that hand freed guest memory back to the host (free page
+    // reporting), writing a file into pages the host reclaimed costs several times more
+    // system time, and a copy left in the page cache makes that likelier for the next writer.
+    let fresh = || -> std::io::Result<()> {
+        for f in [&copy, &pruned] {
+            let _ = std::fs::remove_file(f);
+        }
         Command::new("sync").status()?;
+        Ok(())
+    };
+    let mut rounds: Vec<[f64; 4]> = Vec::with_capacity(args.repeats);
+    for _ in 0..args.repeats {
+        fresh()?;
         let started = Instant::now();
         let status = Command::new("cp").arg(&input).arg(&copy).status()?;
-        cp_best = cp_best.min(started.elapsed().as_secs_f64());
+        let cp = started.elapsed().as_secs_f64();
         if !status.success() {
             return Err(format!("cp failed: {status}").into());
         }
-        let _ = std::fs::remove_file(&copy);
-        Command::new("sync").status()?;
+        fresh()?;
         let started = Instant::now();
         userspace_copy(&input, &copy)?;
-        user_best = user_best.min(started.elapsed().as_secs_f64());
+        let user = started.elapsed().as_secs_f64();
+        fresh()?;
         let started = Instant::now();
         prune_checkpoint(&input, Output::DryRun, &config)?;
-        dry_best = dry_best.min(started.elapsed().as_secs_f64());
-        let _ = std::fs::remove_file(&pruned);
-        Command::new("sync").status()?;
+        let dry = started.elapsed().as_secs_f64();
+        fresh()?;
         let started = Instant::now();
         let output = Output::File {
             path: &pruned,
             overwrite: false,
         };
         let report = prune_checkpoint(&input, output, &config)?;
-        prune_best = prune_best.min(started.elapsed().as_secs_f64());
+        let prune = started.elapsed().as_secs_f64();
         assert!((report.target_sparsity_after() - args.sparsity).abs() < 1e-6);
+        eprintln!(
+            "round {}: cp {cp:.3} s, chunked copy {user:.3} s, dry run {dry:.3} s, prune \
+             {prune:.3} s (prune / cp {:.2})",
+            rounds.len() + 1,
+            prune / cp
+        );
+        rounds.push([cp, user, dry, prune]);
     }
+    let best = |j: usize| rounds.iter().map(|r| r[j]).fold(f64::INFINITY, f64::min);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let (cp_best, user_best, dry_best, prune_best) = (best(0), best(1), best(2), best(3));
     let mib = bytes as f64 / (1 << 20) as f64;
     println!("| step | best of {} (s) | MiB/s |", args.repeats);
     println!("|---|---|---|");
@@ -268,8 +296,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mib / prune_best
     );
     println!(
-        "\nprune / cp = {:.2}, prune / chunked copy = {:.2} on a {mib:.0} MiB checkpoint ({} cores)",
+        "\nprune / cp = {:.2} (best of each), {:.2} (median of the rounds' ratios), prune / \
+         chunked copy = {:.2} on a {mib:.0} MiB checkpoint ({} cores)",
         prune_best / cp_best,
+        median(rounds.iter().map(|r| r[3] / r[0]).collect()),
         prune_best / user_best,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );

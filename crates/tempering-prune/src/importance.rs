@@ -1,5 +1,6 @@
 //! Importance: a `u32` key per element, smaller = pruned first.
 
+use tempering_core::simd_dispatch::widest_dispatch;
 use tempering_core::split_mix::{at, mix};
 
 use crate::element::{ElementType, NAN_KEY_MIN, f32_magnitude_key, for_each_magnitude_key};
@@ -70,11 +71,7 @@ impl Importance {
             // reaches bit 31 (key ≥ NAN_KEY_MIN), so one OR over the block tells whether the
             // NaN search must run.
             buf.resize(block.len() / 4, 0);
-            let mut flags = 0u32;
-            for (key, c) in buf.iter_mut().zip(block.chunks_exact(4)) {
-                *key = f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes")));
-                flags |= key.wrapping_add(0x007F_FFFF);
-            }
+            let flags = widest_dispatch(|| f32_magnitude_keys(block, buf));
             if flags & 0x8000_0000 != 0
                 && let Some(index) = buf.iter().position(|&k| k >= NAN_KEY_MIN)
             {
@@ -140,4 +137,18 @@ impl Importance {
             }
         }
     }
+}
+
+/// Writes the magnitude key of each `f32` of `bytes` into `keys` (as long as `bytes` has
+/// elements) and returns the OR of `key + 0x7F_FFFF` over them, whose bit 31 is set exactly
+/// when some key is NaN's (≥ `NAN_KEY_MIN`). A plain loop, compiled at the widest SIMD level
+/// by its caller.
+#[inline(always)]
+fn f32_magnitude_keys(bytes: &[u8], keys: &mut [u32]) -> u32 {
+    let mut flags = 0u32;
+    for (key, c) in keys.iter_mut().zip(bytes.chunks_exact(4)) {
+        *key = f32_magnitude_key(u32::from_le_bytes(c.try_into().expect("4 bytes")));
+        flags |= key.wrapping_add(0x007F_FFFF);
+    }
+    flags
 }

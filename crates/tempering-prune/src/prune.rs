@@ -645,6 +645,9 @@ fn tie_end(
     let size = element.float_size().expect("targets are float tensors");
     let blocks: Vec<&[u8]> = original.chunks(BLOCK * size).collect();
     let equal_in = |b: usize, keys: &mut Vec<u32>| {
+        if importance == Importance::Magnitude && element == ElementType::F32 {
+            return select::count_f32_magnitude_equal(blocks[b], cut.threshold);
+        }
         importance.fill_keys_from(name, element, blocks[b], (b * BLOCK) as u64, keys);
         keys.iter().filter(|&&k| k == cut.threshold).count() as u64
     };

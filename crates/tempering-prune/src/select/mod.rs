@@ -8,6 +8,7 @@ mod bracket;
 mod exact;
 
 use rayon::prelude::*;
+use tempering_core::simd_dispatch::widest_dispatch;
 
 use crate::element::f32_magnitude_key;
 
@@ -134,20 +135,43 @@ pub(crate) fn copy_cut_f32_magnitude_window(
             let start = first + (p * PIECE / 4) as u64;
             // Elements of this piece before `tie_end` are pruned at the threshold too.
             let ties_here = tie_end.saturating_sub(start).min((source.len() / 4) as u64) as usize;
-            for (i, (c, s)) in piece
-                .chunks_exact_mut(4)
-                .zip(source.chunks_exact(4))
-                .enumerate()
-            {
-                let bits = u32::from_le_bytes(s.try_into().expect("4 bytes"));
-                let key = f32_magnitude_key(bits);
-                // 1 ≤ key < threshold; a zero key wraps around and is kept as it is.
-                let below = key.wrapping_sub(1) < threshold - 1;
-                let tie = key == threshold && i < ties_here;
-                let value = if below || tie { 0 } else { bits };
-                c.copy_from_slice(&value.to_le_bytes());
-            }
+            widest_dispatch(|| cut_f32_piece(threshold, ties_here, source, piece));
         });
+}
+
+/// How many `f32`s of `bytes` have the magnitude key `key`, counted straight from the bytes at
+/// the widest SIMD level (finding where a cut's ties end reads up to a whole tensor).
+pub(crate) fn count_f32_magnitude_equal(bytes: &[u8], key: u32) -> u64 {
+    widest_dispatch(|| {
+        bytes.chunks(1 << 14).fold(0u64, |total, block| {
+            // At most 4,096 per block, so a `u32` count that vectorizes.
+            let n = block.chunks_exact(4).fold(0u32, |n, c| {
+                let bits = u32::from_le_bytes(c.try_into().expect("4 bytes"));
+                n.wrapping_add(u32::from(f32_magnitude_key(bits) == key))
+            });
+            total + u64::from(n)
+        })
+    })
+}
+
+/// `piece` becomes `source` with the elements whose magnitude key is below `threshold`, or
+/// equal to it among the first `ties_here`, set to zero. A plain loop, compiled at the widest
+/// SIMD level by its caller (every level gives the same bytes).
+#[inline(always)]
+fn cut_f32_piece(threshold: u32, ties_here: usize, source: &[u8], piece: &mut [u8]) {
+    for (i, (c, s)) in piece
+        .chunks_exact_mut(4)
+        .zip(source.chunks_exact(4))
+        .enumerate()
+    {
+        let bits = u32::from_le_bytes(s.try_into().expect("4 bytes"));
+        let key = f32_magnitude_key(bits);
+        // 1 ≤ key < threshold; a zero key wraps around and is kept as it is.
+        let below = key.wrapping_sub(1) < threshold - 1;
+        let tie = key == threshold && i < ties_here;
+        let value = if below || tie { 0 } else { bits };
+        c.copy_from_slice(&value.to_le_bytes());
+    }
 }
 
 /// Applies a cut to `keys`, calling `prune(index)` for each pruned element; returns how many.

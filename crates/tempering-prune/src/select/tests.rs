@@ -107,6 +107,10 @@ fn the_surgeries_agree() {
     for k in [0u64, 50, 86, 200, 250, 599, 600] {
         let cut = select(std::slice::from_ref(&keys), k).cuts[0];
         assert_eq!(cut.pruned, k);
+        assert_eq!(
+            count_f32_magnitude_equal(&bytes, cut.threshold),
+            keys.iter().filter(|&&key| key == cut.threshold).count() as u64
+        );
         // The element just past the ties taken at the threshold, in index order.
         let mut ties = cut.ties;
         let tie_end = keys

@@ -19,6 +19,10 @@ The first line it prints names torch's version and thread count. Rules:
   Lion: `u = sign(β1·m + (1−β1)·g)`, mask `u·g > 0`, scale `n / (kept + 1)`,
   `p ← p − lr·u·mask·scale`, `m ← β2·m + (1−β2)·g` (β 0.9, 0.99).
 - `lion`: the same without the mask.
+- `c-adam-amsgrad`: cautious Adam with the AMSGrad maximum, in tensor operations as C-Optim's
+  official `c_adamw.py` writes its step (PyTorch has no fused cautious step), with PyTorch's
+  AMSGrad denominator and no weight decay, as tempering's C-AdamW + AMSGrad row:
+  `mask = 1[m·g > 0] / max(mean(mask), 1e-3)`, `p ← p − lr/bc1 · m·mask / (√v̂/√bc2 + ε)`.
 
     python3 examples/bench_optimizers/bench_optimizers.py --threads 2 < requests.jsonl
 """
@@ -66,11 +70,45 @@ class ForeachLion:
         torch._foreach_add_(self.momenta, grads, alpha=1 - beta2)
 
 
+class CautiousAdamAmsgrad:
+    """Cautious Adam + AMSGrad on one parameter, step by step as C-Optim's `c_adamw.py` (lr 1e-3,
+    betas (0.9, 0.999), eps 1e-8), with the AMSGrad maximum and bias corrections of PyTorch's
+    Adam."""
+
+    def __init__(self, param, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.param = param
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.step_count = 0
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.max_exp_avg_sq = torch.zeros_like(param)
+
+    @torch.no_grad()
+    def step(self):
+        beta1, beta2 = self.betas
+        grad = self.param.grad
+        self.step_count += 1
+        self.exp_avg.mul_(beta1).add_(grad, alpha=1.0 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        torch.maximum(self.max_exp_avg_sq, self.exp_avg_sq, out=self.max_exp_avg_sq)
+        bias_correction1 = 1.0 - beta1**self.step_count
+        bias_correction2 = 1.0 - beta2**self.step_count
+        denom = (self.max_exp_avg_sq.sqrt() / bias_correction2**0.5).add_(self.eps)
+        mask = (self.exp_avg * grad > 0).to(grad.dtype)
+        mask.div_(mask.mean().clamp_(min=1e-3))
+        norm_grad = (self.exp_avg * mask) / denom
+        self.param.add_(norm_grad, alpha=-self.lr / bias_correction1)
+
+
 def optimizer(rule, param):
     if rule in ("adam", "adamw", "adam-amsgrad", "adamw-amsgrad"):
         return adam(rule, param)
     if rule in ("lion", "c-lion"):
         return ForeachLion([param], cautious=rule == "c-lion")
+    if rule == "c-adam-amsgrad":
+        return CautiousAdamAmsgrad(param)
     raise ValueError(f"unknown rule {rule!r}")
 
 

@@ -35,8 +35,8 @@ use stream_bound::{StreamBound, stream_bound};
 use tempering_examples::common::median::median;
 use tempering_optim::host_step::par_chunks;
 use tempering_optim::{
-    AdaBoundConfig, AmsGradConfig, AmsGradConvention, CautiousConfig, CautiousNormalization,
-    GramsConfig, PAdamConfig, StepPath,
+    AdaBoundConfig, AdaptiveOptimizer, AmsGradConfig, AmsGradConvention, CautiousConfig,
+    CautiousNormalization, GradientCheck, GramsConfig, PAdamConfig, StepPath,
 };
 use torch_side::{TorchRule, TorchSide};
 
@@ -178,7 +178,7 @@ fn row<O: Optimizer>(
 fn rows() -> Vec<Row> {
     use TorchRule::*;
     let ams = AmsGradConfig::new().build();
-    vec![
+    let mut rows = vec![
         row("burn Lion (tensor ops)", 2, None, LionConfig::new().build()),
         row(
             "burn Adam (tensor ops)",
@@ -245,10 +245,66 @@ fn rows() -> Vec<Row> {
         row(
             "C-AdamW + AMSGrad",
             4,
-            Some(AdamwAmsgrad),
-            CautiousConfig::new().build(ams),
+            Some(CautiousAdamAmsgrad),
+            CautiousConfig::new().build(ams.clone()),
         ),
-    ]
+    ];
+    // The same fused steps without the NaN check (`GradientCheck::Unchecked`), PyTorch's
+    // contract: what the check costs, and the rule alone against PyTorch's.
+    let unchecked = |o: AdaptiveOptimizer| o.with_gradient_check(GradientCheck::Unchecked);
+    let adamw_ams = AmsGradConfig::new()
+        .with_weight_decay(1e-2)
+        .with_decoupled_weight_decay(true)
+        .build();
+    rows.extend([
+        row(
+            "AMSGrad torch, unchecked",
+            4,
+            Some(AdamAmsgrad),
+            unchecked(ams),
+        ),
+        row(
+            "AMSGrad optax, unchecked",
+            4,
+            Some(AdamAmsgrad),
+            unchecked(
+                AmsGradConfig::new()
+                    .with_convention(AmsGradConvention::Optax)
+                    .build(),
+            ),
+        ),
+        row(
+            "AdamW + AMSGrad, unchecked",
+            4,
+            Some(AdamwAmsgrad),
+            unchecked(adamw_ams),
+        ),
+        row(
+            "AdaBound, unchecked",
+            3,
+            Some(Adam),
+            unchecked(AdaBoundConfig::new().build()),
+        ),
+        row(
+            "AMSBound, unchecked",
+            4,
+            Some(AdamAmsgrad),
+            unchecked(AdaBoundConfig::new().with_amsbound(true).build()),
+        ),
+        row(
+            "PAdam, unchecked",
+            4,
+            Some(AdamAmsgrad),
+            unchecked(PAdamConfig::new().build()),
+        ),
+        row(
+            "Grams, unchecked",
+            3,
+            Some(Adam),
+            unchecked(GramsConfig::new().build()),
+        ),
+    ]);
+    rows
 }
 
 /// What one round measured for one row.

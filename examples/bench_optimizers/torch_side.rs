@@ -16,6 +16,10 @@ pub enum TorchRule {
     AdamwAmsgrad,
     /// Cautious Lion with `torch._foreach_*` operations (PyTorch has no Lion).
     CautiousLion,
+    /// Cautious Adam + AMSGrad (C-Optim's `c_adamw.py` with the AMSGrad maximum, no weight
+    /// decay) with tensor operations, as the official code writes it: PyTorch has no fused
+    /// cautious step.
+    CautiousAdamAmsgrad,
 }
 
 impl TorchRule {
@@ -26,6 +30,7 @@ impl TorchRule {
             TorchRule::AdamAmsgrad => "adam-amsgrad",
             TorchRule::AdamwAmsgrad => "adamw-amsgrad",
             TorchRule::CautiousLion => "c-lion",
+            TorchRule::CautiousAdamAmsgrad => "c-adam-amsgrad",
         }
     }
 
@@ -36,6 +41,7 @@ impl TorchRule {
             TorchRule::AdamAmsgrad => "Adam+AMSGrad fused",
             TorchRule::AdamwAmsgrad => "AdamW+AMSGrad fused",
             TorchRule::CautiousLion => "C-Lion foreach",
+            TorchRule::CautiousAdamAmsgrad => "C-Adam+AMSGrad ops",
         }
     }
 }

@@ -53,7 +53,7 @@ pub use amsgrad::{AmsGradConfig, AmsGradConvention};
 pub use burn::optim::{Lion, LionConfig};
 pub use cautious::{Cautious, CautiousConfig, CautiousNormalization};
 pub use config_error::OptimConfigError;
-pub use finite_guard::SkipCounter;
+pub use finite_guard::{GradientCheck, SkipCounter};
 pub use grams::GramsConfig;
 pub use host_step::StepPath;
 pub use lr_scaled::{LrScaled, mup_module_optimizer};

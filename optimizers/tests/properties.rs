@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor, Tolerance};
 use tempering_optim::{
     AdaBoundConfig, AdaptiveOptimizer, AdaptiveState, AmsGradConfig, AmsGradConvention, Cautious,
-    CautiousConfig, CautiousNormalization, GramsConfig, PAdamConfig, StepPath,
+    CautiousConfig, CautiousNormalization, GradientCheck, GramsConfig, PAdamConfig, StepPath,
 };
 
 /// Every optimizer under test, with a learning rate that suits the toy problems.
@@ -237,6 +237,38 @@ fn nan_or_infinite_gradient_skips_the_step() {
             }
             let skipped = optimizer.skip_counter().skipped() - skipped_before;
             assert_eq!(skipped, 2, "{name} {path:?}");
+        }
+    }
+}
+
+/// `GradientCheck::Unchecked` turns the check off and nothing else: on finite gradients every
+/// optimizer gives the checked step's bits on both paths, and a NaN gradient now reaches the
+/// parameter and the state instead of being skipped (so the check really is not made).
+#[test]
+fn an_unchecked_step_is_the_checked_step_without_the_skip() {
+    let device = Device::default();
+    for (name, optimizer, lr) in optimizers() {
+        for path in [StepPath::Auto, StepPath::TensorOps] {
+            let checked = optimizer.clone().with_step_path(path);
+            let unchecked = checked
+                .clone()
+                .with_gradient_check(GradientCheck::Unchecked);
+            let skipped_before = unchecked.skip_counter().skipped();
+            let x = Tensor::<1>::from_floats(noise(40, 5).as_slice(), &device);
+            let (mut a, mut b) = (x.clone(), x);
+            let (mut sa, mut sb) = (None, None);
+            for step in 0..3 {
+                let g = Tensor::<1>::from_floats(noise(40, 11 + step).as_slice(), &device);
+                (a, sa) = checked.step(lr, a, g.clone(), sa);
+                (b, sb) = unchecked.step(lr, b, g, sb);
+                assert_eq!(vec1(&a), vec1(&b), "{name} {path:?}: step {step}");
+            }
+            let mut g = noise(40, 99);
+            g[7] = f32::NAN;
+            let (b, sb) = unchecked.step(lr, b, Tensor::from_floats(g.as_slice(), &device), sb);
+            assert!(vec1(&b)[7].is_nan(), "{name} {path:?}: the NaN was stopped");
+            assert!(vec1(&sb.unwrap().moment_1)[7].is_nan(), "{name} {path:?}");
+            assert_eq!(unchecked.skip_counter().skipped(), skipped_before, "{name}");
         }
     }
 }

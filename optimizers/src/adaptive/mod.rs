@@ -24,7 +24,7 @@ use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use crate::RecordState;
-use crate::finite_guard::{SkipCounter, finite_or_skip};
+use crate::finite_guard::{GradientCheck, SkipCounter, finite_or_skip};
 use crate::host_step::StepPath;
 
 pub(crate) use kernel::CautiousMask;
@@ -93,6 +93,7 @@ pub struct AdaptiveOptimizer {
     pub(crate) denominator: Denominator,
     pub(crate) direction: Direction,
     pub(crate) path: StepPath,
+    pub(crate) gradient_check: GradientCheck,
     pub(crate) skips: SkipCounter,
 }
 
@@ -131,6 +132,7 @@ impl AdaptiveOptimizer {
             denominator,
             direction,
             path: StepPath::Auto,
+            gradient_check: GradientCheck::SkipNonFinite,
             skips: SkipCounter::default(),
         }
     }
@@ -138,6 +140,22 @@ impl AdaptiveOptimizer {
     /// Returns a copy that always runs the tensor-operation path (for comparisons and GPUs).
     pub fn with_step_path(mut self, path: StepPath) -> Self {
         self.path = path;
+        self
+    }
+
+    /// Returns a copy with the given [`GradientCheck`]: by default a step whose gradient holds
+    /// NaN or ±∞ is skipped; [`GradientCheck::Unchecked`] saves the read that decides it.
+    ///
+    /// ```
+    /// use tempering_optim::{AmsGradConfig, GradientCheck};
+    /// // The caller checks every gradient of the model once per step, then steps unchecked.
+    /// let optimizer = AmsGradConfig::new()
+    ///     .build()
+    ///     .with_gradient_check(GradientCheck::Unchecked);
+    /// # let _ = optimizer;
+    /// ```
+    pub fn with_gradient_check(mut self, check: GradientCheck) -> Self {
+        self.gradient_check = check;
         self
     }
 
@@ -175,8 +193,14 @@ impl Optimizer for AdaptiveOptimizer {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let fused = self.path.fused(&tensor);
-        let Some(grad) = finite_or_skip(grad, fused, &self.skips, self.name) else {
-            return (tensor, state);
+        let grad = match self.gradient_check {
+            GradientCheck::SkipNonFinite => {
+                let Some(grad) = finite_or_skip(grad, fused, &self.skips, self.name) else {
+                    return (tensor, state);
+                };
+                grad
+            }
+            GradientCheck::Unchecked => grad,
         };
         let mut state = state.unwrap_or_else(|| self.fresh_state(&tensor));
         state.step += 1;

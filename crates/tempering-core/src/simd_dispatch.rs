@@ -1,7 +1,8 @@
 //! Running a host loop compiled for a wider instruction set where the CPU has it, chosen at run
-//! time: the fused optimizer steps (tempering-optim) and the CPU activation kernels
-//! (tempering-models) share it. [`wide_dispatch`] goes up to AVX2; [`widest_dispatch`] on to
-//! AVX-512, for the optimizer loops, where it was measured.
+//! time: the fused optimizer steps and their NaN check (tempering-optim), the CPU activation
+//! kernels (tempering-models) and checkpoint pruning's ranking and masking loops
+//! (tempering-prune) share it. [`wide_dispatch`] goes up to AVX2; [`widest_dispatch`] on to
+//! AVX-512, for the loops where it was measured.
 
 /// True when the CPU runs the AVX2+FMA builds of the loops (detected by std, then cached).
 #[cfg(target_arch = "x86_64")]

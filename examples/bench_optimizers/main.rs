@@ -178,6 +178,17 @@ fn row<O: Optimizer>(
 fn rows() -> Vec<Row> {
     use TorchRule::*;
     let ams = AmsGradConfig::new().build();
+    let optax = AmsGradConfig::new()
+        .with_convention(AmsGradConvention::Optax)
+        .build();
+    let adamw_ams = AmsGradConfig::new()
+        .with_weight_decay(1e-2)
+        .with_decoupled_weight_decay(true)
+        .build();
+    let adabound = AdaBoundConfig::new().build();
+    let amsbound = AdaBoundConfig::new().with_amsbound(true).build();
+    let padam = PAdamConfig::new().build();
+    let grams = GramsConfig::new().build();
     let mut rows = vec![
         row("burn Lion (tensor ops)", 2, None, LionConfig::new().build()),
         row(
@@ -199,32 +210,12 @@ fn rows() -> Vec<Row> {
             Some(AdamAmsgrad),
             ams.clone().with_step_path(StepPath::TensorOps),
         ),
-        row(
-            "AMSGrad optax",
-            4,
-            Some(AdamAmsgrad),
-            AmsGradConfig::new()
-                .with_convention(AmsGradConvention::Optax)
-                .build(),
-        ),
-        row(
-            "AdamW + AMSGrad",
-            4,
-            Some(AdamwAmsgrad),
-            AmsGradConfig::new()
-                .with_weight_decay(1e-2)
-                .with_decoupled_weight_decay(true)
-                .build(),
-        ),
-        row("AdaBound", 3, Some(Adam), AdaBoundConfig::new().build()),
-        row(
-            "AMSBound",
-            4,
-            Some(AdamAmsgrad),
-            AdaBoundConfig::new().with_amsbound(true).build(),
-        ),
-        row("PAdam", 4, Some(AdamAmsgrad), PAdamConfig::new().build()),
-        row("Grams", 3, Some(Adam), GramsConfig::new().build()),
+        row("AMSGrad optax", 4, Some(AdamAmsgrad), optax.clone()),
+        row("AdamW + AMSGrad", 4, Some(AdamwAmsgrad), adamw_ams.clone()),
+        row("AdaBound", 3, Some(Adam), adabound.clone()),
+        row("AMSBound", 4, Some(AdamAmsgrad), amsbound.clone()),
+        row("PAdam", 4, Some(AdamAmsgrad), padam.clone()),
+        row("Grams", 3, Some(Adam), grams.clone()),
         row(
             "C-Lion (fused)",
             2,
@@ -252,10 +243,6 @@ fn rows() -> Vec<Row> {
     // The same fused steps without the NaN check (`GradientCheck::Unchecked`), PyTorch's
     // contract: what the check costs, and the rule alone against PyTorch's.
     let unchecked = |o: AdaptiveOptimizer| o.with_gradient_check(GradientCheck::Unchecked);
-    let adamw_ams = AmsGradConfig::new()
-        .with_weight_decay(1e-2)
-        .with_decoupled_weight_decay(true)
-        .build();
     rows.extend([
         row(
             "AMSGrad torch, unchecked",
@@ -267,11 +254,7 @@ fn rows() -> Vec<Row> {
             "AMSGrad optax, unchecked",
             4,
             Some(AdamAmsgrad),
-            unchecked(
-                AmsGradConfig::new()
-                    .with_convention(AmsGradConvention::Optax)
-                    .build(),
-            ),
+            unchecked(optax),
         ),
         row(
             "AdamW + AMSGrad, unchecked",
@@ -279,30 +262,15 @@ fn rows() -> Vec<Row> {
             Some(AdamwAmsgrad),
             unchecked(adamw_ams),
         ),
-        row(
-            "AdaBound, unchecked",
-            3,
-            Some(Adam),
-            unchecked(AdaBoundConfig::new().build()),
-        ),
+        row("AdaBound, unchecked", 3, Some(Adam), unchecked(adabound)),
         row(
             "AMSBound, unchecked",
             4,
             Some(AdamAmsgrad),
-            unchecked(AdaBoundConfig::new().with_amsbound(true).build()),
+            unchecked(amsbound),
         ),
-        row(
-            "PAdam, unchecked",
-            4,
-            Some(AdamAmsgrad),
-            unchecked(PAdamConfig::new().build()),
-        ),
-        row(
-            "Grams, unchecked",
-            3,
-            Some(Adam),
-            unchecked(GramsConfig::new().build()),
-        ),
+        row("PAdam, unchecked", 4, Some(AdamAmsgrad), unchecked(padam)),
+        row("Grams, unchecked", 3, Some(Adam), unchecked(grams)),
     ]);
     rows
 }
